@@ -1,0 +1,57 @@
+// What the server counts. Written only by the loop thread (plain increments, one writer); read from any thread.
+namespace EpollServer.Diagnostics;
+
+public sealed class ServerCounters
+{
+    internal long ConnectionsAccepted;
+    internal long ConnectionsClosed;
+    internal long ConnectionsRejectedLimit;   // over --max-connections: refused with a line
+    internal long ConnectionsRejectedNoFds;   // EMFILE/ENFILE: accepted on the spare fd and closed at once
+    internal long ConnectionsReset;
+    internal long HandlerErrors;
+    internal long BytesReceived;
+    internal long BytesSent;
+    internal long BytesDiscarded;             // read during a lingering close and dropped
+    internal long SendWouldBlock;             // send returned EAGAIN: the peer reads slower than we write
+    internal long ReadPauses;                 // backpressure engaged
+    internal long AcceptBackoffs;
+
+    public ServerStats Snapshot(int openConnections, long loopIterations) => new(
+        openConnections,
+        Volatile.Read(ref ConnectionsAccepted),
+        Volatile.Read(ref ConnectionsClosed),
+        Volatile.Read(ref ConnectionsRejectedLimit),
+        Volatile.Read(ref ConnectionsRejectedNoFds),
+        Volatile.Read(ref ConnectionsReset),
+        Volatile.Read(ref HandlerErrors),
+        Volatile.Read(ref BytesReceived),
+        Volatile.Read(ref BytesSent),
+        Volatile.Read(ref BytesDiscarded),
+        Volatile.Read(ref SendWouldBlock),
+        Volatile.Read(ref ReadPauses),
+        Volatile.Read(ref AcceptBackoffs),
+        loopIterations);
+}
+
+public readonly record struct ServerStats(
+    int OpenConnections,
+    long Accepted,
+    long Closed,
+    long RejectedLimit,
+    long RejectedNoFds,
+    long Resets,
+    long HandlerErrors,
+    long BytesReceived,
+    long BytesSent,
+    long BytesDiscarded,
+    long SendWouldBlock,
+    long ReadPauses,
+    long AcceptBackoffs,
+    long LoopIterations)
+{
+    public override string ToString() =>
+        $"connections open={OpenConnections} accepted={Accepted} closed={Closed} rejected={RejectedLimit} " +
+        $"rejected-nofd={RejectedNoFds} resets={Resets} handler-errors={HandlerErrors} | bytes in={BytesReceived} " +
+        $"out={BytesSent} discarded={BytesDiscarded} | send-eagain={SendWouldBlock} read-pauses={ReadPauses} " +
+        $"accept-backoffs={AcceptBackoffs} loop-iterations={LoopIterations}";
+}

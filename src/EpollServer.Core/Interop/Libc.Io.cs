@@ -1,0 +1,42 @@
+// Byte I/O and descriptor calls: recv/send/sendmsg, read/write/readv, open/close/fcntl.
+using System.Runtime.InteropServices;
+
+namespace EpollServer.Interop;
+
+internal static unsafe partial class Libc
+{
+    [LibraryImport(Name, SetLastError = true)]
+    internal static partial nint recv(int sockfd, void* buf, nuint len, int flags);
+
+    [LibraryImport(Name, SetLastError = true)]
+    internal static partial nint send(int sockfd, void* buf, nuint len, int flags);
+
+    // writev takes no flags, so it cannot say MSG_NOSIGNAL; a wrapped output ring is sent with sendmsg instead,
+    // which is writev plus flags.
+    [LibraryImport(Name, SetLastError = true)]
+    internal static partial nint sendmsg(int sockfd, msghdr* msg, int flags);
+
+    [LibraryImport(Name, SetLastError = true)]
+    internal static partial nint readv(int fd, iovec* iov, int iovcnt);
+
+    [LibraryImport(Name, SetLastError = true)]
+    internal static partial nint writev(int fd, iovec* iov, int iovcnt);
+
+    [LibraryImport(Name, SetLastError = true)]
+    internal static partial nint read(int fd, void* buf, nuint count);
+
+    [LibraryImport(Name, SetLastError = true)]
+    internal static partial nint write(int fd, void* buf, nuint count);
+
+    // open is variadic (the mode); declared without it, which is safe because mode is only read with O_CREAT.
+    [LibraryImport(Name, SetLastError = true)]
+    internal static partial int open(byte* pathname, int flags);
+
+    [LibraryImport(Name, SetLastError = true)]
+    internal static partial int close(int fd);
+
+    // fcntl is variadic. On x86-64 and Linux arm64 a variadic int travels in the same register as a named one,
+    // so this declaration is exact there; Apple arm64 passes variadics on the stack and needs its own shape.
+    [LibraryImport(Name, SetLastError = true)]
+    internal static partial int fcntl(int fd, int cmd, int arg);
+}

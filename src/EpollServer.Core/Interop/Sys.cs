@@ -1,0 +1,180 @@
+// Span-based wrappers over Libc: each returns a SyscallResult and retries EINTR; the rest of the code calls these.
+namespace EpollServer.Interop;
+
+internal static unsafe class Sys
+{
+    public static SyscallResult Socket(int domain, int type)
+    {
+        nint rc;
+        do rc = Libc.socket(domain, type | Libc.SOCK_NONBLOCK | Libc.SOCK_CLOEXEC, 0);
+        while (SyscallResult.Interrupted(rc));
+        return SyscallResult.From(rc);
+    }
+
+    public static SyscallResult SetSockOpt(int fd, int level, int option, int value)
+    {
+        nint rc;
+        do rc = Libc.setsockopt(fd, level, option, &value, sizeof(int));
+        while (SyscallResult.Interrupted(rc));
+        return SyscallResult.From(rc);
+    }
+
+    public static SyscallResult GetSockOpt(int fd, int level, int option)
+    {
+        int value = 0;
+        uint length = sizeof(int);
+        nint rc;
+        do rc = Libc.getsockopt(fd, level, option, &value, &length);
+        while (SyscallResult.Interrupted(rc));
+        return rc < 0 ? SyscallResult.From(rc) : SyscallResult.Success(value);
+    }
+
+    public static SyscallResult Bind(int fd, in Libc.sockaddr_storage address, uint length)
+    {
+        nint rc;
+        fixed (Libc.sockaddr_storage* p = &address)
+            do rc = Libc.bind(fd, p, length);
+            while (SyscallResult.Interrupted(rc));
+        return SyscallResult.From(rc);
+    }
+
+    public static SyscallResult Listen(int fd, int backlog) => SyscallResult.From(Libc.listen(fd, backlog));
+
+    public static SyscallResult Accept(int fd, out Libc.sockaddr_storage peer, out uint peerLength)
+    {
+        peer = default;
+        uint length = (uint)sizeof(Libc.sockaddr_storage);
+        nint rc;
+        fixed (Libc.sockaddr_storage* p = &peer)
+            do rc = Libc.accept4(fd, p, &length, Libc.SOCK_NONBLOCK | Libc.SOCK_CLOEXEC);
+            while (SyscallResult.Interrupted(rc));
+        peerLength = length;
+        return SyscallResult.From(rc);
+    }
+
+    public static SyscallResult GetSockName(int fd, out Libc.sockaddr_storage address, out uint addressLength)
+    {
+        address = default;
+        uint length = (uint)sizeof(Libc.sockaddr_storage);
+        nint rc;
+        fixed (Libc.sockaddr_storage* p = &address)
+            rc = Libc.getsockname(fd, p, &length);
+        addressLength = length;
+        return SyscallResult.From(rc);
+    }
+
+    public static SyscallResult Recv(int fd, Span<byte> buffer)
+    {
+        nint rc;
+        fixed (byte* p = buffer)
+            do rc = Libc.recv(fd, p, (nuint)buffer.Length, 0);
+            while (SyscallResult.Interrupted(rc));
+        return SyscallResult.From(rc);
+    }
+
+    // One readv fills both free halves of a wrapped ring, where two recv calls would cost a second syscall.
+    public static SyscallResult ReadV(int fd, Span<byte> first, Span<byte> second)
+    {
+        nint rc;
+        fixed (byte* p1 = first)
+        fixed (byte* p2 = second)
+        {
+            Libc.iovec* iov = stackalloc Libc.iovec[2];
+            iov[0] = new Libc.iovec { iov_base = p1, iov_len = (nuint)first.Length };
+            iov[1] = new Libc.iovec { iov_base = p2, iov_len = (nuint)second.Length };
+            do rc = Libc.readv(fd, iov, 2);
+            while (SyscallResult.Interrupted(rc));
+        }
+        return SyscallResult.From(rc);
+    }
+
+    public static SyscallResult Send(int fd, ReadOnlySpan<byte> buffer)
+    {
+        nint rc;
+        fixed (byte* p = buffer)
+            do rc = Libc.send(fd, p, (nuint)buffer.Length, Libc.MSG_NOSIGNAL);
+            while (SyscallResult.Interrupted(rc));
+        return SyscallResult.From(rc);
+    }
+
+    // Both halves of a wrapped output ring in one syscall; sendmsg rather than writev for MSG_NOSIGNAL.
+    public static SyscallResult SendV(int fd, ReadOnlySpan<byte> first, ReadOnlySpan<byte> second)
+    {
+        nint rc;
+        fixed (byte* p1 = first)
+        fixed (byte* p2 = second)
+        {
+            Libc.iovec* iov = stackalloc Libc.iovec[2];
+            iov[0] = new Libc.iovec { iov_base = p1, iov_len = (nuint)first.Length };
+            iov[1] = new Libc.iovec { iov_base = p2, iov_len = (nuint)second.Length };
+            Libc.msghdr message = default;
+            message.msg_iov = iov;
+            message.msg_iovlen = 2;
+            do rc = Libc.sendmsg(fd, &message, Libc.MSG_NOSIGNAL);
+            while (SyscallResult.Interrupted(rc));
+        }
+        return SyscallResult.From(rc);
+    }
+
+    public static SyscallResult Read(int fd, Span<byte> buffer)
+    {
+        nint rc;
+        fixed (byte* p = buffer)
+            do rc = Libc.read(fd, p, (nuint)buffer.Length);
+            while (SyscallResult.Interrupted(rc));
+        return SyscallResult.From(rc);
+    }
+
+    public static SyscallResult Write(int fd, ReadOnlySpan<byte> buffer)
+    {
+        nint rc;
+        fixed (byte* p = buffer)
+            do rc = Libc.write(fd, p, (nuint)buffer.Length);
+            while (SyscallResult.Interrupted(rc));
+        return SyscallResult.From(rc);
+    }
+
+    public static SyscallResult Shutdown(int fd, int how) => SyscallResult.From(Libc.shutdown(fd, how));
+
+    // Never retried: Linux has released the fd even when close reports EINTR, and a retry could close a reused number.
+    public static SyscallResult Close(int fd) => SyscallResult.From(Libc.close(fd));
+
+    public static SyscallResult Fcntl(int fd, int command, int argument = 0)
+    {
+        nint rc;
+        do rc = Libc.fcntl(fd, command, argument);
+        while (SyscallResult.Interrupted(rc));
+        return SyscallResult.From(rc);
+    }
+
+    public static SyscallResult OpenReadOnly(string path)
+    {
+        Span<byte> utf8 = stackalloc byte[256];
+        int length = System.Text.Encoding.UTF8.GetBytes(path, utf8[..^1]);
+        utf8[length] = 0;
+        nint rc;
+        fixed (byte* p = utf8)
+            do rc = Libc.open(p, Libc.O_RDONLY | Libc.O_CLOEXEC);
+            while (SyscallResult.Interrupted(rc));
+        return SyscallResult.From(rc);
+    }
+
+    public static SyscallResult EpollCreate() => SyscallResult.From(Libc.epoll_create1(Libc.EPOLL_CLOEXEC));
+
+    public static SyscallResult EventFd() => SyscallResult.From(Libc.eventfd(0, Libc.EFD_NONBLOCK | Libc.EFD_CLOEXEC));
+
+    public static SyscallResult GetFdLimit(out ulong soft, out ulong hard)
+    {
+        Libc.rlimit limit;
+        nint rc = Libc.getrlimit(Libc.RLIMIT_NOFILE, &limit);
+        soft = limit.rlim_cur;
+        hard = limit.rlim_max;
+        return SyscallResult.From(rc);
+    }
+
+    public static SyscallResult SetFdLimit(ulong soft, ulong hard)
+    {
+        Libc.rlimit limit = new() { rlim_cur = soft, rlim_max = hard };
+        return SyscallResult.From(Libc.setrlimit(Libc.RLIMIT_NOFILE, &limit));
+    }
+}

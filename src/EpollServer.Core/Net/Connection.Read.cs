@@ -1,0 +1,132 @@
+// The read side of a connection: recv into the input ring, hand it to the protocol, notice EOF.
+using EpollServer.Buffers;
+using EpollServer.Interop;
+
+namespace EpollServer.Net;
+
+public sealed partial class Connection
+{
+    private void Receive()
+    {
+        if (_lingering)
+        {
+            Discard();
+            return;
+        }
+        if (!_input.HasStorage)
+            _input.Attach(_server.InputPool.Rent());
+        Span<byte> first = _input.WritableFirst;
+        Span<byte> second = _input.WritableSecond;
+        // One syscall per readable event, as Redis does: level-triggered epoll reports the rest on the next wait,
+        // and skipping the recv that would only say EAGAIN halves the syscalls of a small request.
+        SyscallResult received = second.IsEmpty ? Sys.Recv(Fd, first) : Sys.ReadV(Fd, first, second);
+        if (received.Ok && received.Value > 0)
+        {
+            _input.Commit((int)received.Value);
+            _server.Counters.BytesReceived += received.Value;
+            ProcessInput();
+        }
+        else if (received.Ok)
+        {
+            OnInputEnded();
+        }
+        else if (received.Error.IsWouldBlock)
+        {
+            if (_input.IsEmpty)
+                ReleaseInput();
+        }
+        else
+        {
+            CloseNow(ReasonFor(received.Error));
+        }
+    }
+
+    // Offers the buffered input to the protocol once; called after a read and again when output space frees up.
+    internal void ProcessInput()
+    {
+        ReadableBytes data = _input.Readable;
+        if (data.IsEmpty || _closeRequested || _inputEnded)
+            return;
+        int consumed;
+        try
+        {
+            consumed = _server.Handler.OnData(this, data);
+        }
+        catch (Exception e)
+        {
+            _server.LogHandlerError(this, e);
+            CloseNow(CloseReason.HandlerError);
+            return;
+        }
+        if (IsClosed)
+            return;
+        if ((uint)consumed > (uint)data.Length)
+        {
+            _server.LogHandlerError(this, new InvalidOperationException($"OnData consumed {consumed} of {data.Length} bytes"));
+            CloseNow(CloseReason.HandlerError);
+            return;
+        }
+        _input.Consume(consumed);
+        if (_input.IsEmpty)
+            ReleaseInput();
+        else if (_input.Free == 0 && _output.Count < _server.HighWatermark)
+        {
+            // A full input ring that the protocol will not take while its output has room can never make progress.
+            _server.LogStall(this);
+            CloseNow(CloseReason.HandlerError);
+            return;
+        }
+        UpdateBackpressure();
+    }
+
+    private void OnInputEnded()
+    {
+        _inputEnded = true;
+        ReadableBytes remaining = _input.Readable;
+        if (!_closeRequested)
+        {
+            try
+            {
+                _server.Handler.OnInputEnded(this, remaining);
+            }
+            catch (Exception e)
+            {
+                _server.LogHandlerError(this, e);
+                CloseNow(CloseReason.HandlerError);
+                return;
+            }
+        }
+        if (IsClosed)
+            return;
+        _input.Consume(remaining.Length);
+        ReleaseInput();
+        // The peer will send nothing more: deliver what is owed, then close (Flush finishes it).
+        _closeRequested = true;
+        QueueFlush();
+        UpdateInterest();
+    }
+
+    // Lingering close: our FIN is out; read whatever the peer still sends and drop it until its FIN arrives.
+    private void Discard()
+    {
+        Span<byte> sink = _server.DiscardBuffer;
+        SyscallResult received = Sys.Recv(Fd, sink);
+        if (received.Ok && received.Value > 0)
+            _server.Counters.BytesDiscarded += received.Value;
+        else if (received.Ok)
+            CloseNow(CloseReason.Closed);
+        else if (!received.Error.IsWouldBlock)
+            CloseNow(ReasonFor(received.Error));
+    }
+
+    // Server shutdown: serve what has already arrived (one read), then close the way Close() does.
+    internal void BeginDrain()
+    {
+        if (IsClosed)
+            return;
+        if (WantsRead)
+            Receive();
+        if (!IsClosed)
+            Close();
+    }
+}

@@ -1,0 +1,113 @@
+// The write side of a connection: append to the output ring, send at the end of the batch, arm EPOLLOUT only for
+// a remainder, and apply backpressure to the read side.
+using EpollServer.Buffers;
+using EpollServer.Interop;
+
+namespace EpollServer.Net;
+
+public sealed partial class Connection
+{
+    // Appends all of data to the output, or nothing when it does not fit (false). Bytes leave at the end of the
+    // current batch, so several writes in one callback go out in one send.
+    public bool Write(ReadOnlySpan<byte> data)
+    {
+        if (data.Length > OutputSpace)
+            return false;
+        if (data.IsEmpty)
+            return true;
+        if (!_output.HasStorage)
+            _output.Attach(_server.OutputPool.Rent());
+        _output.TryWrite(data);
+        QueueFlush();
+        return true;
+    }
+
+    public bool Write(ReadableBytes data)
+    {
+        if (data.Length > OutputSpace)
+            return false;
+        return Write(data.First) && Write(data.Second);
+    }
+
+    private void QueueFlush()
+    {
+        if (_queuedForFlush || IsClosed)
+            return;
+        _queuedForFlush = true;
+        _server.QueueFlush(this);
+    }
+
+    // Called by the server after each batch and by OnPollEvent when the socket is writable again.
+    internal void Flush()
+    {
+        _queuedForFlush = false;
+        if (IsClosed)
+            return;
+        if (!_output.IsEmpty && !Send())
+            return;
+        _writeArmed = !_output.IsEmpty;
+        if (_output.IsEmpty)
+        {
+            ReleaseOutput();
+            // Input that waited for output space gets its turn now; what it writes is flushed in this same pass.
+            if (!_input.IsEmpty)
+                ProcessInput();
+            if (IsClosed)
+                return;
+            if (_closeRequested && _output.IsEmpty)
+            {
+                FinishClose();
+                return;
+            }
+        }
+        UpdateBackpressure();
+    }
+
+    // One send (or sendmsg for a wrapped ring); false when the connection was closed by the error it returned.
+    private bool Send()
+    {
+        ReadableBytes pending = _output.Readable;
+        SyscallResult sent = pending.IsSingleSegment ? Sys.Send(Fd, pending.First) : Sys.SendV(Fd, pending.First, pending.Second);
+        if (sent.Ok)
+        {
+            _output.Consume((int)sent.Value);
+            _server.Counters.BytesSent += sent.Value;
+            return true;
+        }
+        if (sent.Error.IsWouldBlock)
+        {
+            _server.Counters.SendWouldBlock++;
+            return true;
+        }
+        CloseNow(ReasonFor(sent.Error));
+        return false;
+    }
+
+    private void UpdateBackpressure()
+    {
+        if (!_readPaused && _output.Count >= _server.HighWatermark)
+        {
+            _readPaused = true;
+            _server.Counters.ReadPauses++;
+        }
+        else if (_readPaused && _output.Count <= _server.LowWatermark)
+        {
+            _readPaused = false;
+        }
+        UpdateInterest();
+    }
+
+    private void FinishClose()
+    {
+        if (_inputEnded)
+        {
+            CloseNow(CloseReason.PeerClosed);
+            return;
+        }
+        // Our FIN goes after the last byte; the peer's FIN, or the linger timeout, ends it.
+        Sys.Shutdown(Fd, Libc.SHUT_WR);
+        _lingering = true;
+        _lingerTimer = _server.Loop.Schedule(_server.Options.LingerTimeout, () => CloseNow(CloseReason.Closed));
+        UpdateInterest();
+    }
+}

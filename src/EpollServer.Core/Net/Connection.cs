@@ -1,0 +1,149 @@
+// One accepted TCP connection: its fd, its two rings, its epoll interest and where it is in its life.
+// Only the loop thread touches a Connection; handlers get it as the argument of every callback.
+using System.Net;
+using EpollServer.Buffers;
+using EpollServer.Reactor;
+using EpollServer.Interop;
+
+namespace EpollServer.Net;
+
+public enum CloseReason
+{
+    PeerClosed,        // the peer finished sending and everything owed was delivered
+    Closed,            // the handler or the server asked for it and the peer's FIN (or the linger timeout) followed
+    Aborted,           // the handler called Abort
+    Reset,             // ECONNRESET / EPIPE: the peer went away mid-conversation
+    Error,             // another socket error
+    HandlerError,      // the handler threw or broke its contract; logged
+    DrainDeadline,     // the server stopped and this connection was not done by the drain deadline
+}
+
+public sealed partial class Connection : IPollable
+{
+    private readonly Server _server;
+    private readonly RingBuffer _input = new();
+    private readonly RingBuffer _output = new();
+    private readonly PeerAddress _peer;
+    private ulong _token;
+    private Interest _interest;
+    private bool _readPaused;      // backpressure: output above the high watermark
+    private bool _writeArmed;      // the last send left a remainder, so EPOLLOUT is wanted
+    private bool _inputEnded;      // the peer's FIN was read
+    private bool _closeRequested;  // Close(): flush, then shut down our side
+    private bool _lingering;       // our FIN is sent; reading and discarding until the peer's FIN
+    private bool _queuedForFlush;
+    private LoopTimer? _lingerTimer;
+
+    internal Connection(Server server, int fd, long id, PeerAddress peer)
+    {
+        _server = server;
+        Fd = fd;
+        Id = id;
+        _peer = peer;
+    }
+
+    public long Id { get; }
+
+    public IPEndPoint RemoteEndPoint => _peer.ToEndPoint();
+
+    // Per-connection state for the handler's own use (a nickname, a parser); the server never reads it.
+    public object? State { get; set; }
+
+    public bool IsClosed { get; private set; }
+
+    // How many bytes Write can take right now.
+    public int OutputSpace => IsClosed || _closeRequested ? 0 : _output.HasStorage ? _output.Free : _server.Options.OutputBufferSize;
+
+    public int PendingOutput => _output.Count;
+
+    internal int Fd { get; }
+
+    internal int TableIndex { get; set; } = -1;
+
+    internal int BufferedInput => _input.Count;
+
+    internal bool OwnsBuffers => _input.HasStorage || _output.HasStorage;
+
+    internal void Register(ulong token)
+    {
+        _token = token;
+        _interest = Interest.Read;
+    }
+
+    // Flushes what is owed, then closes: our FIN after the last byte, and the peer's FIN awaited (briefly) so that
+    // unread input cannot turn the close into a reset that destroys those last bytes in flight.
+    public void Close()
+    {
+        if (IsClosed || _closeRequested)
+            return;
+        _closeRequested = true;
+        QueueFlush();
+        UpdateInterest();
+    }
+
+    public void Abort() => CloseNow(CloseReason.Aborted);
+
+    public override string ToString() => $"connection {Id} fd {Fd} from {_peer}";
+
+    void IPollable.OnPollEvent(PollEvents events)
+    {
+        if ((events & (PollEvents.Writable | PollEvents.Error | PollEvents.HangUp)) != 0)
+        {
+            // On error or hang-up the send reports the socket's errno, which closes the connection.
+            if (!_output.IsEmpty || _writeArmed)
+                Flush();
+        }
+        if (!IsClosed && (events & (PollEvents.Readable | PollEvents.Error | PollEvents.HangUp)) != 0 && WantsRead)
+            Receive();
+        // Level-triggered error and hang-up events repeat until the fd is gone: never leave one unanswered.
+        if (!IsClosed && (events & (PollEvents.Error | PollEvents.HangUp)) != 0 && !WantsRead && _output.IsEmpty)
+            CloseNow(CloseReason.Error);
+    }
+
+    private bool WantsRead => !_inputEnded && (_lingering || (!_readPaused && !_closeRequested));
+
+    private void UpdateInterest()
+    {
+        if (IsClosed)
+            return;
+        Interest desired = (WantsRead ? Interest.Read : Interest.None) | (_writeArmed ? Interest.Write : Interest.None);
+        if (desired == _interest)
+            return;
+        SyscallResult changed = _server.Loop.Modify(_token, Fd, desired);
+        if (!changed.Ok)
+        {
+            _server.LogSocketError(this, "epoll_ctl(MOD)", changed.Error);
+            CloseNow(CloseReason.Error);
+            return;
+        }
+        _interest = desired;
+    }
+
+    internal void CloseNow(CloseReason reason)
+    {
+        if (IsClosed)
+            return;
+        IsClosed = true;
+        _lingerTimer?.Cancel();
+        _server.Loop.Unregister(_token, Fd);
+        Sys.Close(Fd);
+        ReleaseInput();
+        ReleaseOutput();
+        _server.OnConnectionClosed(this, reason);
+    }
+
+    private void ReleaseInput()
+    {
+        if (_input.HasStorage)
+            _server.InputPool.Return(_input.Detach()!);
+    }
+
+    private void ReleaseOutput()
+    {
+        if (_output.HasStorage)
+            _server.OutputPool.Return(_output.Detach()!);
+    }
+
+    private static CloseReason ReasonFor(Errno error) =>
+        error == Errno.ECONNRESET || error == Errno.EPIPE ? CloseReason.Reset : CloseReason.Error;
+}

@@ -1,0 +1,145 @@
+// The reactor: one thread waits for readiness, dispatches each event to its target, runs due timers, then lets
+// its owner flush (Redis's beforeSleep). Only this thread touches what is registered here.
+using EpollServer.Interop;
+using Microsoft.Extensions.Logging;
+
+namespace EpollServer.Reactor;
+
+internal sealed class EventLoop : IDisposable
+{
+    private readonly IPoller _poller;
+    private readonly LoopWaker _waker;
+    private readonly PollRegistry _registry = new();
+    private readonly LoopTimers _timers = new();
+    private readonly PollEvent[] _events;
+    private readonly ILogger _logger;
+    private bool _stopRequested;
+
+    private EventLoop(IPoller poller, LoopWaker waker, int batchSize, ILogger logger)
+    {
+        _poller = poller;
+        _waker = waker;
+        _events = new PollEvent[batchSize];
+        _logger = logger;
+    }
+
+    public int PollerFd => _poller.Fd;
+
+    public int WakerFd => _waker.Fd;
+
+    public string PollerName => _poller.Name;
+
+    public int RegisteredCount => _registry.Count;
+
+    // Runs once after every batch of events and timers, before the next wait: where output is flushed.
+    public Action? BatchCompleted { get; set; }
+
+    public long Iterations { get; private set; }
+
+    public long StaleEvents { get; private set; }
+
+    public static SyscallResult Create(IPoller poller, int batchSize, ILogger logger, out EventLoop? loop)
+    {
+        loop = null;
+        SyscallResult made = LoopWaker.Create(out LoopWaker? waker);
+        if (!made.Ok)
+            return made;
+        var created = new EventLoop(poller, waker!, batchSize, logger);
+        SyscallResult added = created.Register(waker!, waker!.Fd, Interest.Read, out _);
+        if (!added.Ok)
+        {
+            waker.Dispose();
+            return added;
+        }
+        loop = created;
+        return added;
+    }
+
+    public SyscallResult Register(IPollable target, int fd, Interest interest, out ulong token)
+    {
+        token = _registry.Add(target);
+        SyscallResult added = _poller.Add(fd, token, interest);
+        if (!added.Ok)
+            _registry.Remove(token);
+        return added;
+    }
+
+    public SyscallResult Modify(ulong token, int fd, Interest interest) => _poller.Modify(fd, token, interest);
+
+    // EPOLL_CTL_DEL before the caller closes the fd: once closed, the kernel may hand the number to the next accept.
+    public void Unregister(ulong token, int fd)
+    {
+        _poller.Remove(fd);
+        _registry.Remove(token);
+    }
+
+    public LoopTimer Schedule(TimeSpan delay, Action callback) => _timers.Schedule(delay, callback);
+
+    // Thread-safe: the only way another thread talks to this loop.
+    public void Post(Action work) => _waker.Post(work);
+
+    // Loop thread: the current iteration finishes, then Run returns.
+    public void Stop() => _stopRequested = true;
+
+    public void Run()
+    {
+        Span<PollEvent> events = _events;
+        bool batchWasFull = false;
+        while (!_stopRequested)
+        {
+            // A full batch means more fds may be ready: look again without sleeping (level-triggered keeps them).
+            int timeout = batchWasFull ? 0 : _timers.MillisecondsUntilNext();
+            SyscallResult waited = _poller.Wait(events, timeout);
+            if (!waited.Ok)
+            {
+                _logger.LogCritical("{Poller} wait failed: {Error}; the loop stops", _poller.Name, waited.Error);
+                break;
+            }
+            int count = (int)waited.Value;
+            Iterations++;
+            for (int i = 0; i < count; i++)
+                Dispatch(events[i]);
+            batchWasFull = count == events.Length;
+            RunGuarded(_timers.RunExpired);
+            RunGuarded(BatchCompleted);
+        }
+    }
+
+    private void Dispatch(in PollEvent pollEvent)
+    {
+        IPollable? target = _registry.Find(pollEvent.Token);
+        if (target is null)
+        {
+            // Its owner was closed earlier in this batch (see PollRegistry).
+            StaleEvents++;
+            return;
+        }
+        try
+        {
+            target.OnPollEvent(pollEvent.Events);
+        }
+        catch (Exception e)
+        {
+            // A bug in one connection's code must not take the loop and every other connection down with it.
+            _logger.LogError(e, "unhandled exception while dispatching {Events} to {Target}", pollEvent.Events, target);
+        }
+    }
+
+    private void RunGuarded(Action? action)
+    {
+        try
+        {
+            action?.Invoke();
+        }
+        catch (Exception e)
+        {
+            _logger.LogError(e, "unhandled exception on the loop thread");
+        }
+    }
+
+    public void Dispose()
+    {
+        _waker.Dispose();
+        _poller.Dispose();
+    }
+}

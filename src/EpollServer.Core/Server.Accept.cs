@@ -1,0 +1,109 @@
+// Accepting connections: a bounded batch per wake-up, the connection limit, and running out of fds.
+using EpollServer.Interop;
+using EpollServer.Net;
+using EpollServer.Reactor;
+using Microsoft.Extensions.Logging;
+
+namespace EpollServer;
+
+public sealed partial class Server
+{
+    // Sent to a peer over --max-connections before it is closed (Redis answers "-ERR max number of clients reached").
+    private static ReadOnlySpan<byte> RefusalLine => "ERR server is at its connection limit, try again later\n"u8;
+
+    private void OnListenerReadable(Listener listener)
+    {
+        for (int i = 0; i < Options.MaxAcceptsPerWake; i++)
+        {
+            SyscallResult accepted = Sys.Accept(listener.Fd, out Libc.sockaddr_storage peer, out _);
+            if (accepted.Ok)
+            {
+                OnAccepted(accepted.Fd, peer);
+                continue;
+            }
+            if (accepted.Error.IsWouldBlock)
+                return;
+            if (accepted.Error.IsTransientAcceptError)
+                continue;
+            if (accepted.Error.IsFdExhaustion)
+                RejectWithSpareFd(listener, accepted.Error);
+            else
+                Logger.LogError("accept4 on {Listener} failed: {Error}", listener, accepted.Error);
+            BackOff(listener);
+            return;
+        }
+    }
+
+    private void OnAccepted(int fd, in Libc.sockaddr_storage peer)
+    {
+        if (_state != ServerState.Running || (Options.MaxConnections > 0 && _connections.Count >= Options.MaxConnections))
+        {
+            Sys.Send(fd, RefusalLine);
+            Sys.Close(fd);
+            Counters.ConnectionsRejectedLimit++;
+            return;
+        }
+        // Small replies must not wait for Nagle's 40 ms; the output ring already batches writes into one send.
+        if (Options.NoDelay)
+            Sys.SetSockOpt(fd, Libc.IPPROTO_TCP, Libc.TCP_NODELAY, 1);
+        var connection = new Connection(this, fd, ++_nextConnectionId, new PeerAddress(peer));
+        SyscallResult registered = Loop.Register(connection, fd, Interest.Read, out ulong token);
+        if (!registered.Ok)
+        {
+            Logger.LogError("epoll_ctl(ADD) for a new connection failed: {Error}", registered.Error);
+            Sys.Close(fd);
+            return;
+        }
+        connection.Register(token);
+        _connections.Add(connection);
+        Counters.ConnectionsAccepted++;
+        try
+        {
+            Handler.OnOpen(connection);
+        }
+        catch (Exception e)
+        {
+            LogHandlerError(connection, e);
+            connection.CloseNow(CloseReason.HandlerError);
+        }
+    }
+
+    // The table is full: free the spare, accept a pending connection onto it and close it at once (the peer sees
+    // EOF rather than hanging in the backlog), take the spare back. Repeated for what the backlog holds.
+    private void RejectWithSpareFd(Listener listener, Errno error)
+    {
+        int rejected = 0;
+        while (_spare.IsHeld && rejected < Options.MaxAcceptsPerWake)
+        {
+            _spare.Release();
+            SyscallResult accepted = Sys.Accept(listener.Fd, out _, out _);
+            if (accepted.Ok)
+            {
+                Sys.Close(accepted.Fd);
+                rejected++;
+            }
+            _spare.Acquire();
+            if (!accepted.Ok)
+                break;
+        }
+        Counters.ConnectionsRejectedNoFds += rejected;
+        Logger.LogWarning("out of file descriptors ({Error}): closed {Count} pending connections; accepting again in {Ms} ms",
+            error, rejected, Options.AcceptBackoff.TotalMilliseconds);
+    }
+
+    // Stops accepting for a while (nginx's approach to EMFILE): the backlog holds new peers until fds free up.
+    private void BackOff(Listener listener)
+    {
+        if (listener.IsPaused)
+            return;
+        listener.IsPaused = true;
+        Counters.AcceptBackoffs++;
+        Loop.Modify(listener.Token, listener.Fd, Interest.None);
+        Loop.Schedule(Options.AcceptBackoff, () =>
+        {
+            listener.IsPaused = false;
+            if (_state == ServerState.Running && listener.Fd >= 0)
+                Loop.Modify(listener.Token, listener.Fd, Interest.Read);
+        });
+    }
+}

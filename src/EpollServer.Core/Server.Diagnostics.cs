@@ -1,0 +1,44 @@
+// What the server can tell about itself: its fds by role, and the log lines for connection-level trouble.
+using EpollServer.Diagnostics;
+using EpollServer.Interop;
+using EpollServer.Net;
+using Microsoft.Extensions.Logging;
+
+namespace EpollServer;
+
+public sealed partial class Server
+{
+    // Any thread: the snapshot is taken on the loop, which owns the connection table.
+    public Task<FdReport> GetFdReportAsync()
+    {
+        var result = new TaskCompletionSource<FdReport>(TaskCreationOptions.RunContinuationsAsynchronously);
+        if (_state is ServerState.Running or ServerState.Draining)
+            Loop.Post(() => result.TrySetResult(BuildFdReport()));
+        else
+            result.TrySetException(new InvalidOperationException("the server is not running"));
+        return result.Task;
+    }
+
+    internal FdReport BuildFdReport() => new(
+        _listeners.Where(l => l.Fd >= 0).Select(l => l.Fd).ToArray(),
+        Loop.PollerFd,
+        Loop.WakerFd,
+        _spare.Fd,
+        _connections.Snapshot().Select(c => c.Fd).ToArray());
+
+    internal void LogHandlerError(Connection connection, Exception error)
+    {
+        Counters.HandlerErrors++;
+        Logger.LogError(error, "{Handler} handler failed on {Connection}; closing it", Handler.Name, connection);
+    }
+
+    internal void LogStall(Connection connection)
+    {
+        Counters.HandlerErrors++;
+        Logger.LogError("{Connection}: the input buffer ({Size} bytes) is full and the {Handler} handler consumed none of it; closing",
+            connection, Options.InputBufferSize, Handler.Name);
+    }
+
+    internal void LogSocketError(Connection connection, string call, Errno error) =>
+        Logger.LogError("{Connection}: {Call} failed: {Error}", connection, call, error);
+}

@@ -1,0 +1,59 @@
+// Graceful stop: close the listeners, let every connection flush what it owes, and close what is left at the deadline.
+using EpollServer.Net;
+using EpollServer.Reactor;
+using Microsoft.Extensions.Logging;
+
+namespace EpollServer;
+
+public sealed partial class Server
+{
+    private LoopTimer? _drainDeadline;
+
+    // Any thread. Returns at once; Completion tells when the server has stopped.
+    public void Stop()
+    {
+        if (_state == ServerState.Running)
+            Loop.Post(BeginShutdown);
+    }
+
+    public Task StopAsync()
+    {
+        Stop();
+        return Completion;
+    }
+
+    private void BeginShutdown()
+    {
+        if (_state != ServerState.Running)
+            return;
+        _state = ServerState.Draining;
+        foreach (Listener listener in _listeners)
+            listener.Close(Loop);
+        Logger.LogInformation("stopping: listener closed, draining {Count} connections (deadline {Seconds} s)",
+            _connections.Count, Options.ShutdownTimeout.TotalSeconds);
+        foreach (Connection connection in _connections.Snapshot())
+            connection.BeginDrain();
+        if (_connections.Count == 0)
+        {
+            FinishShutdown();
+            return;
+        }
+        _drainDeadline = Loop.Schedule(Options.ShutdownTimeout, OnDrainDeadline);
+    }
+
+    private void OnDrainDeadline()
+    {
+        Connection[] left = _connections.Snapshot();
+        long unsent = left.Sum(c => (long)c.PendingOutput);
+        Logger.LogWarning("drain deadline reached: closing {Count} connections with {Bytes} bytes unsent", left.Length, unsent);
+        foreach (Connection connection in left)
+            connection.CloseNow(CloseReason.DrainDeadline);
+        FinishShutdown();
+    }
+
+    private void FinishShutdown()
+    {
+        _drainDeadline?.Cancel();
+        Loop.Stop();
+    }
+}

@@ -1,0 +1,222 @@
+// A TCP server on one reactor thread: listeners, connections and a protocol handler on an epoll event loop.
+// Start() binds and starts the loop thread; everything after that happens on the loop, and other threads talk to it
+// only through Post (Stop, GetFdReportAsync).
+using System.Net;
+using EpollServer.Buffers;
+using EpollServer.Diagnostics;
+using EpollServer.Interop;
+using EpollServer.Net;
+using EpollServer.Protocols;
+using EpollServer.Reactor;
+using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.Logging.Abstractions;
+
+namespace EpollServer;
+
+public sealed partial class Server : IDisposable
+{
+    private readonly ConnectionTable _connections = new();
+    private readonly List<Listener> _listeners = [];
+    private readonly List<Connection> _flushQueue = [];
+    private readonly SpareFd _spare = new();
+    private readonly TaskCompletionSource _completion = new(TaskCreationOptions.RunContinuationsAsynchronously);
+    private EventLoop? _loop;
+    private Thread? _thread;
+    private long _nextConnectionId;
+    private volatile ServerState _state = ServerState.Created;
+
+    public Server(ServerOptions options, IProtocolHandler handler, ILogger? logger = null)
+    {
+        Options = options;
+        Handler = handler;
+        Logger = logger ?? NullLogger.Instance;
+        InputPool = new BufferPool(options.InputBufferSize, options.MaxPooledBuffers);
+        OutputPool = new BufferPool(options.OutputBufferSize, options.MaxPooledBuffers);
+        // Reading stops at 3/4 of the output ring and resumes at 1/4: far enough apart that a connection does not
+        // flap between paused and reading on every send.
+        HighWatermark = options.OutputBufferSize / 4 * 3;
+        LowWatermark = options.OutputBufferSize / 4;
+        DiscardBuffer = new byte[options.InputBufferSize];
+    }
+
+    public ServerOptions Options { get; }
+
+    public IProtocolHandler Handler { get; }
+
+    public ServerCounters Counters { get; } = new();
+
+    public IReadOnlyList<IPEndPoint> LocalEndPoints { get; private set; } = [];
+
+    // The port actually bound (the kernel's choice when Options.Port is 0).
+    public int Port => LocalEndPoints.Count > 0 ? LocalEndPoints[0].Port : 0;
+
+    public string PollerName => _loop?.PollerName ?? "none";
+
+    // Completes when the loop thread has stopped and every fd is closed.
+    public Task Completion => _completion.Task;
+
+    public int OpenConnections => _connections.Count;
+
+    public ServerStats Stats => Counters.Snapshot(_connections.Count, _loop?.Iterations ?? 0);
+
+    internal ILogger Logger { get; }
+
+    internal EventLoop Loop => _loop!;
+
+    internal BufferPool InputPool { get; }
+
+    internal BufferPool OutputPool { get; }
+
+    internal int HighWatermark { get; }
+
+    internal int LowWatermark { get; }
+
+    internal byte[] DiscardBuffer { get; }
+
+    // Binds and starts the loop thread. Throws ServerStartException with the errno when a resource cannot be had.
+    public void Start()
+    {
+        if (_state != ServerState.Created)
+            throw new InvalidOperationException("a server starts once");
+        IReadOnlyList<string> errors = Options.Validate();
+        if (errors.Count > 0)
+            throw new ArgumentException(string.Join("; ", errors), nameof(Options));
+        try
+        {
+            CreateLoop();
+            OpenListeners();
+            SyscallResult spare = _spare.Acquire();
+            if (!spare.Ok)
+                Logger.LogWarning("no spare fd for EMFILE handling: {Error}", spare.Error);
+        }
+        catch
+        {
+            ReleaseResources();
+            throw;
+        }
+        _state = ServerState.Running;
+        _thread = new Thread(RunLoop) { Name = "epollserver-loop", IsBackground = true };
+        _thread.Start();
+    }
+
+    private void CreateLoop()
+    {
+        SyscallResult created = EpollPoller.Create(Options.EventBatchSize, out EpollPoller? poller);
+        if (!created.Ok)
+            throw new ServerStartException($"epoll_create1 failed: {created.Error}");
+        created = EventLoop.Create(poller!, Options.EventBatchSize, Logger, out _loop);
+        if (!created.Ok)
+        {
+            poller!.Dispose();
+            throw new ServerStartException($"eventfd failed: {created.Error}");
+        }
+        _loop!.BatchCompleted = FlushQueued;
+    }
+
+    private void OpenListeners()
+    {
+        IPAddress address = IPAddress.Parse(Options.Address);
+        bool anyV6 = address.Equals(IPAddress.IPv6Any);
+        var endPoint = new IPEndPoint(address, Options.Port);
+        SyscallResult opened = Listener.Open(endPoint, Options.Backlog, anyV6, OnListenerReadable, out Listener? listener);
+        if (!opened.Ok && anyV6 && opened.Error == Errno.EAFNOSUPPORT)
+        {
+            // A host (or container) without IPv6: "::" falls back to every IPv4 address, and says so.
+            Logger.LogWarning("IPv6 is not available ({Error}); listening on IPv4 only", opened.Error);
+            endPoint = new IPEndPoint(IPAddress.Any, Options.Port);
+            opened = Listener.Open(endPoint, Options.Backlog, false, OnListenerReadable, out listener);
+        }
+        if (!opened.Ok)
+            throw new ServerStartException($"cannot listen on {endPoint}: {opened.Error}");
+        SyscallResult registered = Loop.Register(listener!, listener!.Fd, Interest.Read, out ulong token);
+        listener.Token = token;
+        _listeners.Add(listener);
+        if (!registered.Ok)
+            throw new ServerStartException($"epoll_ctl(ADD) for the listener failed: {registered.Error}");
+        LocalEndPoints = [listener.LocalEndPoint];
+    }
+
+    private void RunLoop()
+    {
+        try
+        {
+            Loop.Run();
+        }
+        catch (Exception e)
+        {
+            Logger.LogCritical(e, "the event loop failed");
+        }
+        finally
+        {
+            // Whatever ended the loop, no fd outlives it.
+            foreach (Connection connection in _connections.Snapshot())
+                connection.CloseNow(CloseReason.DrainDeadline);
+            ReleaseResources();
+            _state = ServerState.Stopped;
+            _completion.TrySetResult();
+        }
+    }
+
+    private void ReleaseResources()
+    {
+        foreach (Listener listener in _listeners)
+        {
+            if (_loop is not null)
+                listener.Close(_loop);
+        }
+        _listeners.Clear();
+        _spare.Dispose();
+        _loop?.Dispose();
+    }
+
+    internal void QueueFlush(Connection connection) => _flushQueue.Add(connection);
+
+    // After every batch: one send per connection that has output, however many writes its handler made.
+    private void FlushQueued()
+    {
+        // By index: a flush may run the handler again, which may queue more connections behind this one.
+        for (int i = 0; i < _flushQueue.Count; i++)
+            _flushQueue[i].Flush();
+        _flushQueue.Clear();
+    }
+
+    internal void OnConnectionClosed(Connection connection, CloseReason reason)
+    {
+        _connections.Remove(connection);
+        Counters.ConnectionsClosed++;
+        if (reason == CloseReason.Reset)
+            Counters.ConnectionsReset++;
+        try
+        {
+            Handler.OnClose(connection);
+        }
+        catch (Exception e)
+        {
+            LogHandlerError(connection, e);
+        }
+        if (_state == ServerState.Draining && _connections.Count == 0)
+            FinishShutdown();
+    }
+
+    public void Dispose()
+    {
+        if (_state == ServerState.Created)
+        {
+            ReleaseResources();
+            _state = ServerState.Stopped;
+            return;
+        }
+        Stop();
+        Completion.Wait(Options.ShutdownTimeout + Options.LingerTimeout + TimeSpan.FromSeconds(5));
+    }
+
+    private enum ServerState
+    {
+        Created,
+        Running,
+        Draining,
+        Stopped,
+    }
+}
+
+public sealed class ServerStartException(string message) : Exception(message);

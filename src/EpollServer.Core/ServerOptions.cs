@@ -1,0 +1,75 @@
+// Everything a server can be told at start-up, with the defaults the daemon uses; Validate says what is wrong.
+using System.Net;
+using System.Numerics;
+
+namespace EpollServer;
+
+public sealed class ServerOptions
+{
+    public const int DefaultPort = 7007;
+
+    // "::" with dual-stack serves IPv4 and IPv6 on one socket; "0.0.0.0" is IPv4 only.
+    public string Address { get; set; } = "::";
+
+    public int Port { get; set; } = DefaultPort;
+
+    // Linux caps this at net.core.somaxconn (4096 on current kernels); 511 is what Redis and nginx ask for.
+    public int Backlog { get; set; } = 511;
+
+    // Per-connection rings, powers of two. 16 KiB in covers a typical request in one recv; 64 KiB out lets one send
+    // fill a loopback socket buffer's worth before EAGAIN.
+    public int InputBufferSize { get; set; } = 16 * 1024;
+
+    public int OutputBufferSize { get; set; } = 64 * 1024;
+
+    // Over this many open connections a new peer gets a one-line refusal and is closed. 0: no limit but fds.
+    public int MaxConnections { get; set; } = 10_000;
+
+    // Bounded so that a connection storm cannot starve established connections of the loop (Redis takes 10 to 1000).
+    public int MaxAcceptsPerWake { get; set; } = 64;
+
+    // epoll_wait's batch; a full batch is followed by a zero-timeout wait, so this bounds latency, not throughput.
+    public int EventBatchSize { get; set; } = 1024;
+
+    public bool NoDelay { get; set; } = true;
+
+    // How long a graceful stop waits for connections to flush what they owe before closing them anyway.
+    public TimeSpan ShutdownTimeout { get; set; } = TimeSpan.FromSeconds(5);
+
+    // After the server's FIN, how long it keeps reading (and dropping) input while waiting for the peer's FIN.
+    public TimeSpan LingerTimeout { get; set; } = TimeSpan.FromSeconds(2);
+
+    // How long the listener rests after running out of fds, as nginx does (its default is 500 ms).
+    public TimeSpan AcceptBackoff { get; set; } = TimeSpan.FromMilliseconds(100);
+
+    // Idle ring storage kept for reuse; beyond it, drained buffers go back to the GC.
+    public int MaxPooledBuffers { get; set; } = 1024;
+
+    public IReadOnlyList<string> Validate()
+    {
+        var errors = new List<string>();
+        if (!IPAddress.TryParse(Address, out _))
+            errors.Add($"--address '{Address}' is not an IPv4 or IPv6 address (e.g. 0.0.0.0, ::, 127.0.0.1, ::1)");
+        if (Port is < 0 or > 65535)
+            errors.Add($"--port {Port} is outside 0..65535 (0 picks a free port)");
+        if (Backlog < 1)
+            errors.Add($"--backlog {Backlog} must be at least 1");
+        CheckBuffer(errors, "--input-buffer", InputBufferSize);
+        CheckBuffer(errors, "--output-buffer", OutputBufferSize);
+        if (MaxConnections < 0)
+            errors.Add($"--max-connections {MaxConnections} must be 0 (no limit) or more");
+        if (MaxAcceptsPerWake < 1)
+            errors.Add($"--max-accepts-per-wake {MaxAcceptsPerWake} must be at least 1");
+        if (EventBatchSize is < 1 or > 65536)
+            errors.Add($"event batch size {EventBatchSize} must be within 1..65536");
+        if (ShutdownTimeout < TimeSpan.Zero)
+            errors.Add("--shutdown-timeout must not be negative");
+        return errors;
+    }
+
+    private static void CheckBuffer(List<string> errors, string name, int size)
+    {
+        if (size is < 256 or > 64 * 1024 * 1024 || !BitOperations.IsPow2(size))
+            errors.Add($"{name} {size} must be a power of two between 256 and 67108864 bytes");
+    }
+}

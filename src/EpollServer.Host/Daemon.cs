@@ -1,0 +1,86 @@
+// Runs one server as a daemon: raise the fd limit, start, log where it listens, stop on SIGTERM/SIGINT, report stats.
+using System.Runtime.InteropServices;
+using EpollServer.Diagnostics;
+using EpollServer.Protocols;
+using Microsoft.Extensions.Logging;
+
+namespace EpollServer.Host;
+
+internal static class Daemon
+{
+    public static int Run(ServerOptions options, IProtocolHandler handler, double statsIntervalSeconds, ILogger logger)
+    {
+        FdLimit.Outcome limit = FdLimit.RaiseToHard();
+        if (limit.Error is not null)
+            logger.LogWarning("could not raise the fd limit: {Error}", limit.Error);
+        else
+            logger.LogInformation("fd limit: {Soft} (was {Before}, hard {Hard})", limit.Soft, limit.SoftBefore, limit.Hard);
+
+        using var server = new Server(options, handler, logger);
+        try
+        {
+            server.Start();
+        }
+        catch (ServerStartException e)
+        {
+            logger.LogError("{Message}", e.Message);
+            return 1;
+        }
+        string where = string.Join(", ", server.LocalEndPoints);
+        string stack = options.Address == "::" && server.LocalEndPoints[0].Address.Equals(System.Net.IPAddress.IPv6Any) ? " (dual-stack IPv4+IPv6)" : "";
+        logger.LogInformation("listening on {Where}{Stack} protocol={Protocol} poller={Poller} pid={Pid}",
+            where, stack, handler.Name, server.PollerName, Environment.ProcessId);
+
+        using var signals = new StopSignals(server, logger);
+        var stats = new StatsReporter(server, logger);
+        using PosixSignalRegistration usr1 = PosixSignalRegistration.Create(StatsReporter.SIGUSR1, context =>
+        {
+            context.Cancel = true;
+            _ = stats.ReportAsync();
+        });
+        using var periodic = statsIntervalSeconds > 0 ? stats.StartPeriodic(TimeSpan.FromSeconds(statsIntervalSeconds)) : null;
+
+        server.Completion.Wait();
+        logger.LogInformation("stopped: {Stats}", server.Stats);
+        return 0;
+    }
+}
+
+// SIGTERM/SIGINT: the first asks for a graceful stop, a second one ends the process at once.
+internal sealed class StopSignals : IDisposable
+{
+    private readonly Server _server;
+    private readonly ILogger _logger;
+    private readonly PosixSignalRegistration _term;
+    private readonly PosixSignalRegistration _interrupt;
+    private int _received;
+
+    public StopSignals(Server server, ILogger logger)
+    {
+        _server = server;
+        _logger = logger;
+        // .NET 10 no longer turns SIGTERM into a graceful exit by itself: without this, `docker stop` kills at once.
+        _term = PosixSignalRegistration.Create(PosixSignal.SIGTERM, OnSignal);
+        _interrupt = PosixSignalRegistration.Create(PosixSignal.SIGINT, OnSignal);
+    }
+
+    private void OnSignal(PosixSignalContext context)
+    {
+        context.Cancel = true;
+        if (Interlocked.Increment(ref _received) == 1)
+        {
+            _logger.LogInformation("{Signal} received: stopping gracefully (send it again to exit at once)", context.Signal);
+            _server.Stop();
+            return;
+        }
+        _logger.LogWarning("{Signal} received again: exiting now", context.Signal);
+        // 128 + signal number, as a shell reports a process killed by that signal.
+        Environment.Exit(128 + (context.Signal == PosixSignal.SIGINT ? 2 : 15));
+    }
+
+    public void Dispose()
+    {
+        _term.Dispose();
+        _interrupt.Dispose();
+    }
+}

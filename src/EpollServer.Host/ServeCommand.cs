@@ -1,0 +1,87 @@
+// `epollserver [options]`: serve a protocol until SIGTERM/SIGINT, logging one line when listening.
+using System.CommandLine;
+using EpollServer.Diagnostics;
+using EpollServer.Protocols;
+using Microsoft.Extensions.Logging;
+
+namespace EpollServer.Host;
+
+internal static class ServeCommand
+{
+    private static readonly Option<string> Address = new("--address") { Description = "IP address to listen on; :: is every IPv4 and IPv6 address (dual-stack)", DefaultValueFactory = _ => "::" };
+    private static readonly Option<int> Port = new("--port", "-p") { Description = "TCP port; 0 picks a free one (the log line says which)", DefaultValueFactory = _ => ServerOptions.DefaultPort };
+    private static readonly Option<string> Protocol = new("--protocol") { Description = "what to serve: echo", DefaultValueFactory = _ => "echo" };
+    private static readonly Option<int> Backlog = new("--backlog") { Description = "listen(2) backlog", DefaultValueFactory = _ => 511 };
+    private static readonly Option<int> InputBuffer = new("--input-buffer") { Description = "per-connection input ring in bytes (power of two)", DefaultValueFactory = _ => 16 * 1024 };
+    private static readonly Option<int> OutputBuffer = new("--output-buffer") { Description = "per-connection output ring in bytes (power of two); reading pauses at 3/4 full", DefaultValueFactory = _ => 64 * 1024 };
+    private static readonly Option<int> MaxConnections = new("--max-connections") { Description = "refuse (one line, then close) beyond this many open connections; 0 = no limit", DefaultValueFactory = _ => 10_000 };
+    private static readonly Option<int> MaxAccepts = new("--max-accepts-per-wake") { Description = "accepts per listener wake-up", DefaultValueFactory = _ => 64 };
+    private static readonly Option<double> ShutdownTimeout = new("--shutdown-timeout") { Description = "seconds a graceful stop waits for connections to flush", DefaultValueFactory = _ => 5 };
+    private static readonly Option<double> StatsInterval = new("--stats-interval") { Description = "log a stats line every N seconds (0 = only on SIGUSR1)", DefaultValueFactory = _ => 0 };
+
+    public static RootCommand Create()
+    {
+        var root = new RootCommand("EpollServer: a TCP server on a raw-syscall epoll reactor.")
+        {
+            Address, Port, Protocol, Backlog, InputBuffer, OutputBuffer, MaxConnections, MaxAccepts, ShutdownTimeout, StatsInterval,
+        };
+        root.SetAction(Run);
+        return root;
+    }
+
+    private static int Run(ParseResult parsed)
+    {
+        ServerOptions options = new()
+        {
+            Address = parsed.GetValue(Address)!,
+            Port = parsed.GetValue(Port),
+            Backlog = parsed.GetValue(Backlog),
+            InputBufferSize = parsed.GetValue(InputBuffer),
+            OutputBufferSize = parsed.GetValue(OutputBuffer),
+            MaxConnections = parsed.GetValue(MaxConnections),
+            MaxAcceptsPerWake = parsed.GetValue(MaxAccepts),
+            ShutdownTimeout = TimeSpan.FromSeconds(parsed.GetValue(ShutdownTimeout)),
+        };
+        var errors = options.Validate().ToList();
+        double statsInterval = parsed.GetValue(StatsInterval);
+        if (statsInterval < 0)
+            errors.Add("--stats-interval must be 0 or more seconds");
+        IProtocolHandler? handler = ProtocolCatalog.Create(parsed.GetValue(Protocol)!, errors);
+        if (errors.Count > 0)
+        {
+            foreach (string error in errors)
+                Console.Error.WriteLine($"epollserver: {error}");
+            return 2;
+        }
+        using ILoggerFactory logging = Logging.CreateFactory();
+        return Daemon.Run(options, handler!, statsInterval, logging.CreateLogger("epollserver"));
+    }
+}
+
+internal static class ProtocolCatalog
+{
+    public static IProtocolHandler? Create(string name, List<string> errors)
+    {
+        switch (name)
+        {
+            case "echo":
+                return new EchoHandler();
+            default:
+                errors.Add($"--protocol '{name}' is not known; choose one of: echo");
+                return null;
+        }
+    }
+}
+
+internal static class Logging
+{
+    // One line per event with a UTC timestamp: grep-able, and scripts can wait for "listening on".
+    public static ILoggerFactory CreateFactory() => LoggerFactory.Create(builder => builder
+        .SetMinimumLevel(LogLevel.Information)
+        .AddSimpleConsole(console =>
+        {
+            console.SingleLine = true;
+            console.UseUtcTimestamp = true;
+            console.TimestampFormat = "yyyy-MM-ddTHH:mm:ss.fffZ ";
+        }));
+}
