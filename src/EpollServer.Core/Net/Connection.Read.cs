@@ -15,6 +15,14 @@ public sealed partial class Connection
         }
         if (!_input.HasStorage)
             _input.Attach(_server.InputPool.Rent());
+        if (_input.Free == 0)
+        {
+            // Never recv into zero bytes: that returns 0, which reads as the peer's FIN. Offer the input again;
+            // if it stays full the output is above the high watermark and reading pauses.
+            ProcessInput();
+            if (IsClosed || _input.Free == 0)
+                return;
+        }
         Span<byte> first = _input.WritableFirst;
         Span<byte> second = _input.WritableSecond;
         // One syscall per readable event, as Redis does: level-triggered epoll reports the rest on the next wait,
@@ -45,7 +53,7 @@ public sealed partial class Connection
     internal void ProcessInput()
     {
         ReadableBytes data = _input.Readable;
-        if (data.IsEmpty || _closeRequested || _inputEnded)
+        if (data.IsEmpty || _closeRequested)
             return;
         int consumed;
         try
@@ -79,22 +87,35 @@ public sealed partial class Connection
         UpdateBackpressure();
     }
 
+    // The peer's FIN. Input still buffered (waiting for output space) is served first; the handler hears of the
+    // end only once that is done, so nothing the peer sent before its FIN is lost.
     private void OnInputEnded()
     {
         _inputEnded = true;
-        ReadableBytes remaining = _input.Readable;
-        if (!_closeRequested)
+        ProcessInput();
+        if (!IsClosed)
+            TryDeliverEnd();
+    }
+
+    private void TryDeliverEnd()
+    {
+        if (_closeRequested)
+            return;
+        if (!_input.IsEmpty && !_output.IsEmpty)
         {
-            try
-            {
-                _server.Handler.OnInputEnded(this, remaining);
-            }
-            catch (Exception e)
-            {
-                _server.LogHandlerError(this, e);
-                CloseNow(CloseReason.HandlerError);
-                return;
-            }
+            UpdateInterest();
+            return;
+        }
+        ReadableBytes remaining = _input.Readable;
+        try
+        {
+            _server.Handler.OnInputEnded(this, remaining);
+        }
+        catch (Exception e)
+        {
+            _server.LogHandlerError(this, e);
+            CloseNow(CloseReason.HandlerError);
+            return;
         }
         if (IsClosed)
             return;

@@ -45,20 +45,27 @@ public sealed partial class Connection
             return;
         if (!_output.IsEmpty && !Send())
             return;
-        _writeArmed = !_output.IsEmpty;
         if (_output.IsEmpty)
-        {
             ReleaseOutput();
-            // Input that waited for output space gets its turn now; what it writes is flushed in this same pass.
-            if (!_input.IsEmpty)
-                ProcessInput();
+        _writeArmed = !_output.IsEmpty;
+        // Input that waited for output space gets its turn once the output is below the low watermark; what it
+        // writes re-queues this connection, so it is sent in this same pass.
+        if (!_input.IsEmpty && _output.Count <= _server.LowWatermark)
+        {
+            ProcessInput();
             if (IsClosed)
                 return;
-            if (_closeRequested && _output.IsEmpty)
-            {
-                FinishClose();
+        }
+        if (_inputEnded)
+        {
+            TryDeliverEnd();
+            if (IsClosed)
                 return;
-            }
+        }
+        if (_closeRequested && _output.IsEmpty)
+        {
+            FinishClose();
+            return;
         }
         UpdateBackpressure();
     }

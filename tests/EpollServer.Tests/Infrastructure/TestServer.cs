@@ -1,0 +1,31 @@
+// An in-process EpollServer on loopback port 0, with its log lines captured for assertions.
+using EpollServer.Protocols;
+
+namespace EpollServer.Tests.Infrastructure;
+
+public sealed class TestServer : IDisposable
+{
+    public TestServer(IProtocolHandler? handler = null, Action<ServerOptions>? configure = null, string address = "127.0.0.1")
+    {
+        var options = new ServerOptions { Address = address, Port = 0, ShutdownTimeout = TimeSpan.FromSeconds(3) };
+        configure?.Invoke(options);
+        Server = new Server(options, handler ?? new EchoHandler(), Log);
+        Server.Start();
+    }
+
+    public Server Server { get; }
+
+    public CapturingLogger Log { get; } = new();
+
+    public int Port => Server.Port;
+
+    // Counters are written by the loop thread; wait until a condition on them holds instead of sleeping.
+    public void WaitUntil(Func<Server, bool> condition, string what, int timeoutMs = 10_000) =>
+        Wait.Until(() => condition(Server), what, timeoutMs);
+
+    public void Dispose()
+    {
+        Server.Stop();
+        Assert.True(Server.Completion.Wait(TimeSpan.FromSeconds(15)), "the server did not stop within 15 s");
+    }
+}

@@ -1,0 +1,18 @@
+// Polls a condition with a deadline: tests never sleep a fixed time hoping something has happened.
+using System.Diagnostics;
+
+namespace EpollServer.Tests.Infrastructure;
+
+public static class Wait
+{
+    public static void Until(Func<bool> condition, string what, int timeoutMs = 10_000)
+    {
+        var clock = Stopwatch.StartNew();
+        while (!condition())
+        {
+            if (clock.ElapsedMilliseconds > timeoutMs)
+                Assert.Fail($"timed out after {timeoutMs} ms waiting until {what}");
+            Thread.Sleep(10);
+        }
+    }
+}

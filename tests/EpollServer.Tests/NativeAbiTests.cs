@@ -1,0 +1,147 @@
+// Proves every struct layout and constant in Interop/ against the system's own headers: a C program compiled with
+// gcc prints the real values, and each is compared with what the C# declarations say.
+using System.Diagnostics;
+using System.Runtime.CompilerServices;
+using System.Runtime.InteropServices;
+using EpollServer.Interop;
+using EpollServer.Reactor;
+
+namespace EpollServer.Tests;
+
+public sealed class NativeAbiTests
+{
+    private const string Program = """
+        #include <stdio.h>
+        #include <stddef.h>
+        #include <errno.h>
+        #include <fcntl.h>
+        #include <netinet/in.h>
+        #include <netinet/tcp.h>
+        #include <sys/epoll.h>
+        #include <sys/eventfd.h>
+        #include <sys/resource.h>
+        #include <sys/socket.h>
+        #include <sys/uio.h>
+        #define P(name) printf("%s\t%ld\n", #name, (long)(name));
+        int main(void) {
+            P(sizeof(struct epoll_event)) P(offsetof(struct epoll_event, data))
+            P(sizeof(struct sockaddr_in)) P(offsetof(struct sockaddr_in, sin_port)) P(offsetof(struct sockaddr_in, sin_addr))
+            P(sizeof(struct sockaddr_in6)) P(offsetof(struct sockaddr_in6, sin6_port)) P(offsetof(struct sockaddr_in6, sin6_flowinfo))
+            P(offsetof(struct sockaddr_in6, sin6_addr)) P(offsetof(struct sockaddr_in6, sin6_scope_id))
+            P(sizeof(struct sockaddr_storage)) P(sizeof(struct iovec)) P(sizeof(struct msghdr))
+            P(offsetof(struct msghdr, msg_iov)) P(offsetof(struct msghdr, msg_iovlen)) P(offsetof(struct msghdr, msg_flags))
+            P(sizeof(struct linger)) P(sizeof(struct rlimit))
+            P(AF_INET) P(AF_INET6) P(SOCK_STREAM) P(SOCK_DGRAM) P(SOCK_NONBLOCK) P(SOCK_CLOEXEC) P(SOL_SOCKET)
+            P(SO_REUSEADDR) P(SO_ERROR) P(SO_SNDBUF) P(SO_RCVBUF) P(SO_LINGER) P(IPPROTO_TCP) P(IPPROTO_IPV6)
+            P(TCP_NODELAY) P(IPV6_V6ONLY) P(MSG_DONTWAIT) P(MSG_NOSIGNAL) P(SHUT_RD) P(SHUT_WR) P(SHUT_RDWR)
+            P(EPOLL_CLOEXEC) P(EPOLL_CTL_ADD) P(EPOLL_CTL_DEL) P(EPOLL_CTL_MOD) P(EPOLLIN) P(EPOLLPRI) P(EPOLLOUT)
+            P(EPOLLERR) P(EPOLLHUP) P(EPOLLRDHUP) P(EFD_NONBLOCK) P(EFD_CLOEXEC) P(O_RDONLY) P(O_NONBLOCK) P(O_CLOEXEC)
+            P(F_GETFD) P(F_SETFD) P(F_GETFL) P(F_SETFL) P(FD_CLOEXEC) P(RLIMIT_NOFILE)
+            P(EPERM) P(ENOENT) P(EINTR) P(EBADF) P(EAGAIN) P(EWOULDBLOCK) P(ENOMEM) P(EACCES) P(EINVAL) P(ENFILE) P(EMFILE)
+            P(EPIPE) P(EPROTO) P(EAFNOSUPPORT) P(EADDRINUSE) P(EADDRNOTAVAIL) P(ECONNABORTED) P(ECONNRESET)
+            P(ENOBUFS) P(ENOTCONN) P(ETIMEDOUT) P(ECONNREFUSED) P(EINPROGRESS)
+            return 0;
+        }
+        """;
+
+    private static readonly Lazy<Dictionary<string, long>> Header = new(CompileAndRun);
+
+    [Fact]
+    public void EpollEvent_LayoutMatchesHeader()
+    {
+        Assert.Equal(Header.Value["sizeof(struct epoll_event)"], EpollPoller.EventSize);
+        Assert.Equal(Header.Value["offsetof(struct epoll_event, data)"], EpollPoller.DataOffset);
+        if (RuntimeInformation.ProcessArchitecture == Architecture.X64)
+            Assert.Equal(12, Unsafe.SizeOf<Libc.epoll_event_packed>());
+        else
+            Assert.Equal(16, Unsafe.SizeOf<Libc.epoll_event_aligned>());
+    }
+
+    [Fact]
+    public void SocketAddresses_LayoutMatchesHeader()
+    {
+        Expect("sizeof(struct sockaddr_in)", Unsafe.SizeOf<Libc.sockaddr_in>());
+        Expect("offsetof(struct sockaddr_in, sin_port)", Offset<Libc.sockaddr_in>(nameof(Libc.sockaddr_in.sin_port)));
+        Expect("offsetof(struct sockaddr_in, sin_addr)", Offset<Libc.sockaddr_in>(nameof(Libc.sockaddr_in.sin_addr)));
+        Expect("sizeof(struct sockaddr_in6)", Unsafe.SizeOf<Libc.sockaddr_in6>());
+        Expect("offsetof(struct sockaddr_in6, sin6_port)", Offset<Libc.sockaddr_in6>(nameof(Libc.sockaddr_in6.sin6_port)));
+        Expect("offsetof(struct sockaddr_in6, sin6_flowinfo)", Offset<Libc.sockaddr_in6>(nameof(Libc.sockaddr_in6.sin6_flowinfo)));
+        Expect("offsetof(struct sockaddr_in6, sin6_addr)", Offset<Libc.sockaddr_in6>(nameof(Libc.sockaddr_in6.sin6_addr)));
+        Expect("offsetof(struct sockaddr_in6, sin6_scope_id)", Offset<Libc.sockaddr_in6>(nameof(Libc.sockaddr_in6.sin6_scope_id)));
+        Expect("sizeof(struct sockaddr_storage)", Unsafe.SizeOf<Libc.sockaddr_storage>());
+    }
+
+    [Fact]
+    public void IoAndResourceStructs_LayoutMatchesHeader()
+    {
+        Expect("sizeof(struct iovec)", Unsafe.SizeOf<Libc.iovec>());
+        Expect("sizeof(struct msghdr)", Unsafe.SizeOf<Libc.msghdr>());
+        Expect("offsetof(struct msghdr, msg_iov)", Offset<Libc.msghdr>(nameof(Libc.msghdr.msg_iov)));
+        Expect("offsetof(struct msghdr, msg_iovlen)", Offset<Libc.msghdr>(nameof(Libc.msghdr.msg_iovlen)));
+        Expect("offsetof(struct msghdr, msg_flags)", Offset<Libc.msghdr>(nameof(Libc.msghdr.msg_flags)));
+        Expect("sizeof(struct linger)", Unsafe.SizeOf<Libc.linger>());
+        Expect("sizeof(struct rlimit)", Unsafe.SizeOf<Libc.rlimit>());
+    }
+
+    [Fact]
+    public void EveryConstant_MatchesHeader()
+    {
+        // Reflection over Libc's constants: a new constant is checked as soon as the C program prints it too.
+        var constants = typeof(Libc).GetFields(System.Reflection.BindingFlags.NonPublic | System.Reflection.BindingFlags.Static)
+            .Where(f => f.IsLiteral).ToList();
+        Assert.True(constants.Count > 40, "expected Libc's constants to be found by reflection");
+        foreach (var field in constants.Where(f => f.Name != nameof(Libc.Name)))
+        {
+            Assert.True(Header.Value.ContainsKey(field.Name), $"the C program does not print {field.Name}: add it so it is checked");
+            Assert.True(Header.Value[field.Name] == Convert.ToInt64(field.GetValue(null)), $"{field.Name}: C# says {field.GetValue(null)}, the header says {Header.Value[field.Name]}");
+        }
+    }
+
+    [Fact]
+    public void EveryErrno_MatchesHeader()
+    {
+        var named = typeof(Errno).GetFields(System.Reflection.BindingFlags.Public | System.Reflection.BindingFlags.Static)
+            .Where(f => f.FieldType == typeof(Errno) && f.Name != nameof(Errno.None)).ToList();
+        Assert.True(named.Count >= 20);
+        foreach (var field in named)
+            Assert.True(Header.Value[field.Name] == ((Errno)field.GetValue(null)!).Value, $"{field.Name} differs from <errno.h>");
+        Assert.Equal(Header.Value["EWOULDBLOCK"], Errno.EAGAIN.Value);
+    }
+
+    private static void Expect(string key, long actual) =>
+        Assert.True(Header.Value[key] == actual, $"{key}: the header says {Header.Value[key]}, C# says {actual}");
+
+    private static long Offset<T>(string field) => Marshal.OffsetOf<T>(field).ToInt64();
+
+    private static Dictionary<string, long> CompileAndRun()
+    {
+        string dir = Directory.CreateTempSubdirectory("epollserver-abi").FullName;
+        string source = Path.Combine(dir, "abi.c");
+        string binary = Path.Combine(dir, "abi");
+        File.WriteAllText(source, Program);
+        Run("gcc", $"-D_GNU_SOURCE -o \"{binary}\" \"{source}\"", "gcc is needed to prove the ABI against the headers (apt-get install gcc; .ci/run installs it)");
+        string output = Run(binary, "", "the compiled ABI probe failed");
+        Directory.Delete(dir, recursive: true);
+        return output.Split('\n', StringSplitOptions.RemoveEmptyEntries)
+            .Select(line => line.Split('\t'))
+            .ToDictionary(parts => parts[0], parts => long.Parse(parts[1]));
+    }
+
+    private static string Run(string file, string arguments, string failure)
+    {
+        try
+        {
+            using var process = Process.Start(new ProcessStartInfo(file, arguments) { RedirectStandardOutput = true, RedirectStandardError = true })!;
+            string output = process.StandardOutput.ReadToEnd();
+            string errors = process.StandardError.ReadToEnd();
+            Assert.True(process.WaitForExit(60_000), $"{file} did not finish in 60 s");
+            Assert.True(process.ExitCode == 0, $"{failure}: {errors}");
+            return output;
+        }
+        catch (System.ComponentModel.Win32Exception e)
+        {
+            Assert.Fail($"{failure}: {e.Message}");
+            throw;
+        }
+    }
+}
