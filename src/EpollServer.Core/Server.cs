@@ -50,7 +50,7 @@ public sealed partial class Server : IDisposable
     // The port actually bound (the kernel's choice when Options.Port is 0).
     public int Port => LocalEndPoints.Count > 0 ? LocalEndPoints[0].Port : 0;
 
-    public string PollerName => _loop?.PollerName ?? "none";
+    public string PollerName { get; private set; } = "none";
 
     // Completes when the loop thread has stopped and every fd is closed.
     public Task Completion => _completion.Task;
@@ -111,6 +111,7 @@ public sealed partial class Server : IDisposable
             throw new ServerStartException($"eventfd failed: {created.Error}");
         }
         _loop!.BatchCompleted = FlushQueued;
+        PollerName = _loop.PollerName;
     }
 
     private void OpenListeners()
@@ -148,25 +149,31 @@ public sealed partial class Server : IDisposable
         }
         finally
         {
-            // Whatever ended the loop, no fd outlives it.
+            // Whatever ended the loop, no connection or listener outlives it. The poller and the eventfd stay
+            // open until Dispose, so that a Stop or Post racing with the end never writes to a closed fd number.
             foreach (Connection connection in _connections.Snapshot())
                 connection.CloseNow(CloseReason.DrainDeadline);
-            ReleaseResources();
+            CloseListenersAndSpare();
             _state = ServerState.Stopped;
             _completion.TrySetResult();
         }
     }
 
-    private void ReleaseResources()
+    private void CloseListenersAndSpare()
     {
         foreach (Listener listener in _listeners)
-        {
-            if (_loop is not null)
-                listener.Close(_loop);
-        }
+            listener.Close(Loop);
         _listeners.Clear();
         _spare.Dispose();
-        _loop?.Dispose();
+    }
+
+    private void ReleaseResources()
+    {
+        if (_loop is null)
+            return;
+        CloseListenersAndSpare();
+        _loop.Dispose();
+        _loop = null;
     }
 
     internal void QueueFlush(Connection connection) => _flushQueue.Add(connection);
@@ -200,14 +207,14 @@ public sealed partial class Server : IDisposable
 
     public void Dispose()
     {
-        if (_state == ServerState.Created)
+        if (_state != ServerState.Created)
         {
-            ReleaseResources();
-            _state = ServerState.Stopped;
-            return;
+            Stop();
+            if (!Completion.Wait(Options.ShutdownTimeout + Options.LingerTimeout + TimeSpan.FromSeconds(5)))
+                return;   // the loop thread is stuck; leaking its two fds beats freeing memory it still uses
         }
-        Stop();
-        Completion.Wait(Options.ShutdownTimeout + Options.LingerTimeout + TimeSpan.FromSeconds(5));
+        ReleaseResources();
+        _state = ServerState.Stopped;
     }
 
     private enum ServerState

@@ -91,11 +91,12 @@ public sealed class EchoTests
             client.Send([1, 2, 3]);
             Assert.Equal([1, 2, 3], client.ReceiveExactly(3));
         }
-        // Every connection drained its rings, so all storage is back in the pool: nothing is held per connection.
-        server.WaitUntil(s => s.OpenConnections == 20, "20 connections are open");
-        Assert.True(server.Server.InputPool.Retained + server.Server.OutputPool.Retained >= 2);
-        Assert.Equal(server.Server.InputPool.Allocated, server.Server.InputPool.Retained);
-        Assert.Equal(server.Server.OutputPool.Allocated, server.Server.OutputPool.Retained);
+        // Every connection drained its rings, so all storage is back in the pool and none is held per connection;
+        // and since the echoes ran one after another, one pair of buffers served all twenty.
+        server.WaitUntil(s => s.OpenConnections == 20 && s.InputPool.Retained == s.InputPool.Allocated
+            && s.OutputPool.Retained == s.OutputPool.Allocated, "every ring's storage is back in the pool");
+        Assert.InRange(server.Server.InputPool.Allocated, 1, 2);
+        Assert.InRange(server.Server.OutputPool.Allocated, 1, 2);
         clients.ForEach(c => c.Dispose());
     }
 }

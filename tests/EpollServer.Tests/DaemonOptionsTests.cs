@@ -1,0 +1,54 @@
+// The command line: bad options are refused with a clear message and exit code 2; help exits 0.
+using EpollServer.Tests.Infrastructure;
+
+namespace EpollServer.Tests;
+
+public sealed class DaemonOptionsTests
+{
+    [Theory]
+    [InlineData("--port 70000", "--port 70000 is outside 0..65535")]
+    [InlineData("--port abc", "abc")]
+    [InlineData("--protocol gopher", "--protocol 'gopher' is not known")]
+    [InlineData("--input-buffer 1000", "--input-buffer 1000 must be a power of two")]
+    [InlineData("--address not-an-ip", "--address 'not-an-ip' is not an IPv4 or IPv6 address")]
+    [InlineData("--no-such-option", "--no-such-option")]
+    [InlineData("--max-connections -1", "--max-connections -1")]
+    public void BadOption_IsRefusedWithAMessageAndExitCode2(string arguments, string message)
+    {
+        using var daemon = DaemonProcess.Start(arguments, expectListening: false);
+        Assert.Equal(2, daemon.WaitForExit());
+        Assert.Contains(daemon.Lines, l => l.StartsWith("stderr: epollserver: ", StringComparison.Ordinal) && l.Contains(message, StringComparison.Ordinal));
+    }
+
+    [Fact]
+    public void PortInUse_FailsWithTheErrnoAndExitCode1()
+    {
+        using var first = DaemonProcess.Start("--address 127.0.0.1 --port 0");
+        using var second = DaemonProcess.Start($"--address 127.0.0.1 --port {first.Port}", expectListening: false);
+        Assert.Equal(1, second.WaitForExit());
+        Assert.Contains(second.Lines, l => l.Contains("EADDRINUSE", StringComparison.Ordinal));
+    }
+
+    [Fact]
+    public void Help_ListsTheOptionsAndExitsZero()
+    {
+        using var daemon = DaemonProcess.Start("--help", expectListening: false);
+        Assert.Equal(0, daemon.WaitForExit());
+        foreach (string option in new[] { "--address", "--port", "--backlog", "--input-buffer", "--output-buffer", "--max-connections", "--shutdown-timeout" })
+            Assert.Contains(daemon.Lines, l => l.Contains(option, StringComparison.Ordinal));
+    }
+
+    [Fact]
+    public void DefaultPort_Is7007OnAllInterfaces_DualStack()
+    {
+        // Skips nothing: if 7007 is taken on this machine the daemon exits 1 and this fails with its message.
+        using var daemon = DaemonProcess.Start("");
+        Assert.Equal(7007, daemon.Port);
+        Assert.Contains(daemon.Lines, l => l.Contains("listening on [::]:7007 (dual-stack IPv4+IPv6)", StringComparison.Ordinal));
+        using var v4 = TestClient.Connect(7007, "127.0.0.1");
+        using var v6 = TestClient.Connect(7007, "::1");
+        Assert.True(v4.EchoesProbe([4]) && v6.EchoesProbe([6]));
+        daemon.Signal(DaemonProcess.SIGTERM);
+        Assert.Equal(0, daemon.WaitForExit());
+    }
+}

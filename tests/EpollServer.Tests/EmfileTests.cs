@@ -1,0 +1,61 @@
+// Running out of fds: the daemon under a small RLIMIT_NOFILE keeps serving the connections it has, closes the ones
+// it cannot hold (spare-fd trick), and serves new ones again once fds free up.
+using System.Text.RegularExpressions;
+using EpollServer.Tests.Infrastructure;
+
+namespace EpollServer.Tests;
+
+public sealed class EmfileTests
+{
+    [Fact]
+    public void FdExhaustion_ExistingConnectionsKeepEchoing_NewOnesServedOnceFdsFreeUp()
+    {
+        // The runtime itself holds about 90 fds (assemblies, pipes); 130 leaves room for a few dozen connections.
+        using var daemon = DaemonProcess.Start("--address 127.0.0.1 --port 0 --max-connections 0", fdLimit: 130);
+        DaemonFdReport.Request(daemon);   // load the stats path while fds are still plentiful
+
+        var held = new List<TestClient>();
+        bool refused = false;
+        for (int i = 0; i < 200 && !refused; i++)
+        {
+            var client = TestClient.Connect(daemon.Port);
+            if (client.EchoesProbe(Patterns.For(i, 32)))
+            {
+                held.Add(client);
+            }
+            else
+            {
+                refused = true;
+                client.Dispose();
+            }
+        }
+        Assert.True(refused, $"the daemon accepted {held.Count} connections under a 130-fd limit without refusing any");
+        Assert.True(held.Count >= 10, $"only {held.Count} connections were served before fds ran out");
+        daemon.WaitForLine(new Regex("out of file descriptors \\(EMFILE"));
+
+        // Everyone already connected is still served, every byte.
+        for (int i = 0; i < held.Count; i++)
+            Assert.True(held[i].EchoesProbe(Patterns.For(1000 + i, 4096)), $"held connection {i} stopped echoing");
+
+        // Free ten fds; within the back-off new peers are accepted and served again.
+        held.Take(10).ToList().ForEach(c => c.Dispose());
+        held.RemoveRange(0, 10);
+        var fresh = new List<TestClient>();
+        Wait.Until(() =>
+        {
+            var client = TestClient.Connect(daemon.Port);
+            if (client.EchoesProbe(Patterns.For(5, 64)))
+            {
+                fresh.Add(client);
+                return fresh.Count == 5;
+            }
+            client.Dispose();
+            return false;
+        }, "five new connections are served after fds were freed", 15_000);
+
+        Assert.False(daemon.HasExited);
+        held.Concat(fresh).ToList().ForEach(c => c.Dispose());
+        daemon.Signal(DaemonProcess.SIGTERM);
+        Assert.Equal(0, daemon.WaitForExit());
+    }
+}
