@@ -121,7 +121,13 @@ public sealed partial class Connection
             return;
         _input.Consume(remaining.Length);
         ReleaseInput();
-        // The peer will send nothing more: deliver what is owed, then close (Flush finishes it).
+        // The peer will send nothing more. Nothing owed: close now (no epoll_ctl MOD right before the DEL).
+        // Otherwise deliver what is owed first; Flush closes when it is out.
+        if (_output.IsEmpty)
+        {
+            CloseNow(CloseReason.PeerClosed);
+            return;
+        }
         _closeRequested = true;
         QueueFlush();
         UpdateInterest();
