@@ -80,8 +80,7 @@ internal static unsafe class Sys
         fixed (byte* p2 = second)
         {
             Libc.iovec* iov = stackalloc Libc.iovec[2];
-            iov[0] = new Libc.iovec { iov_base = p1, iov_len = (nuint)first.Length };
-            iov[1] = new Libc.iovec { iov_base = p2, iov_len = (nuint)second.Length };
+            FillTwo(iov, p1, first.Length, p2, second.Length);
             do rc = Libc.readv(fd, iov, 2);
             while (SyscallResult.Interrupted(rc));
         }
@@ -105,8 +104,7 @@ internal static unsafe class Sys
         fixed (byte* p2 = second)
         {
             Libc.iovec* iov = stackalloc Libc.iovec[2];
-            iov[0] = new Libc.iovec { iov_base = p1, iov_len = (nuint)first.Length };
-            iov[1] = new Libc.iovec { iov_base = p2, iov_len = (nuint)second.Length };
+            FillTwo(iov, p1, first.Length, p2, second.Length);
             Libc.msghdr message = default;
             message.msg_iov = iov;
             message.msg_iovlen = 2;
@@ -114,6 +112,13 @@ internal static unsafe class Sys
             while (SyscallResult.Interrupted(rc));
         }
         return SyscallResult.From(rc);
+    }
+
+    // The two halves of a wrapped ring as an iovec pair.
+    private static void FillTwo(Libc.iovec* iov, byte* first, int firstLength, byte* second, int secondLength)
+    {
+        iov[0] = new Libc.iovec { iov_base = first, iov_len = (nuint)firstLength };
+        iov[1] = new Libc.iovec { iov_base = second, iov_len = (nuint)secondLength };
     }
 
     public static SyscallResult Read(int fd, Span<byte> buffer)

@@ -13,6 +13,7 @@ internal sealed class EventLoop : IDisposable
     private readonly LoopTimers _timers = new();
     private readonly PollEvent[] _events;
     private readonly ILogger _logger;
+    private readonly Action _runTimers;   // cached: a method group converted per iteration would allocate each time
     private bool _stopRequested;
 
     private EventLoop(IPoller poller, LoopWaker waker, int batchSize, ILogger logger)
@@ -21,6 +22,7 @@ internal sealed class EventLoop : IDisposable
         _waker = waker;
         _events = new PollEvent[batchSize];
         _logger = logger;
+        _runTimers = _timers.RunExpired;
     }
 
     public int PollerFd => _poller.Fd;
@@ -100,7 +102,7 @@ internal sealed class EventLoop : IDisposable
             for (int i = 0; i < count; i++)
                 Dispatch(events[i]);
             batchWasFull = count == events.Length;
-            RunGuarded(_timers.RunExpired);
+            RunGuarded(_runTimers);
             RunGuarded(BatchCompleted);
         }
     }
