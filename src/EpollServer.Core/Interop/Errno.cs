@@ -37,7 +37,8 @@ internal readonly record struct Errno(int Value)
     // accept(2) lists these as "the connection went away or a transient failure": skip it and keep accepting.
     public bool IsTransientAcceptError => this == ECONNABORTED || this == EPROTO || this == EPERM || this == EINTR;
 
-    public bool IsFdExhaustion => this == EMFILE || this == ENFILE || this == ENOBUFS || this == ENOMEM;
+    // Only these are helped by the spare-fd trick; ENOBUFS/ENOMEM (kernel memory) just back the listener off.
+    public bool IsFdExhaustion => this == EMFILE || this == ENFILE;
 
     public override string ToString() => Value == 0 ? "OK" : $"{Name} ({Value}): {Marshal.GetPInvokeErrorMessage(Value)}";
 

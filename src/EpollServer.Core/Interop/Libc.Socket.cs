@@ -31,8 +31,5 @@ internal static unsafe partial class Libc
     internal static partial int getsockname(int sockfd, void* addr, uint* addrlen);
 
     [LibraryImport(Name, SetLastError = true)]
-    internal static partial int getpeername(int sockfd, void* addr, uint* addrlen);
-
-    [LibraryImport(Name, SetLastError = true)]
     internal static partial int shutdown(int sockfd, int how);
 }

@@ -21,9 +21,7 @@ internal static unsafe partial class Libc
     {
         if (libraryName != Name)
             return 0;
-        string path = OperatingSystem.IsMacOS() || OperatingSystem.IsFreeBSD() ? "libSystem.dylib" : "libc.so.6";
-        if (OperatingSystem.IsFreeBSD())
-            path = "libc.so.7";
+        string path = OperatingSystem.IsMacOS() ? "libSystem.dylib" : OperatingSystem.IsFreeBSD() ? "libc.so.7" : "libc.so.6";
         return NativeLibrary.Load(path);
     }
 }

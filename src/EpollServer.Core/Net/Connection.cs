@@ -60,10 +60,6 @@ public sealed partial class Connection : IPollable
 
     internal int TableIndex { get; set; } = -1;
 
-    internal int BufferedInput => _input.Count;
-
-    internal bool OwnsBuffers => _input.HasStorage || _output.HasStorage;
-
     internal void Register(ulong token)
     {
         _token = token;

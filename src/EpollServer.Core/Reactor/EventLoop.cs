@@ -31,14 +31,10 @@ internal sealed class EventLoop : IDisposable
 
     public string PollerName => _poller.Name;
 
-    public int RegisteredCount => _registry.Count;
-
     // Runs once after every batch of events and timers, before the next wait: where output is flushed.
     public Action? BatchCompleted { get; set; }
 
     public long Iterations { get; private set; }
-
-    public long StaleEvents { get; private set; }
 
     public static SyscallResult Create(IPoller poller, int batchSize, ILogger logger, out EventLoop? loop)
     {
@@ -112,8 +108,7 @@ internal sealed class EventLoop : IDisposable
         IPollable? target = _registry.Find(pollEvent.Token);
         if (target is null)
         {
-            // Its owner was closed earlier in this batch (see PollRegistry).
-            StaleEvents++;
+            // Its owner was closed earlier in this batch (see PollRegistry): drop the event.
             return;
         }
         try
