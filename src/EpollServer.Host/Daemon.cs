@@ -73,7 +73,8 @@ internal sealed class StopSignals : IDisposable
             _server.Stop();
             return;
         }
-        _logger.LogWarning("{Signal} received again: exiting now", context.Signal);
+        // Written synchronously: the console logger's background queue would not be flushed before the exit below.
+        Console.Error.WriteLine($"epollserver: {context.Signal} received again: exiting now");
         // 128 + signal number, as a shell reports a process killed by that signal.
         Environment.Exit(128 + (context.Signal == PosixSignal.SIGINT ? 2 : 15));
     }
