@@ -57,6 +57,7 @@ public sealed partial class Server
         connection.Register(token);
         _connections.Add(connection);
         Counters.ConnectionsAccepted++;
+        connection.Write(Greeting);
         try
         {
             Handler.OnOpen(connection);

@@ -37,6 +37,7 @@ public sealed partial class Server : IDisposable
         HighWatermark = options.OutputBufferSize / 4 * 3;
         LowWatermark = options.OutputBufferSize / 4;
         DiscardBuffer = new byte[options.InputBufferSize];
+        Greeting = EncodeGreeting(options.Greeting);
     }
 
     public ServerOptions Options { get; }
@@ -72,6 +73,8 @@ public sealed partial class Server : IDisposable
     internal int LowWatermark { get; }
 
     internal byte[] DiscardBuffer { get; }
+
+    internal byte[] Greeting { get; }
 
     // Binds and starts the loop thread. Throws ServerStartException with the errno when a resource cannot be had.
     public void Start()
@@ -176,6 +179,9 @@ public sealed partial class Server : IDisposable
         _loop = null;
     }
 
+    private static byte[] EncodeGreeting(string? text) =>
+        string.IsNullOrEmpty(text) ? [] : System.Text.Encoding.UTF8.GetBytes(text.EndsWith('\n') ? text : text + "\n");
+
     internal void QueueFlush(Connection connection) => _flushQueue.Add(connection);
 
     // After every batch: one send per connection that has output, however many writes its handler made.
@@ -193,6 +199,8 @@ public sealed partial class Server : IDisposable
         Counters.ConnectionsClosed++;
         if (reason == CloseReason.Reset)
             Counters.ConnectionsReset++;
+        else if (reason == CloseReason.SlowConsumer)
+            Counters.SlowConsumerDisconnects++;
         try
         {
             Handler.OnClose(connection);

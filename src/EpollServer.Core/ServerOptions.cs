@@ -42,6 +42,10 @@ public sealed class ServerOptions
     // How long the listener rests after running out of fds, as nginx does (its default is 500 ms).
     public TimeSpan AcceptBackoff { get; set; } = TimeSpan.FromMilliseconds(100);
 
+    // Sent to every peer on connect, before the protocol speaks (the kqueue lesson's "Hello"); a LF is added
+    // when the text does not end with one. Null or empty: nothing is sent.
+    public string? Greeting { get; set; }
+
     // Idle ring storage kept for reuse; beyond it, drained buffers go back to the GC.
     public int MaxPooledBuffers { get; set; } = 1024;
 
@@ -62,6 +66,8 @@ public sealed class ServerOptions
             errors.Add($"--max-accepts-per-wake {MaxAcceptsPerWake} must be at least 1");
         if (EventBatchSize is < 1 or > 65536)
             errors.Add($"event batch size {EventBatchSize} must be within 1..65536");
+        if (Greeting is not null && System.Text.Encoding.UTF8.GetByteCount(Greeting) + 1 > OutputBufferSize / 4)
+            errors.Add($"--greeting is longer than a quarter of the output buffer ({OutputBufferSize / 4} bytes)");
         if (ShutdownTimeout < TimeSpan.Zero)
             errors.Add("--shutdown-timeout must not be negative");
         return errors;

@@ -41,7 +41,7 @@ internal static class Daemon
         using var periodic = statsIntervalSeconds > 0 ? stats.StartPeriodic(TimeSpan.FromSeconds(statsIntervalSeconds)) : null;
 
         server.Completion.Wait();
-        logger.LogInformation("stopped: {Stats}", server.Stats);
+        logger.LogInformation("stopped: {Stats}{Handler}", server.Stats, StatsReporter.HandlerCounters(server));
         return 0;
     }
 }

@@ -2,6 +2,7 @@
 using System.CommandLine;
 using EpollServer.Diagnostics;
 using EpollServer.Protocols;
+using EpollServer.Protocols.Chat;
 using Microsoft.Extensions.Logging;
 
 namespace EpollServer.Host;
@@ -10,7 +11,9 @@ internal static class ServeCommand
 {
     private static readonly Option<string> Address = new("--address") { Description = "IP address to listen on; :: is every IPv4 and IPv6 address (dual-stack)", DefaultValueFactory = _ => "::" };
     private static readonly Option<int> Port = new("--port", "-p") { Description = "TCP port; 0 picks a free one (the log line says which)", DefaultValueFactory = _ => ServerOptions.DefaultPort };
-    private static readonly Option<string> Protocol = new("--protocol") { Description = "what to serve: echo", DefaultValueFactory = _ => "echo" };
+    private static readonly Option<string> Protocol = new("--protocol") { Description = "what to serve: echo, line, reverse or chat", DefaultValueFactory = _ => "echo" };
+    private static readonly Option<int> MaxLine = new("--max-line") { Description = "longest line accepted by line, reverse and chat (bytes, without the LF); a longer one gets an error line and the connection is closed", DefaultValueFactory = _ => LineProtocolHandler.DefaultMaxLineLength };
+    private static readonly Option<string?> Greeting = new("--greeting") { Description = "text sent to every client on connect (a LF is added)" };
     private static readonly Option<int> Backlog = new("--backlog") { Description = "listen(2) backlog", DefaultValueFactory = _ => 511 };
     private static readonly Option<int> InputBuffer = new("--input-buffer") { Description = "per-connection input ring in bytes (power of two)", DefaultValueFactory = _ => 16 * 1024 };
     private static readonly Option<int> OutputBuffer = new("--output-buffer") { Description = "per-connection output ring in bytes (power of two); reading pauses at 3/4 full", DefaultValueFactory = _ => 64 * 1024 };
@@ -23,7 +26,7 @@ internal static class ServeCommand
     {
         var root = new RootCommand("EpollServer: a TCP server on a raw-syscall epoll reactor.")
         {
-            Address, Port, Protocol, Backlog, InputBuffer, OutputBuffer, MaxConnections, MaxAccepts, ShutdownTimeout, StatsInterval,
+            Address, Port, Protocol, MaxLine, Greeting, Backlog, InputBuffer, OutputBuffer, MaxConnections, MaxAccepts, ShutdownTimeout, StatsInterval,
         };
         root.SetAction(Run);
         return root;
@@ -41,12 +44,13 @@ internal static class ServeCommand
             MaxConnections = parsed.GetValue(MaxConnections),
             MaxAcceptsPerWake = parsed.GetValue(MaxAccepts),
             ShutdownTimeout = TimeSpan.FromSeconds(parsed.GetValue(ShutdownTimeout)),
+            Greeting = parsed.GetValue(Greeting),
         };
         var errors = options.Validate().ToList();
         double statsInterval = parsed.GetValue(StatsInterval);
         if (statsInterval < 0)
             errors.Add("--stats-interval must be 0 or more seconds");
-        IProtocolHandler? handler = ProtocolCatalog.Create(parsed.GetValue(Protocol)!, errors);
+        IProtocolHandler? handler = ProtocolCatalog.Create(parsed.GetValue(Protocol)!, parsed.GetValue(MaxLine), options, errors);
         if (errors.Count > 0)
         {
             foreach (string error in errors)
@@ -60,16 +64,39 @@ internal static class ServeCommand
 
 internal static class ProtocolCatalog
 {
-    public static IProtocolHandler? Create(string name, List<string> errors)
+    public static readonly string[] Names = ["echo", "line", "reverse", "chat"];
+
+    public static IProtocolHandler? Create(string name, int maxLine, ServerOptions options, List<string> errors)
     {
+        if (name != "echo" && !CheckMaxLine(maxLine, options, errors))
+            return null;
         switch (name)
         {
             case "echo":
                 return new EchoHandler();
+            case "line":
+                return new LineEchoHandler(maxLine);
+            case "reverse":
+                return new ReverseHandler(maxLine);
+            case "chat":
+                if (options.OutputBufferSize < ChatHandler.MinOutputBufferSize)
+                    errors.Add($"--output-buffer must be at least {ChatHandler.MinOutputBufferSize} bytes for chat");
+                return new ChatHandler(maxLine);
             default:
-                errors.Add($"--protocol '{name}' is not known; choose one of: echo");
+                errors.Add($"--protocol '{name}' is not known; choose one of: {string.Join(", ", Names)}");
                 return null;
         }
+    }
+
+    // A whole line must fit in the input ring, and its answer below the output's high watermark, or a connection
+    // holding one maximal line could neither read on nor answer.
+    private static bool CheckMaxLine(int maxLine, ServerOptions options, List<string> errors)
+    {
+        int limit = Math.Min(options.InputBufferSize - 1, options.OutputBufferSize / 4 - 2);
+        if (maxLine >= 1 && maxLine <= limit)
+            return true;
+        errors.Add($"--max-line {maxLine} must be within 1..{limit} (less than --input-buffer, at most a quarter of --output-buffer)");
+        return false;
     }
 }
 

@@ -20,7 +20,7 @@ internal sealed class StatsReporter(Server server, ILogger logger)
             string proc = OperatingSystem.IsLinux()
                 ? $" | /proc/{pid}/fd total={ProcFd.Count(pid)} tcp-sockets={ProcFd.CountTcpSockets(pid)}"
                 : "";
-            logger.LogInformation("stats: {Stats} | {Fds} fd-list=[{List}]{Proc}", server.Stats, own,
+            logger.LogInformation("stats: {Stats}{Handler} | {Fds} fd-list=[{List}]{Proc}", server.Stats, HandlerCounters(server), own,
                 string.Join(',', own.AllFds.Take(64)), proc);
         }
         catch (InvalidOperationException)
@@ -28,6 +28,10 @@ internal sealed class StatsReporter(Server server, ILogger logger)
             // Stopping: the final line comes from the daemon.
         }
     }
+
+    // " | chat: lines-too-long=0 ...": the protocol's own counters, when it keeps any.
+    public static string HandlerCounters(Server server) =>
+        server.Handler.DescribeCounters() is { } counters ? $" | {server.Handler.Name}: {counters}" : "";
 
     public IDisposable StartPeriodic(TimeSpan interval)
     {

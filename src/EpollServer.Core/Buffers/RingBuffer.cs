@@ -1,7 +1,7 @@
 // A power-of-two byte ring: free-running read and write counters masked into the array, so a wrapped region is
+// always exactly two contiguous halves (one readv/sendmsg). Storage is attached from a pool only while it holds data.
 using System.Numerics;
 
-// always exactly two contiguous halves (one readv/sendmsg). Storage is attached from a pool only while it holds data.
 namespace EpollServer.Buffers;
 
 internal sealed class RingBuffer

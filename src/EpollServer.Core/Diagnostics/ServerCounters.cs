@@ -8,6 +8,7 @@ public sealed class ServerCounters
     internal long ConnectionsRejectedLimit;   // over --max-connections: refused with a line
     internal long ConnectionsRejectedNoFds;   // EMFILE/ENFILE: accepted on the spare fd and closed at once
     internal long ConnectionsReset;
+    internal long SlowConsumerDisconnects;    // the handler dropped a peer whose output was full (chat)
     internal long HandlerErrors;
     internal long BytesReceived;
     internal long BytesSent;
@@ -23,6 +24,7 @@ public sealed class ServerCounters
         Volatile.Read(ref ConnectionsRejectedLimit),
         Volatile.Read(ref ConnectionsRejectedNoFds),
         Volatile.Read(ref ConnectionsReset),
+        Volatile.Read(ref SlowConsumerDisconnects),
         Volatile.Read(ref HandlerErrors),
         Volatile.Read(ref BytesReceived),
         Volatile.Read(ref BytesSent),
@@ -40,6 +42,7 @@ public readonly record struct ServerStats(
     long RejectedLimit,
     long RejectedNoFds,
     long Resets,
+    long SlowConsumers,
     long HandlerErrors,
     long BytesReceived,
     long BytesSent,
@@ -51,7 +54,7 @@ public readonly record struct ServerStats(
 {
     public override string ToString() =>
         $"connections open={OpenConnections} accepted={Accepted} closed={Closed} rejected={RejectedLimit} " +
-        $"rejected-nofd={RejectedNoFds} resets={Resets} handler-errors={HandlerErrors} | bytes in={BytesReceived} " +
+        $"rejected-nofd={RejectedNoFds} resets={Resets} slow-consumers={SlowConsumers} handler-errors={HandlerErrors} | bytes in={BytesReceived} " +
         $"out={BytesSent} discarded={BytesDiscarded} | send-eagain={SendWouldBlock} read-pauses={ReadPauses} " +
         $"accept-backoffs={AcceptBackoffs} loop-iterations={LoopIterations}";
 }

@@ -16,6 +16,7 @@ public enum CloseReason
     Error,             // another socket error
     HandlerError,      // the handler threw or broke its contract; logged
     DrainDeadline,     // the server stopped and this connection was not done by the drain deadline
+    SlowConsumer,      // the handler gave up on a peer that did not read what it was owed (its output was full)
 }
 
 public sealed partial class Connection : IPollable
@@ -51,6 +52,12 @@ public sealed partial class Connection : IPollable
 
     public bool IsClosed { get; private set; }
 
+    // Closed, or closing after a flush: Write takes nothing more, so a broadcast should pass this one by.
+    public bool IsClosing => IsClosed || _closeRequested;
+
+    // Why the connection closed; set before OnClose is called, so the handler can tell its other peers.
+    public CloseReason? ClosedBecause { get; private set; }
+
     // How many bytes Write can take right now.
     public int OutputSpace => IsClosed || _closeRequested ? 0 : _output.HasStorage ? _output.Free : _server.Options.OutputBufferSize;
 
@@ -78,6 +85,10 @@ public sealed partial class Connection : IPollable
     }
 
     public void Abort() => CloseNow(CloseReason.Aborted);
+
+    // For a peer whose output is full when the handler has more for it (a chat reader that stopped reading):
+    // closed at once, what it was owed is dropped, and the server counts it.
+    public void DisconnectSlowConsumer() => CloseNow(CloseReason.SlowConsumer);
 
     public override string ToString() => $"connection {Id} fd {Fd} from {_peer}";
 
@@ -120,6 +131,7 @@ public sealed partial class Connection : IPollable
         if (IsClosed)
             return;
         IsClosed = true;
+        ClosedBecause = reason;
         _lingerTimer?.Cancel();
         _server.Loop.Unregister(_token, Fd);
         Sys.Close(Fd);

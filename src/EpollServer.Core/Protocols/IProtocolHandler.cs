@@ -29,4 +29,7 @@ public interface IProtocolHandler
     void OnClose(Connection connection)
     {
     }
+
+    // The handler's own counters for the stats line ("lines-too-long=2 ..."), or null; read from any thread.
+    string? DescribeCounters() => null;
 }

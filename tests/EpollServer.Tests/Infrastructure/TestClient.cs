@@ -9,6 +9,10 @@ public sealed class TestClient : IDisposable
 {
     public const int TimeoutMs = 10_000;
 
+    private readonly byte[] _lines = new byte[256 * 1024];   // ReadLine's buffer: bytes received past the last line
+    private int _lineStart;
+    private int _lineEnd;
+
     private TestClient(Socket socket) => Socket = socket;
 
     public Socket Socket { get; }
@@ -77,6 +81,36 @@ public sealed class TestClient : IDisposable
         catch (Exception e) when (e is SocketException or EndOfStreamException)
         {
             return false;
+        }
+    }
+
+    public void Send(string text) => Send(System.Text.Encoding.UTF8.GetBytes(text));
+
+    // The next line as UTF-8 text, without its LF (a CR before it is kept). Do not mix with ReceiveExactly: bytes
+    // past the line stay in this client's buffer. Null at EOF with nothing buffered.
+    public string? ReadLine()
+    {
+        while (true)
+        {
+            int newline = _lines.AsSpan(_lineStart, _lineEnd - _lineStart).IndexOf((byte)'\n');
+            if (newline >= 0)
+            {
+                string line = System.Text.Encoding.UTF8.GetString(_lines, _lineStart, newline);
+                _lineStart += newline + 1;
+                return line;
+            }
+            if (_lineStart > 0)
+            {
+                Buffer.BlockCopy(_lines, _lineStart, _lines, 0, _lineEnd - _lineStart);
+                _lineEnd -= _lineStart;
+                _lineStart = 0;
+            }
+            if (_lineEnd == _lines.Length)
+                throw new InvalidDataException("a line longer than 256 KiB");
+            int n = Socket.Receive(_lines, _lineEnd, _lines.Length - _lineEnd, SocketFlags.None);
+            if (n == 0)
+                return _lineEnd == 0 ? null : throw new EndOfStreamException("EOF in the middle of a line");
+            _lineEnd += n;
         }
     }
 

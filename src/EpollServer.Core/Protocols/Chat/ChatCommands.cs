@@ -1,0 +1,137 @@
+// The chat commands: /nick, /who, /me, /join, /quit, /help. Commands are rare, so they may allocate.
+namespace EpollServer.Protocols.Chat;
+
+public sealed partial class ChatHandler
+{
+    public const int MaxNickLength = 16;
+    public const int MaxRoomLength = 32;
+
+    // /who lists at most this many names, which keeps every reply under ReplyReserve.
+    private const int MaxNamesListed = 50;
+
+    // Room an answer to the sender needs: /who's 50 names of 16 chars of up to 3 UTF-8 bytes each, and a header.
+    private const int ReplyReserve = 4096;
+
+    // Below this the reserve above could never be free while reading is still on (it pauses at 3/4 full).
+    public const int MinOutputBufferSize = ReplyReserve * 4;
+
+    private static readonly string[] HelpLines =
+    [
+        "* commands:",
+        "*   /nick NAME   change your nickname (1 to 16 letters, digits, '_' or '-')",
+        "*   /who         list who is in your room",
+        "*   /me ACTION   tell the room what you are doing",
+        "*   /join ROOM   move to another room (created on first join; #lobby is the default)",
+        "*   /quit        leave",
+        "*   /help        this list",
+        "* anything else goes to everyone in your room",
+    ];
+
+    private void RunCommand(ChatClient client, string line)
+    {
+        int space = line.IndexOf(' ', StringComparison.Ordinal);
+        string command = space < 0 ? line : line[..space];
+        string argument = space < 0 ? "" : line[(space + 1)..].Trim();
+        switch (command.ToLowerInvariant())
+        {
+            case "/nick": ChangeNick(client, argument); break;
+            case "/who": ListRoom(client); break;
+            case "/me": Act(client, argument); break;
+            case "/join": MoveTo(client, argument.StartsWith('#') ? argument[1..] : argument); break;
+            case "/quit": Quit(client); break;
+            case "/help":
+                foreach (string help in HelpLines)
+                    Reply(client, help);
+                break;
+            default:
+                Reply(client, $"ERR unknown command '{Truncate(command)}'; /help lists the commands");
+                break;
+        }
+    }
+
+    private void ChangeNick(ChatClient client, string nick)
+    {
+        if (!IsValidName(nick, MaxNickLength))
+        {
+            Reply(client, $"ERR nickname must be 1 to {MaxNickLength} letters, digits, '_' or '-'");
+            return;
+        }
+        if (nick == client.Nick)
+        {
+            Reply(client, $"* you are already {nick}");
+            return;
+        }
+        // Case-insensitively unique; a client may change the case of its own nickname.
+        if (_byNick.TryGetValue(nick, out ChatClient? holder) && holder != client)
+        {
+            Reply(client, $"ERR nickname '{nick}' is taken");
+            return;
+        }
+        string old = client.Nick;
+        _byNick.Remove(old);
+        client.Rename(nick);
+        _byNick.Add(nick, client);
+        Reply(client, $"* you are now {nick}");
+        Notify(client.Room!, client, $"* {old} is now {nick}");
+    }
+
+    private static void ListRoom(ChatClient client)
+    {
+        List<ChatClient> members = client.Room!.Members;
+        string names = string.Join(", ", members.Take(MaxNamesListed).Select(m => m == client ? m.Nick + " (you)" : m.Nick));
+        string more = members.Count > MaxNamesListed ? $" and {members.Count - MaxNamesListed} more" : "";
+        Reply(client, $"* in {client.Room} ({members.Count}): {names}{more}");
+    }
+
+    private void Act(ChatClient client, string action)
+    {
+        if (action.Length == 0)
+        {
+            Reply(client, "ERR usage: /me ACTION");
+            return;
+        }
+        Notify(client.Room!, client, $"* {client.Nick} {action}");
+    }
+
+    private void MoveTo(ChatClient client, string roomName)
+    {
+        if (!IsValidName(roomName, MaxRoomLength))
+        {
+            Reply(client, $"ERR room name must be 1 to {MaxRoomLength} letters, digits, '_' or '-'");
+            return;
+        }
+        if (string.Equals(roomName, client.Room!.Name, StringComparison.OrdinalIgnoreCase))
+        {
+            Reply(client, $"* you are already in {client.Room}");
+            return;
+        }
+        if (!_rooms.TryGetValue(roomName, out ChatRoom? room))
+            _rooms.Add(roomName, room = new ChatRoom(roomName));
+        Leave(client, $"* {client.Nick} left for #{room.Name}");
+        Reply(client, $"* you are now in {room} with {Others(room.Members.Count)}");
+        Join(client, room);
+    }
+
+    // Told before the close, so the room hears "quit" rather than a lost connection.
+    private void Quit(ChatClient client)
+    {
+        Reply(client, $"* bye, {client.Nick}");
+        Leave(client, $"* {client.Nick} quit");
+        client.Connection.Close();
+    }
+
+    // Letters and digits of any script (Hangul included), '_' and '-'; no spaces, controls, symbols or emoji.
+    private static bool IsValidName(string name, int maxLength)
+    {
+        if (name.Length is 0 || name.Length > maxLength)
+            return false;
+        foreach (char c in name)
+        {
+            if (!char.IsLetterOrDigit(c) && c is not '_' and not '-')
+                return false;
+        }
+        return true;
+    }
+
+    private static string Truncate(string text) => text.Length <= 32 ? text : text[..32] + "...";
+}

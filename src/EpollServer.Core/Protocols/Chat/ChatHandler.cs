@@ -1,0 +1,179 @@
+// chat: the lessons' chat server for nc and telnet. Lines go to everyone else in the sender's room, prefixed with
+// the sender's nickname; lines starting with '/' are commands (ChatCommands.cs). Broadcast never waits: a reader
+// whose output ring (its cap, --output-buffer) cannot take a message is disconnected, and the others are told.
+using System.Buffers;
+using System.Text;
+using System.Text.Unicode;
+using EpollServer.Net;
+
+namespace EpollServer.Protocols.Chat;
+
+public sealed partial class ChatHandler : LineProtocolHandler
+{
+    public const string DefaultRoomName = "lobby";
+
+    // C0 controls (TAB aside) and DEL: relayed to other people's terminals they would move cursors and clear
+    // screens (ESC sequences), so a line carrying one is refused.
+    private static readonly SearchValues<byte> ControlBytes = SearchValues.Create(
+        [0, 1, 2, 3, 4, 5, 6, 7, 8, 10, 11, 12, 13, 14, 15, 16, 17, 18, 19, 20, 21, 22, 23, 24, 25, 26, 27, 28, 29, 30, 31, 127]);
+
+    private readonly Dictionary<string, ChatClient> _byNick = new(StringComparer.OrdinalIgnoreCase);
+    private readonly Dictionary<string, ChatRoom> _rooms = new(StringComparer.OrdinalIgnoreCase);
+    private readonly List<ChatClient> _slowConsumers = [];
+    private readonly byte[] _message;   // "<nick> text" of the message being broadcast
+    private bool _disconnecting;
+    private long _nextGuest;
+    private long _messages;
+
+    public ChatHandler(int maxLineLength = DefaultMaxLineLength)
+        : base(maxLineLength)
+    {
+        // The longest message: '<', a nickname of MaxNickLength chars (up to 3 UTF-8 bytes each), "> ", the line.
+        _message = new byte[maxLineLength + 3 + MaxNickLength * 3];
+        DefaultRoom = new ChatRoom(DefaultRoomName);
+        _rooms.Add(DefaultRoom.Name, DefaultRoom);
+    }
+
+    public override string Name => "chat";
+
+    public long MessagesRelayed => Volatile.Read(ref _messages);
+
+    private ChatRoom DefaultRoom { get; }
+
+    public override string? DescribeCounters() =>
+        $"{base.DescribeCounters()} chat-clients={_byNick.Count} rooms={_rooms.Count} messages={MessagesRelayed}";
+
+    public override void OnOpen(Connection connection)
+    {
+        var client = new ChatClient(connection, NextGuestNick());
+        connection.State = client;
+        _byNick.Add(client.Nick, client);
+        Reply(client, $"* welcome to EpollServer chat: you are {client.Nick} in {DefaultRoom} with " +
+            $"{Others(DefaultRoom.Members.Count)}; /help lists the commands");
+        Join(client, DefaultRoom);
+    }
+
+    public override void OnClose(Connection connection)
+    {
+        if (connection.State is not ChatClient client)
+            return;
+        _byNick.Remove(client.Nick);
+        if (client.Room is not null)
+            Leave(client, $"* {client.Nick} {Farewell(connection.ClosedBecause)}");
+    }
+
+    protected override bool OnLine(Connection connection, ReadOnlySpan<byte> line, bool endsWithNewline)
+    {
+        var client = (ChatClient)connection.State!;
+        ReadOnlySpan<byte> text = SplitCarriageReturn(line, out bool hadCarriageReturn);
+        client.UsesCrLf = hadCarriageReturn;
+        // Every answer to the sender itself is short; wait for room for the longest rather than half-execute.
+        if (connection.OutputSpace < ReplyReserve)
+            return false;
+        if (text.IsEmpty)
+            return true;
+        if (!Utf8.IsValid(text))
+            Reply(client, "ERR line is not valid UTF-8; not sent");
+        else if (text.ContainsAny(ControlBytes))
+            Reply(client, "ERR control characters are not allowed; not sent");
+        else if (text[0] == (byte)'/')
+            RunCommand(client, Encoding.UTF8.GetString(text));
+        else
+            Relay(client, text);
+        return true;
+    }
+
+    // The hot path: one copy into the message buffer, one write per receiver, no allocation.
+    private void Relay(ChatClient sender, ReadOnlySpan<byte> text)
+    {
+        int length = sender.MessagePrefix.Length + text.Length;
+        sender.MessagePrefix.CopyTo(_message, 0);
+        text.CopyTo(_message.AsSpan(sender.MessagePrefix.Length));
+        Interlocked.Increment(ref _messages);
+        Broadcast(sender.Room!, sender, _message.AsSpan(0, length));
+    }
+
+    // Appends `line` to every member but `except`. A member without room for it is not waited for: it is marked,
+    // and disconnected once the loop over the members is done (its close tells the room, which may drop others).
+    private void Broadcast(ChatRoom room, ChatClient? except, ReadOnlySpan<byte> line)
+    {
+        foreach (ChatClient member in room.Members)
+        {
+            if (member == except || member.Dropped || member.Connection.IsClosing)
+                continue;
+            ReadOnlySpan<byte> ending = member.LineEnding;
+            if (member.Connection.OutputSpace < line.Length + ending.Length)
+            {
+                member.Dropped = true;
+                _slowConsumers.Add(member);
+                continue;
+            }
+            member.Connection.Write(line);
+            member.Connection.Write(ending);
+        }
+        DisconnectSlowConsumers();
+    }
+
+    // Not re-entered: a disconnect's notice may find more slow members, which join the list being worked through.
+    private void DisconnectSlowConsumers()
+    {
+        if (_disconnecting)
+            return;
+        _disconnecting = true;
+        try
+        {
+            for (int i = 0; i < _slowConsumers.Count; i++)
+                _slowConsumers[i].Connection.DisconnectSlowConsumer();
+        }
+        finally
+        {
+            _slowConsumers.Clear();
+            _disconnecting = false;
+        }
+    }
+
+    private void Notify(ChatRoom room, ChatClient? except, string notice) => Broadcast(room, except, Encoding.UTF8.GetBytes(notice));
+
+    private static void Reply(ChatClient client, string text)
+    {
+        client.Connection.Write(Encoding.UTF8.GetBytes(text));
+        client.Connection.Write(client.LineEnding);
+    }
+
+    private void Join(ChatClient client, ChatRoom room)
+    {
+        room.Members.Add(client);
+        client.Room = room;
+        Notify(room, client, $"* {client.Nick} joined {room}");
+    }
+
+    private void Leave(ChatClient client, string notice)
+    {
+        ChatRoom room = client.Room!;
+        room.Members.Remove(client);
+        client.Room = null;
+        if (room.Members.Count == 0 && room != DefaultRoom)
+            _rooms.Remove(room.Name);
+        Notify(room, null, notice);
+    }
+
+    private static string Farewell(CloseReason? reason) => reason switch
+    {
+        CloseReason.SlowConsumer => "was disconnected: too slow (output cap reached)",
+        CloseReason.Reset or CloseReason.Error => "left (connection lost)",
+        CloseReason.DrainDeadline => "left (server shutting down)",
+        CloseReason.HandlerError => "left (server error)",
+        _ => "left",
+    };
+
+    private string NextGuestNick()
+    {
+        string nick;
+        do
+            nick = $"guest{++_nextGuest}";
+        while (_byNick.ContainsKey(nick));
+        return nick;
+    }
+
+    private static string Others(int count) => count == 1 ? "1 other" : $"{count} others";
+}
