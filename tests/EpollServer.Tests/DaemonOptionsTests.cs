@@ -13,6 +13,10 @@ public sealed class DaemonOptionsTests
     [InlineData("--address not-an-ip", "--address 'not-an-ip' is not an IPv4 or IPv6 address")]
     [InlineData("--no-such-option", "--no-such-option")]
     [InlineData("--max-connections -1", "--max-connections -1")]
+    [InlineData("--protocol line --max-line 0", "--max-line 0 must be within 1..16382")]
+    [InlineData("--protocol reverse --max-line 20000", "--max-line 20000 must be within 1..16382")]
+    [InlineData("--protocol chat --output-buffer 4096 --max-line 100", "--output-buffer must be at least 16384 bytes for chat")]
+    [InlineData("--greeting 01234567890123456789012345678901234567890123456789012345678901234567890 --output-buffer 256", "--greeting is longer than")]
     public void BadOption_IsRefusedWithAMessageAndExitCode2(string arguments, string message)
     {
         using var daemon = DaemonProcess.Start(arguments, expectListening: false);

@@ -70,8 +70,30 @@ public sealed partial class Connection
         UpdateBackpressure();
     }
 
+    // For fan-out (chat): one batch of input can produce more output for a reader than its ring holds before the
+    // end-of-batch flush. When `needed` bytes do not fit, what is buffered is sent now, and true says they fit then.
+    // A send error is left for that flush to act on (the error repeats), so no close runs inside the caller's loop.
+    public bool EnsureOutputSpace(int needed)
+    {
+        if (OutputSpace >= needed)
+            return true;
+        if (IsClosing || _output.IsEmpty)
+            return false;
+        SendPending();
+        return OutputSpace >= needed;
+    }
+
     // One send (or sendmsg for a wrapped ring); false when the connection was closed by the error it returned.
     private bool Send()
+    {
+        SyscallResult sent = SendPending();
+        if (sent.Ok || sent.Error.IsWouldBlock)
+            return true;
+        CloseNow(ReasonFor(sent.Error));
+        return false;
+    }
+
+    private SyscallResult SendPending()
     {
         ReadableBytes pending = _output.Readable;
         SyscallResult sent = pending.IsSingleSegment ? Sys.Send(Fd, pending.First) : Sys.SendV(Fd, pending.First, pending.Second);
@@ -79,15 +101,12 @@ public sealed partial class Connection
         {
             _output.Consume((int)sent.Value);
             _server.Counters.BytesSent += sent.Value;
-            return true;
         }
-        if (sent.Error.IsWouldBlock)
+        else if (sent.Error.IsWouldBlock)
         {
             _server.Counters.SendWouldBlock++;
-            return true;
         }
-        CloseNow(ReasonFor(sent.Error));
-        return false;
+        return sent;
     }
 
     private void UpdateBackpressure()

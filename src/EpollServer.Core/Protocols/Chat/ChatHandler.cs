@@ -93,8 +93,9 @@ public sealed partial class ChatHandler : LineProtocolHandler
         Broadcast(sender.Room!, sender, _message.AsSpan(0, length));
     }
 
-    // Appends `line` to every member but `except`. A member without room for it is not waited for: it is marked,
-    // and disconnected once the loop over the members is done (its close tells the room, which may drop others).
+    // Appends `line` to every member but `except`. A member without room for it, even after sending what it has
+    // buffered, is not waited for: it is marked, and disconnected once the loop over the members is done (its
+    // close tells the room, which may drop others).
     private void Broadcast(ChatRoom room, ChatClient? except, ReadOnlySpan<byte> line)
     {
         foreach (ChatClient member in room.Members)
@@ -102,7 +103,7 @@ public sealed partial class ChatHandler : LineProtocolHandler
             if (member == except || member.Dropped || member.Connection.IsClosing)
                 continue;
             ReadOnlySpan<byte> ending = member.LineEnding;
-            if (member.Connection.OutputSpace < line.Length + ending.Length)
+            if (!member.Connection.EnsureOutputSpace(line.Length + ending.Length))
             {
                 member.Dropped = true;
                 _slowConsumers.Add(member);
