@@ -20,7 +20,8 @@ public sealed partial class Server
     }
 
     internal FdReport BuildFdReport() => new(
-        _listeners.Where(l => l.Fd >= 0).Select(l => l.Fd).ToArray(),
+        // The UDP echo socket counts with the listeners: it is the server's other listening endpoint.
+        _listeners.Where(l => l.Fd >= 0).Select(l => l.Fd).Append(_udp?.Fd ?? -1).Where(fd => fd >= 0).ToArray(),
         Loop.PollerFd,
         Loop.WakerFd,
         _spare.Fd,

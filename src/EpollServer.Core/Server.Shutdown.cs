@@ -29,6 +29,7 @@ public sealed partial class Server
         _state = ServerState.Draining;
         foreach (Listener listener in _listeners)
             listener.Close(Loop);
+        _udp?.Close(Loop);
         Logger.LogInformation("stopping: listener closed, draining {Count} connections (deadline {Seconds} s)",
             _connections.Count, Options.ShutdownTimeout.TotalSeconds);
         foreach (Connection connection in _connections.Snapshot())

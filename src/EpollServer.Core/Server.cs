@@ -17,6 +17,7 @@ public sealed partial class Server : IDisposable
 {
     private readonly ConnectionTable _connections = new();
     private readonly List<Listener> _listeners = [];
+    private UdpEchoSocket? _udp;
     private readonly List<Connection> _flushQueue = [];
     private readonly SpareFd _spare = new();
     private readonly TaskCompletionSource _completion = new(TaskCreationOptions.RunContinuationsAsynchronously);
@@ -50,6 +51,9 @@ public sealed partial class Server : IDisposable
 
     // The port actually bound (the kernel's choice when Options.Port is 0).
     public int Port => LocalEndPoints.Count > 0 ? LocalEndPoints[0].Port : 0;
+
+    // Where UDP echo is served (Options.UdpEcho), on the TCP listener's address and port; null without it.
+    public IPEndPoint? UdpEndPoint { get; private set; }
 
     public string PollerName { get; private set; } = "none";
 
@@ -138,6 +142,21 @@ public sealed partial class Server : IDisposable
         if (!registered.Ok)
             throw new ServerStartException($"epoll_ctl(ADD) for the listener failed: {registered.Error}");
         LocalEndPoints = [listener.LocalEndPoint];
+        if (Options.UdpEcho)
+            OpenUdpEcho(listener.LocalEndPoint, anyV6 && endPoint.AddressFamily == System.Net.Sockets.AddressFamily.InterNetworkV6);
+    }
+
+    // The TCP listener's port, also when the kernel picked it (port 0), so that `ping --udp` finds the same number.
+    private void OpenUdpEcho(IPEndPoint tcpEndPoint, bool dualStack)
+    {
+        SyscallResult opened = UdpEchoSocket.Open(tcpEndPoint, dualStack, Options.UdpBufferSize, Counters, out _udp);
+        if (!opened.Ok)
+            throw new ServerStartException($"cannot bind UDP echo on {tcpEndPoint}: {opened.Error}");
+        SyscallResult registered = Loop.Register(_udp!, _udp!.Fd, Interest.Read, out ulong token);
+        _udp.Token = token;
+        if (!registered.Ok)
+            throw new ServerStartException($"epoll_ctl(ADD) for the UDP socket failed: {registered.Error}");
+        UdpEndPoint = _udp.LocalEndPoint;
     }
 
     private void RunLoop()
@@ -167,6 +186,7 @@ public sealed partial class Server : IDisposable
         foreach (Listener listener in _listeners)
             listener.Close(Loop);
         _listeners.Clear();
+        _udp?.Close(Loop);
         _spare.Dispose();
     }
 

@@ -42,6 +42,13 @@ public sealed class ServerOptions
     // How long the listener rests after running out of fds, as nginx does (its default is 500 ms).
     public TimeSpan AcceptBackoff { get; set; } = TimeSpan.FromMilliseconds(100);
 
+    // Also serve UDP echo on the same address and port.
+    public bool UdpEcho { get; set; }
+
+    // The longest datagram echoed; a longer one is counted as truncated and not sent back. 65535 covers any UDP
+    // payload over IPv4 (65507) or IPv6 without jumbograms (65527).
+    public int UdpBufferSize { get; set; } = 65535;
+
     // Sent to every peer on connect, before the protocol speaks (the kqueue lesson's "Hello"); a LF is added
     // when the text does not end with one. Null or empty: nothing is sent.
     public string? Greeting { get; set; }
@@ -68,6 +75,8 @@ public sealed class ServerOptions
             errors.Add($"event batch size {EventBatchSize} must be within 1..65536");
         if (Greeting is not null && System.Text.Encoding.UTF8.GetByteCount(Greeting) + 1 > OutputBufferSize / 4)
             errors.Add($"--greeting is longer than a quarter of the output buffer ({OutputBufferSize / 4} bytes)");
+        if (UdpBufferSize is < 1 or > 65535)
+            errors.Add($"--udp-buffer {UdpBufferSize} must be within 1..65535 bytes");
         if (ShutdownTimeout < TimeSpan.Zero)
             errors.Add("--shutdown-timeout must not be negative");
         return errors;

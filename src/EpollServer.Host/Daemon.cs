@@ -28,8 +28,9 @@ internal static class Daemon
         }
         string where = string.Join(", ", server.LocalEndPoints);
         string stack = options.Address == "::" && server.LocalEndPoints[0].Address.Equals(System.Net.IPAddress.IPv6Any) ? " (dual-stack IPv4+IPv6)" : "";
-        logger.LogInformation("listening on {Where}{Stack} protocol={Protocol} poller={Poller} pid={Pid}",
-            where, stack, handler.Name, server.PollerName, Environment.ProcessId);
+        string udp = server.UdpEndPoint is { } u ? $" + UDP echo on {u}" : "";
+        logger.LogInformation("listening on {Where}{Stack}{Udp} protocol={Protocol} poller={Poller} pid={Pid}",
+            where, stack, udp, handler.Name, server.PollerName, Environment.ProcessId);
 
         using var signals = new StopSignals(server, logger);
         var stats = new StatsReporter(server, logger);

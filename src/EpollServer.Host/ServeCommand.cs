@@ -14,6 +14,8 @@ internal static class ServeCommand
     private static readonly Option<string> Protocol = new("--protocol") { Description = "what to serve: echo, line, reverse or chat", DefaultValueFactory = _ => "echo" };
     private static readonly Option<int> MaxLine = new("--max-line") { Description = "longest line accepted by line, reverse and chat (bytes, without the LF); a longer one gets an error line and the connection is closed", DefaultValueFactory = _ => LineProtocolHandler.DefaultMaxLineLength };
     private static readonly Option<string?> Greeting = new("--greeting") { Description = "text sent to every client on connect (a LF is added)" };
+    private static readonly Option<bool> Udp = new("--udp") { Description = "also serve UDP echo on the same port (each datagram sent back unchanged)" };
+    private static readonly Option<int> UdpBuffer = new("--udp-buffer") { Description = "longest datagram echoed; longer ones are counted as truncated and not echoed", DefaultValueFactory = _ => 65535 };
     private static readonly Option<int> Backlog = new("--backlog") { Description = "listen(2) backlog", DefaultValueFactory = _ => 511 };
     private static readonly Option<int> InputBuffer = new("--input-buffer") { Description = "per-connection input ring in bytes (power of two)", DefaultValueFactory = _ => 16 * 1024 };
     private static readonly Option<int> OutputBuffer = new("--output-buffer") { Description = "per-connection output ring in bytes (power of two); reading pauses at 3/4 full", DefaultValueFactory = _ => 64 * 1024 };
@@ -26,7 +28,7 @@ internal static class ServeCommand
     {
         var root = new RootCommand("EpollServer: a TCP server on a raw-syscall epoll reactor.")
         {
-            Address, Port, Protocol, MaxLine, Greeting, Backlog, InputBuffer, OutputBuffer, MaxConnections, MaxAccepts, ShutdownTimeout, StatsInterval,
+            Address, Port, Protocol, MaxLine, Greeting, Udp, UdpBuffer, Backlog, InputBuffer, OutputBuffer, MaxConnections, MaxAccepts, ShutdownTimeout, StatsInterval,
         };
         root.SetAction(Run);
         return root;
@@ -45,6 +47,8 @@ internal static class ServeCommand
             MaxAcceptsPerWake = parsed.GetValue(MaxAccepts),
             ShutdownTimeout = TimeSpan.FromSeconds(parsed.GetValue(ShutdownTimeout)),
             Greeting = parsed.GetValue(Greeting),
+            UdpEcho = parsed.GetValue(Udp),
+            UdpBufferSize = parsed.GetValue(UdpBuffer),
         };
         var errors = options.Validate().ToList();
         double statsInterval = parsed.GetValue(StatsInterval);

@@ -21,6 +21,7 @@ public sealed class NativeAbiTests
         #include <sys/eventfd.h>
         #include <sys/resource.h>
         #include <sys/socket.h>
+        #include <sys/time.h>
         #include <sys/uio.h>
         #define P(name) printf("%s\t%ld\n", #name, (long)(name));
         int main(void) {
@@ -30,10 +31,10 @@ public sealed class NativeAbiTests
             P(offsetof(struct sockaddr_in6, sin6_addr)) P(offsetof(struct sockaddr_in6, sin6_scope_id))
             P(sizeof(struct sockaddr_storage)) P(sizeof(struct iovec)) P(sizeof(struct msghdr))
             P(offsetof(struct msghdr, msg_iov)) P(offsetof(struct msghdr, msg_iovlen)) P(offsetof(struct msghdr, msg_flags))
-            P(sizeof(struct linger)) P(sizeof(struct rlimit))
+            P(sizeof(struct linger)) P(sizeof(struct rlimit)) P(sizeof(struct timeval)) P(offsetof(struct timeval, tv_usec))
             P(AF_INET) P(AF_INET6) P(SOCK_STREAM) P(SOCK_DGRAM) P(SOCK_NONBLOCK) P(SOCK_CLOEXEC) P(SOL_SOCKET)
             P(SO_REUSEADDR) P(SO_ERROR) P(SO_SNDBUF) P(SO_RCVBUF) P(SO_LINGER) P(IPPROTO_TCP) P(IPPROTO_IPV6)
-            P(TCP_NODELAY) P(IPV6_V6ONLY) P(MSG_DONTWAIT) P(MSG_NOSIGNAL) P(SHUT_RD) P(SHUT_WR) P(SHUT_RDWR)
+            P(TCP_NODELAY) P(IPV6_V6ONLY) P(SO_RCVTIMEO) P(SO_SNDTIMEO) P(MSG_TRUNC) P(MSG_DONTWAIT) P(MSG_NOSIGNAL) P(SHUT_RD) P(SHUT_WR) P(SHUT_RDWR)
             P(EPOLL_CLOEXEC) P(EPOLL_CTL_ADD) P(EPOLL_CTL_DEL) P(EPOLL_CTL_MOD) P(EPOLLIN) P(EPOLLPRI) P(EPOLLOUT)
             P(EPOLLERR) P(EPOLLHUP) P(EPOLLRDHUP) P(EFD_NONBLOCK) P(EFD_CLOEXEC) P(O_RDONLY) P(O_NONBLOCK) P(O_CLOEXEC)
             P(F_GETFD) P(F_SETFD) P(F_GETFL) P(F_SETFL) P(FD_CLOEXEC) P(RLIMIT_NOFILE)
@@ -81,6 +82,8 @@ public sealed class NativeAbiTests
         Expect("offsetof(struct msghdr, msg_flags)", Offset<Libc.msghdr>(nameof(Libc.msghdr.msg_flags)));
         Expect("sizeof(struct linger)", Unsafe.SizeOf<Libc.linger>());
         Expect("sizeof(struct rlimit)", Unsafe.SizeOf<Libc.rlimit>());
+        Expect("sizeof(struct timeval)", Unsafe.SizeOf<Libc.timeval>());
+        Expect("offsetof(struct timeval, tv_usec)", Offset<Libc.timeval>(nameof(Libc.timeval.tv_usec)));
     }
 
     [Fact]

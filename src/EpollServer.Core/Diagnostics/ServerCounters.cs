@@ -16,6 +16,11 @@ public sealed class ServerCounters
     internal long SendWouldBlock;             // send returned EAGAIN: the peer reads slower than we write
     internal long ReadPauses;                 // backpressure engaged
     internal long AcceptBackoffs;
+    internal long DatagramsReceived;          // UDP echo (--udp)
+    internal long DatagramsSent;
+    internal long DatagramsTruncated;         // longer than the datagram buffer: counted, not echoed
+    internal long DatagramsDropped;           // sendto failed (socket buffer full): UDP may drop, so it does
+    internal long DatagramErrors;             // recvfrom failed with something other than EAGAIN
 
     public ServerStats Snapshot(int openConnections, long loopIterations) => new(
         openConnections,
@@ -32,6 +37,11 @@ public sealed class ServerCounters
         Volatile.Read(ref SendWouldBlock),
         Volatile.Read(ref ReadPauses),
         Volatile.Read(ref AcceptBackoffs),
+        Volatile.Read(ref DatagramsReceived),
+        Volatile.Read(ref DatagramsSent),
+        Volatile.Read(ref DatagramsTruncated),
+        Volatile.Read(ref DatagramsDropped),
+        Volatile.Read(ref DatagramErrors),
         loopIterations);
 }
 
@@ -50,11 +60,17 @@ public readonly record struct ServerStats(
     long SendWouldBlock,
     long ReadPauses,
     long AcceptBackoffs,
+    long DatagramsReceived,
+    long DatagramsSent,
+    long DatagramsTruncated,
+    long DatagramsDropped,
+    long DatagramErrors,
     long LoopIterations)
 {
     public override string ToString() =>
         $"connections open={OpenConnections} accepted={Accepted} closed={Closed} rejected={RejectedLimit} " +
         $"rejected-nofd={RejectedNoFds} resets={Resets} slow-consumers={SlowConsumers} handler-errors={HandlerErrors} | bytes in={BytesReceived} " +
         $"out={BytesSent} discarded={BytesDiscarded} | send-eagain={SendWouldBlock} read-pauses={ReadPauses} " +
-        $"accept-backoffs={AcceptBackoffs} loop-iterations={LoopIterations}";
+        $"accept-backoffs={AcceptBackoffs} loop-iterations={LoopIterations} | udp in={DatagramsReceived} " +
+        $"out={DatagramsSent} truncated={DatagramsTruncated} dropped={DatagramsDropped} errors={DatagramErrors}";
 }

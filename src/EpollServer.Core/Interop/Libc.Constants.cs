@@ -21,6 +21,9 @@ internal static partial class Libc
     internal const int IPPROTO_IPV6 = 41;
     internal const int TCP_NODELAY = 1;
     internal const int IPV6_V6ONLY = 26;
+    internal const int SO_RCVTIMEO = 20;
+    internal const int SO_SNDTIMEO = 21;
+    internal const int MSG_TRUNC = 0x20;
     internal const int MSG_DONTWAIT = 0x40;
     internal const int MSG_NOSIGNAL = 0x4000;
     internal const int SHUT_RD = 0;

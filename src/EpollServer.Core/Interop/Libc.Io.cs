@@ -11,6 +11,13 @@ internal static unsafe partial class Libc
     [LibraryImport(Name, SetLastError = true)]
     internal static partial nint send(int sockfd, void* buf, nuint len, int flags);
 
+    // Datagrams: the peer's address comes with each one in and goes with each one out (UDP echo, ping --udp).
+    [LibraryImport(Name, SetLastError = true)]
+    internal static partial nint recvfrom(int sockfd, void* buf, nuint len, int flags, void* src_addr, uint* addrlen);
+
+    [LibraryImport(Name, SetLastError = true)]
+    internal static partial nint sendto(int sockfd, void* buf, nuint len, int flags, void* dest_addr, uint addrlen);
+
     // writev takes no flags, so it cannot say MSG_NOSIGNAL; a wrapped output ring is sent with sendmsg instead,
     // which is writev plus flags.
     [LibraryImport(Name, SetLastError = true)]

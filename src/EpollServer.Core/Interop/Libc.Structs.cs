@@ -77,6 +77,14 @@ internal static unsafe partial class Libc
         public int l_linger;
     }
 
+    // SO_RCVTIMEO/SO_SNDTIMEO for the blocking client sockets of `client` and `ping`.
+    [StructLayout(LayoutKind.Sequential)]
+    internal struct timeval
+    {
+        public long tv_sec;
+        public long tv_usec;
+    }
+
     [StructLayout(LayoutKind.Sequential)]
     internal struct rlimit
     {

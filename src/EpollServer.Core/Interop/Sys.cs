@@ -3,12 +3,27 @@ namespace EpollServer.Interop;
 
 internal static unsafe class Sys
 {
-    public static SyscallResult Socket(int domain, int type)
+    public static SyscallResult Socket(int domain, int type, bool nonBlocking = true)
     {
         nint rc;
-        do rc = Libc.socket(domain, type | Libc.SOCK_NONBLOCK | Libc.SOCK_CLOEXEC, 0);
+        do rc = Libc.socket(domain, type | (nonBlocking ? Libc.SOCK_NONBLOCK : 0) | Libc.SOCK_CLOEXEC, 0);
         while (SyscallResult.Interrupted(rc));
         return SyscallResult.From(rc);
+    }
+
+    // A receive or send timeout on a blocking socket (the clients'): the call then fails with EAGAIN.
+    public static SyscallResult SetTimeout(int fd, int option, TimeSpan timeout)
+    {
+        long micros = (long)timeout.TotalMicroseconds;
+        var value = new Libc.timeval { tv_sec = micros / 1_000_000, tv_usec = micros % 1_000_000 };
+        return SyscallResult.From(Libc.setsockopt(fd, Libc.SOL_SOCKET, option, &value, (uint)sizeof(Libc.timeval)));
+    }
+
+    // A blocking connect is not restarted after EINTR (it goes on in the background), so it is not retried here.
+    public static SyscallResult Connect(int fd, in Libc.sockaddr_storage address, uint length)
+    {
+        fixed (Libc.sockaddr_storage* p = &address)
+            return SyscallResult.From(Libc.connect(fd, p, length));
     }
 
     public static SyscallResult SetSockOpt(int fd, int level, int option, int value)
@@ -92,6 +107,30 @@ internal static unsafe class Sys
         nint rc;
         fixed (byte* p = buffer)
             do rc = Libc.send(fd, p, (nuint)buffer.Length, Libc.MSG_NOSIGNAL);
+            while (SyscallResult.Interrupted(rc));
+        return SyscallResult.From(rc);
+    }
+
+    // With MSG_TRUNC the result is the datagram's real length even when the buffer was shorter (Linux).
+    public static SyscallResult RecvFrom(int fd, Span<byte> buffer, int flags, out Libc.sockaddr_storage peer, out uint peerLength)
+    {
+        peer = default;
+        uint length = (uint)sizeof(Libc.sockaddr_storage);
+        nint rc;
+        fixed (byte* p = buffer)
+        fixed (Libc.sockaddr_storage* address = &peer)
+            do rc = Libc.recvfrom(fd, p, (nuint)buffer.Length, flags, address, &length);
+            while (SyscallResult.Interrupted(rc));
+        peerLength = length;
+        return SyscallResult.From(rc);
+    }
+
+    public static SyscallResult SendTo(int fd, ReadOnlySpan<byte> buffer, in Libc.sockaddr_storage peer, uint peerLength)
+    {
+        nint rc;
+        fixed (byte* p = buffer)
+        fixed (Libc.sockaddr_storage* address = &peer)
+            do rc = Libc.sendto(fd, p, (nuint)buffer.Length, Libc.MSG_NOSIGNAL, address, peerLength);
             while (SyscallResult.Interrupted(rc));
         return SyscallResult.From(rc);
     }
