@@ -1,8 +1,11 @@
-// Entry point of the `epollserver` command: parses the command line and runs what it names.
+// Entry point of the `epollserver` command: serve (the default), `client` or `ping`; parses and runs what it names.
 using System.CommandLine;
 using EpollServer.Host;
+using EpollServer.Host.Clients;
 
 RootCommand root = ServeCommand.Create();
+root.Subcommands.Add(ClientCommand.Create());
+root.Subcommands.Add(PingCommand.Create());
 ParseResult parsed = root.Parse(args);
 if (parsed.Errors.Count > 0)
 {

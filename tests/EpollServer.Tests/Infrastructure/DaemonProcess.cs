@@ -26,6 +26,8 @@ public sealed partial class DaemonProcess : IDisposable
 
     public int Pid => _process.Id;
 
+    public StreamWriter StandardInput => _process.StandardInput;
+
     public int Port { get; private set; }
 
     public IReadOnlyCollection<string> Lines => _lines;
@@ -35,7 +37,8 @@ public sealed partial class DaemonProcess : IDisposable
     public static string DaemonDll => Path.Combine(AppContext.BaseDirectory, "epollserver.dll");
 
     // Starts the daemon and, unless expectListening is false, waits for its "listening on" line.
-    public static DaemonProcess Start(string arguments, int? fdLimit = null, bool expectListening = true)
+    // redirectInput: the test writes the command's stdin (StandardInput), as `client` reads it.
+    public static DaemonProcess Start(string arguments, int? fdLimit = null, bool expectListening = true, bool redirectInput = false)
     {
         var start = new ProcessStartInfo
         {
@@ -43,6 +46,7 @@ public sealed partial class DaemonProcess : IDisposable
             Arguments = fdLimit is null ? $"\"{DaemonDll}\" {arguments}" : $"--nofile={fdLimit}:{fdLimit} dotnet \"{DaemonDll}\" {arguments}",
             RedirectStandardOutput = true,
             RedirectStandardError = true,
+            RedirectStandardInput = redirectInput,
             UseShellExecute = false,
         };
         // Tiered compilation's background thread and the diagnostics socket are not what these tests count.
@@ -58,6 +62,9 @@ public sealed partial class DaemonProcess : IDisposable
 
     [GeneratedRegex(@"listening on \S+:(\d+)")]
     private static partial Regex ListeningLine();
+
+    public string WaitForLine(string exact, int timeoutMs = 10_000) =>
+        WaitForLine(new Regex("^" + Regex.Escape(exact) + "$"), timeoutMs);
 
     public string WaitForLine(Regex pattern, int timeoutMs = 10_000, int skip = 0)
     {
