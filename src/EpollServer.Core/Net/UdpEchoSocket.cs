@@ -7,7 +7,7 @@ using EpollServer.Reactor;
 
 namespace EpollServer.Net;
 
-internal sealed class UdpEchoSocket : IPollable
+internal sealed class UdpEchoSocket : BoundSocket
 {
     // Datagrams served per readiness event, so that a flood on UDP cannot starve the TCP connections of the loop.
     private const int MaxDatagramsPerWake = 64;
@@ -16,47 +16,25 @@ internal sealed class UdpEchoSocket : IPollable
     private readonly ServerCounters _counters;
 
     private UdpEchoSocket(int fd, IPEndPoint localEndPoint, int bufferSize, ServerCounters counters)
+        : base(fd, localEndPoint)
     {
-        Fd = fd;
-        LocalEndPoint = localEndPoint;
         _datagram = new byte[bufferSize];
         _counters = counters;
     }
 
-    public int Fd { get; private set; }
-
-    public ulong Token { get; set; }
-
-    public IPEndPoint LocalEndPoint { get; }
-
     public static SyscallResult Open(IPEndPoint endPoint, bool dualStack, int bufferSize, ServerCounters counters, out UdpEchoSocket? socket)
     {
         socket = null;
-        uint length = SocketAddresses.Write(endPoint, out Libc.sockaddr_storage address, out int family);
-        SyscallResult created = Sys.Socket(family, Libc.SOCK_DGRAM);
-        if (!created.Ok)
-            return created;
-        int fd = created.Fd;
-        SyscallResult step = family == Libc.AF_INET6
-            ? Sys.SetSockOpt(fd, Libc.IPPROTO_IPV6, Libc.IPV6_V6ONLY, dualStack ? 0 : 1)
-            : SyscallResult.Success(0);
-        if (step.Ok)
-            step = Sys.Bind(fd, address, length);
-        if (step.Ok)
-            step = Sys.GetSockName(fd, out address, out _);
-        if (!step.Ok)
-        {
-            Sys.Close(fd);
-            return step;
-        }
-        socket = new UdpEchoSocket(fd, SocketAddresses.Read(address), bufferSize, counters);
-        return created;
+        SyscallResult bound = Bind(endPoint, Libc.SOCK_DGRAM, dualStack, reuseAddress: false, out int fd, out IPEndPoint? local);
+        if (bound.Ok)
+            socket = new UdpEchoSocket(fd, local!, bufferSize, counters);
+        return bound;
     }
 
     // recvfrom with MSG_TRUNC reports a datagram's full length, which is how truncation is noticed. A failed sendto
     // (EAGAIN when the socket buffer is full, ENOBUFS) drops that one datagram: UDP promises no delivery, and
     // queueing replies would let a flood grow memory.
-    public void OnPollEvent(PollEvents events)
+    public override void OnPollEvent(PollEvents events)
     {
         for (int i = 0; i < MaxDatagramsPerWake; i++)
         {
@@ -80,15 +58,6 @@ internal sealed class UdpEchoSocket : IPollable
             else
                 _counters.DatagramsDropped++;
         }
-    }
-
-    public void Close(EventLoop loop)
-    {
-        if (Fd < 0)
-            return;
-        loop.Unregister(Token, Fd);
-        Sys.Close(Fd);
-        Fd = -1;
     }
 
     public override string ToString() => $"udp {LocalEndPoint} fd {Fd}";
