@@ -26,12 +26,6 @@ internal static class Daemon
             logger.LogError("{Message}", e.Message);
             return 1;
         }
-        string where = string.Join(", ", server.LocalEndPoints);
-        string stack = options.Address == "::" && server.LocalEndPoints[0].Address.Equals(System.Net.IPAddress.IPv6Any) ? " (dual-stack IPv4+IPv6)" : "";
-        string udp = server.UdpEndPoint is { } u ? $" + UDP echo on {u}" : "";
-        logger.LogInformation("listening on {Where}{Stack}{Udp} protocol={Protocol} poller={Poller} pid={Pid}",
-            where, stack, udp, handler.Name, server.PollerName, Environment.ProcessId);
-
         using var signals = new StopSignals(server, logger);
         var stats = new StatsReporter(server, logger);
         using PosixSignalRegistration usr1 = PosixSignalRegistration.Create(StatsReporter.SIGUSR1, context =>
@@ -40,6 +34,14 @@ internal static class Daemon
             _ = stats.ReportAsync();
         });
         using var periodic = statsIntervalSeconds > 0 ? stats.StartPeriodic(TimeSpan.FromSeconds(statsIntervalSeconds)) : null;
+
+        // Only now, with every handler in place: a script that signals as soon as it reads this line must not meet
+        // SIGUSR1's default action (terminate).
+        string where = string.Join(", ", server.LocalEndPoints);
+        string stack = options.Address == "::" && server.LocalEndPoints[0].Address.Equals(System.Net.IPAddress.IPv6Any) ? " (dual-stack IPv4+IPv6)" : "";
+        string udp = server.UdpEndPoint is { } u ? $" + UDP echo on {u}" : "";
+        logger.LogInformation("listening on {Where}{Stack}{Udp} protocol={Protocol} poller={Poller} pid={Pid}",
+            where, stack, udp, handler.Name, server.PollerName, Environment.ProcessId);
 
         server.Completion.Wait();
         logger.LogInformation("stopped: {Stats}{Handler}", server.Stats, StatsReporter.HandlerCounters(server));
