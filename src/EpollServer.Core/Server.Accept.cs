@@ -11,6 +11,11 @@ public sealed partial class Server
     // Sent to a peer over --max-connections before it is closed (Redis answers "-ERR max number of clients reached").
     private static ReadOnlySpan<byte> RefusalLine => "ERR server is at its connection limit, try again later\n"u8;
 
+    private static ReadOnlySpan<byte> PerAddressRefusalLine => "ERR too many connections from your address\n"u8;
+
+    // Open connections per peer IP address, for --max-connections-per-address; an address leaves at zero.
+    private readonly Dictionary<(UInt128, bool), int> _perAddress = [];
+
     private void OnListenerReadable(Listener listener)
     {
         for (int i = 0; i < Options.MaxAcceptsPerWake; i++)
@@ -38,25 +43,33 @@ public sealed partial class Server
     {
         if (_state != ServerState.Running || (Options.MaxConnections > 0 && _connections.Count >= Options.MaxConnections))
         {
-            Sys.Send(fd, RefusalLine);
-            Sys.Close(fd);
+            Refuse(fd, RefusalLine);
             Counters.ConnectionsRejectedLimit++;
+            return;
+        }
+        var address = new PeerAddress(peer);
+        if (!AdmitAddress(address.Host))
+        {
+            Refuse(fd, PerAddressRefusalLine);
+            Counters.ConnectionsRejectedPerAddress++;
             return;
         }
         // Small replies must not wait for Nagle's 40 ms; the output ring already batches writes into one send.
         if (Options.NoDelay)
             Sys.SetSockOpt(fd, Libc.IPPROTO_TCP, Libc.TCP_NODELAY, 1);
-        var connection = new Connection(this, fd, ++_nextConnectionId, new PeerAddress(peer));
+        var connection = new Connection(this, fd, ++_nextConnectionId, address);
         SyscallResult registered = Loop.Register(connection, fd, Interest.Read, out ulong token);
         if (!registered.Ok)
         {
             Logger.LogError("epoll_ctl(ADD) for a new connection failed: {Error}", registered.Error);
             Sys.Close(fd);
+            ForgetAddress(address.Host);
             return;
         }
         connection.Register(token);
         _connections.Add(connection);
         Counters.ConnectionsAccepted++;
+        connection.StartTimeouts();
         connection.Write(Greeting);
         try
         {
@@ -68,6 +81,35 @@ public sealed partial class Server
             connection.CloseNow(CloseReason.HandlerError);
         }
     }
+
+    // One line the peer can read (best effort: a non-blocking send into a fresh socket's empty buffer), then close.
+    private static void Refuse(int fd, ReadOnlySpan<byte> line)
+    {
+        Sys.Send(fd, line);
+        Sys.Close(fd);
+    }
+
+    private bool AdmitAddress((UInt128, bool) host)
+    {
+        if (Options.MaxConnectionsPerAddress == 0)
+            return true;
+        ref int open = ref System.Runtime.InteropServices.CollectionsMarshal.GetValueRefOrAddDefault(_perAddress, host, out _);
+        if (open >= Options.MaxConnectionsPerAddress)
+            return false;
+        open++;
+        return true;
+    }
+
+    private void ForgetAddress((UInt128, bool) host)
+    {
+        ref int open = ref System.Runtime.InteropServices.CollectionsMarshal.GetValueRefOrNullRef(_perAddress, host);
+        if (System.Runtime.CompilerServices.Unsafe.IsNullRef(ref open))
+            return;
+        if (--open == 0)
+            _perAddress.Remove(host);
+    }
+
+    private void ForgetAddress(Connection connection) => ForgetAddress(connection.Host);
 
     // The table is full: free the spare, accept a pending connection onto it and close it at once (the peer sees
     // EOF rather than hanging in the backlog), take the spare back. Repeated for what the backlog holds.

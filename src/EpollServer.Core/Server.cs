@@ -80,6 +80,13 @@ public sealed partial class Server : IDisposable
 
     internal byte[] Greeting { get; }
 
+    // The timeouts' queues (Connection.Timeouts.cs); null when that timeout is off.
+    internal DeadlineQueue<Connection>? IdleQueue { get; private set; }
+
+    internal DeadlineQueue<Connection>? FirstByteQueue { get; private set; }
+
+    internal DeadlineQueue<Connection>? RequestQueue { get; private set; }
+
     // Binds and starts the loop thread. Throws ServerStartException with the errno when a resource cannot be had.
     public void Start()
     {
@@ -119,7 +126,13 @@ public sealed partial class Server : IDisposable
         }
         _loop!.BatchCompleted = FlushQueued;
         PollerName = _loop.PollerName;
+        IdleQueue = TimeoutQueue(Options.IdleTimeout, CloseReason.IdleTimeout);
+        FirstByteQueue = TimeoutQueue(Options.FirstByteTimeout, CloseReason.FirstByteTimeout);
+        RequestQueue = TimeoutQueue(Options.RequestTimeout, CloseReason.RequestTimeout);
     }
+
+    private DeadlineQueue<Connection>? TimeoutQueue(TimeSpan length, CloseReason reason) =>
+        length > TimeSpan.Zero ? new DeadlineQueue<Connection>(Loop, length, connection => connection.CloseNow(reason)) : null;
 
     private void OpenListeners()
     {
@@ -217,10 +230,8 @@ public sealed partial class Server : IDisposable
     {
         _connections.Remove(connection);
         Counters.ConnectionsClosed++;
-        if (reason == CloseReason.Reset)
-            Counters.ConnectionsReset++;
-        else if (reason == CloseReason.SlowConsumer)
-            Counters.SlowConsumerDisconnects++;
+        ForgetAddress(connection);
+        Counters.CountClose(reason);
         try
         {
             Handler.OnClose(connection);

@@ -25,6 +25,21 @@ public sealed class ServerOptions
     // Over this many open connections a new peer gets a one-line refusal and is closed. 0: no limit but fds.
     public int MaxConnections { get; set; } = 10_000;
 
+    // Over this many open connections from one IP address a new one is refused the same way. 0: no limit. Enough
+    // for a NAT gateway full of users, too few for one host to take the whole --max-connections.
+    public int MaxConnectionsPerAddress { get; set; } = 1024;
+
+    // A connection with no byte in either direction for this long is closed. Zero: never.
+    public TimeSpan IdleTimeout { get; set; } = TimeSpan.FromMinutes(5);
+
+    // For protocols where the client speaks first: a connection that has sent nothing this long after connecting
+    // is closed (a port scanner, or a peer that opens connections to hold them). Zero: never.
+    public TimeSpan FirstByteTimeout { get; set; } = TimeSpan.FromSeconds(10);
+
+    // How long a request may stay incomplete (a line without its LF) while the server waits for the rest: the
+    // slowloris defence, since a peer dripping one byte at a time never looks idle. Zero: never.
+    public TimeSpan RequestTimeout { get; set; } = TimeSpan.FromSeconds(30);
+
     // Bounded so that a connection storm cannot starve established connections of the loop (Redis takes 10 to 1000).
     public int MaxAcceptsPerWake { get; set; } = 64;
 
@@ -69,6 +84,11 @@ public sealed class ServerOptions
         CheckBuffer(errors, "--output-buffer", OutputBufferSize);
         if (MaxConnections < 0)
             errors.Add($"--max-connections {MaxConnections} must be 0 (no limit) or more");
+        if (MaxConnectionsPerAddress < 0)
+            errors.Add($"--max-connections-per-address {MaxConnectionsPerAddress} must be 0 (no limit) or more");
+        CheckTimeout(errors, "--idle-timeout", IdleTimeout);
+        CheckTimeout(errors, "--first-byte-timeout", FirstByteTimeout);
+        CheckTimeout(errors, "--request-timeout", RequestTimeout);
         if (MaxAcceptsPerWake < 1)
             errors.Add($"--max-accepts-per-wake {MaxAcceptsPerWake} must be at least 1");
         if (EventBatchSize is < 1 or > 65536)
@@ -80,6 +100,12 @@ public sealed class ServerOptions
         if (ShutdownTimeout < TimeSpan.Zero)
             errors.Add("--shutdown-timeout must not be negative");
         return errors;
+    }
+
+    private static void CheckTimeout(List<string> errors, string name, TimeSpan timeout)
+    {
+        if (timeout < TimeSpan.Zero || timeout > TimeSpan.FromDays(7))
+            errors.Add($"{name} {timeout.TotalSeconds} must be within 0 (off) and 604800 seconds");
     }
 
     private static void CheckBuffer(List<string> errors, string name, int size)

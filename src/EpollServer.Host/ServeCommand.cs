@@ -20,6 +20,10 @@ internal static class ServeCommand
     private static readonly Option<int> InputBuffer = new("--input-buffer") { Description = "per-connection input ring in bytes (power of two)", DefaultValueFactory = _ => 16 * 1024 };
     private static readonly Option<int> OutputBuffer = new("--output-buffer") { Description = "per-connection output ring in bytes (power of two); reading pauses at 3/4 full", DefaultValueFactory = _ => 64 * 1024 };
     private static readonly Option<int> MaxConnections = new("--max-connections") { Description = "refuse (one line, then close) beyond this many open connections; 0 = no limit", DefaultValueFactory = _ => 10_000 };
+    private static readonly Option<int> MaxPerAddress = new("--max-connections-per-address") { Description = "refuse (one line, then close) beyond this many open connections from one IP address; 0 = no limit", DefaultValueFactory = _ => 1024 };
+    private static readonly Option<double> IdleTimeout = new("--idle-timeout") { Description = "seconds without a byte either way before a connection is closed; 0 = never", DefaultValueFactory = _ => 300 };
+    private static readonly Option<double> FirstByteTimeout = new("--first-byte-timeout") { Description = "seconds a new connection may stay silent (echo, line, reverse); 0 = never", DefaultValueFactory = _ => 10 };
+    private static readonly Option<double> RequestTimeout = new("--request-timeout") { Description = "seconds a request (a line) may stay incomplete; 0 = never", DefaultValueFactory = _ => 30 };
     private static readonly Option<int> MaxAccepts = new("--max-accepts-per-wake") { Description = "accepts per listener wake-up", DefaultValueFactory = _ => 64 };
     private static readonly Option<double> ShutdownTimeout = new("--shutdown-timeout") { Description = "seconds a graceful stop waits for connections to flush", DefaultValueFactory = _ => 5 };
     private static readonly Option<double> StatsInterval = new("--stats-interval") { Description = "log a stats line every N seconds (0 = only on SIGUSR1)", DefaultValueFactory = _ => 0 };
@@ -28,14 +32,26 @@ internal static class ServeCommand
     {
         var root = new RootCommand("EpollServer: a TCP server on a raw-syscall epoll reactor.")
         {
-            Address, Port, Protocol, MaxLine, Greeting, Udp, UdpBuffer, Backlog, InputBuffer, OutputBuffer, MaxConnections, MaxAccepts, ShutdownTimeout, StatsInterval,
+            Address, Port, Protocol, MaxLine, Greeting, Udp, UdpBuffer, Backlog, InputBuffer, OutputBuffer, MaxConnections, MaxPerAddress,
+            IdleTimeout, FirstByteTimeout, RequestTimeout, MaxAccepts, ShutdownTimeout, StatsInterval,
         };
         root.SetAction(Run);
         return root;
     }
 
+    // Seconds as given, or an error that quotes them: TimeSpan cannot hold NaN or 1e300.
+    private static TimeSpan Seconds(ParseResult parsed, Option<double> option, List<string> errors)
+    {
+        double seconds = parsed.GetValue(option);
+        if (double.IsFinite(seconds) && seconds is >= 0 and <= 604_800)
+            return TimeSpan.FromSeconds(seconds);
+        errors.Add($"{option.Name} {seconds} must be within 0 and 604800 seconds");
+        return TimeSpan.Zero;
+    }
+
     private static int Run(ParseResult parsed)
     {
+        var errors = new List<string>();
         ServerOptions options = new()
         {
             Address = parsed.GetValue(Address)!,
@@ -44,13 +60,17 @@ internal static class ServeCommand
             InputBufferSize = parsed.GetValue(InputBuffer),
             OutputBufferSize = parsed.GetValue(OutputBuffer),
             MaxConnections = parsed.GetValue(MaxConnections),
+            MaxConnectionsPerAddress = parsed.GetValue(MaxPerAddress),
+            IdleTimeout = Seconds(parsed, IdleTimeout, errors),
+            FirstByteTimeout = Seconds(parsed, FirstByteTimeout, errors),
+            RequestTimeout = Seconds(parsed, RequestTimeout, errors),
             MaxAcceptsPerWake = parsed.GetValue(MaxAccepts),
-            ShutdownTimeout = TimeSpan.FromSeconds(parsed.GetValue(ShutdownTimeout)),
+            ShutdownTimeout = Seconds(parsed, ShutdownTimeout, errors),
             Greeting = parsed.GetValue(Greeting),
             UdpEcho = parsed.GetValue(Udp),
             UdpBufferSize = parsed.GetValue(UdpBuffer),
         };
-        var errors = options.Validate().ToList();
+        errors.AddRange(options.Validate());
         double statsInterval = parsed.GetValue(StatsInterval);
         if (statsInterval < 0)
             errors.Add("--stats-interval must be 0 or more seconds");

@@ -16,11 +16,27 @@ public sealed class ServerCounters
     internal long SendWouldBlock;             // send returned EAGAIN: the peer reads slower than we write
     internal long ReadPauses;                 // backpressure engaged
     internal long AcceptBackoffs;
+    internal long ConnectionsRejectedPerAddress;   // over --max-connections-per-address: refused with a line
+    internal long IdleTimeouts;
+    internal long FirstByteTimeouts;
+    internal long RequestTimeouts;
     internal long DatagramsReceived;          // UDP echo (--udp)
     internal long DatagramsSent;
     internal long DatagramsTruncated;         // longer than the datagram buffer: counted, not echoed
     internal long DatagramsDropped;           // sendto failed (socket buffer full): UDP may drop, so it does
     internal long DatagramErrors;             // recvfrom failed with something other than EAGAIN
+
+    internal void CountClose(Net.CloseReason reason)
+    {
+        switch (reason)
+        {
+            case Net.CloseReason.Reset: ConnectionsReset++; break;
+            case Net.CloseReason.SlowConsumer: SlowConsumerDisconnects++; break;
+            case Net.CloseReason.IdleTimeout: IdleTimeouts++; break;
+            case Net.CloseReason.FirstByteTimeout: FirstByteTimeouts++; break;
+            case Net.CloseReason.RequestTimeout: RequestTimeouts++; break;
+        }
+    }
 
     public ServerStats Snapshot(int openConnections, long loopIterations) => new(
         openConnections,
@@ -28,8 +44,12 @@ public sealed class ServerCounters
         Volatile.Read(ref ConnectionsClosed),
         Volatile.Read(ref ConnectionsRejectedLimit),
         Volatile.Read(ref ConnectionsRejectedNoFds),
+        Volatile.Read(ref ConnectionsRejectedPerAddress),
         Volatile.Read(ref ConnectionsReset),
         Volatile.Read(ref SlowConsumerDisconnects),
+        Volatile.Read(ref IdleTimeouts),
+        Volatile.Read(ref FirstByteTimeouts),
+        Volatile.Read(ref RequestTimeouts),
         Volatile.Read(ref HandlerErrors),
         Volatile.Read(ref BytesReceived),
         Volatile.Read(ref BytesSent),
@@ -51,8 +71,12 @@ public readonly record struct ServerStats(
     long Closed,
     long RejectedLimit,
     long RejectedNoFds,
+    long RejectedPerAddress,
     long Resets,
     long SlowConsumers,
+    long IdleTimeouts,
+    long FirstByteTimeouts,
+    long RequestTimeouts,
     long HandlerErrors,
     long BytesReceived,
     long BytesSent,
@@ -69,7 +93,8 @@ public readonly record struct ServerStats(
 {
     public override string ToString() =>
         $"connections open={OpenConnections} accepted={Accepted} closed={Closed} rejected={RejectedLimit} " +
-        $"rejected-nofd={RejectedNoFds} resets={Resets} slow-consumers={SlowConsumers} handler-errors={HandlerErrors} | bytes in={BytesReceived} " +
+        $"rejected-nofd={RejectedNoFds} rejected-per-address={RejectedPerAddress} resets={Resets} slow-consumers={SlowConsumers} " +
+        $"handler-errors={HandlerErrors} | timeouts idle={IdleTimeouts} first-byte={FirstByteTimeouts} request={RequestTimeouts} | bytes in={BytesReceived} " +
         $"out={BytesSent} discarded={BytesDiscarded} | send-eagain={SendWouldBlock} read-pauses={ReadPauses} " +
         $"accept-backoffs={AcceptBackoffs} loop-iterations={LoopIterations} | udp in={DatagramsReceived} " +
         $"out={DatagramsSent} truncated={DatagramsTruncated} dropped={DatagramsDropped} errors={DatagramErrors}";

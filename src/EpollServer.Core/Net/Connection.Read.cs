@@ -32,6 +32,7 @@ public sealed partial class Connection
         {
             _input.Commit((int)received.Value);
             _server.Counters.BytesReceived += received.Value;
+            OnBytesReceived();
             ProcessInput();
         }
         else if (received.Ok)

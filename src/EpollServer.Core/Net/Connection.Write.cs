@@ -101,6 +101,7 @@ public sealed partial class Connection
         {
             _output.Consume((int)sent.Value);
             _server.Counters.BytesSent += sent.Value;
+            OnBytesMoved();
         }
         else if (sent.Error.IsWouldBlock)
         {
@@ -120,6 +121,7 @@ public sealed partial class Connection
         {
             _readPaused = false;
         }
+        UpdateRequestTimeout();
         UpdateInterest();
     }
 

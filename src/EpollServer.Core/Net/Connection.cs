@@ -16,6 +16,9 @@ public enum CloseReason
     Error,             // another socket error
     HandlerError,      // the handler threw or broke its contract; logged
     DrainDeadline,     // the server stopped and this connection was not done by the drain deadline
+    IdleTimeout,       // no byte either way for --idle-timeout
+    FirstByteTimeout,  // the client never spoke (--first-byte-timeout)
+    RequestTimeout,    // a request stayed incomplete for --request-timeout (slowloris)
     SlowConsumer,      // the handler gave up on a peer that did not read what it was owed (its output was full)
 }
 
@@ -34,6 +37,8 @@ public sealed partial class Connection : IPollable
     private bool _lingering;       // our FIN is sent; reading and discarding until the peer's FIN
     private bool _queuedForFlush;
     private LoopTimer? _lingerTimer;
+    private DeadlineLink<Connection>? _idle;      // in the server's idle queue (when --idle-timeout is on)
+    private DeadlineLink<Connection>? _waiting;   // in the first-byte, then the request queue: see Connection.Timeouts.cs
 
     internal Connection(Server server, int fd, long id, PeerAddress peer)
     {
@@ -64,6 +69,8 @@ public sealed partial class Connection : IPollable
     public int PendingOutput => _output.Count;
 
     internal int Fd { get; }
+
+    internal (UInt128, bool) Host => _peer.Host;
 
     internal int TableIndex { get; set; } = -1;
 
@@ -133,6 +140,7 @@ public sealed partial class Connection : IPollable
         IsClosed = true;
         ClosedBecause = reason;
         _lingerTimer?.Cancel();
+        LeaveTimeoutQueues();
         _server.Loop.Unregister(_token, Fd);
         Sys.Close(Fd);
         ReleaseInput();

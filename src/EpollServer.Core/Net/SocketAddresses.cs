@@ -56,6 +56,9 @@ internal readonly unsafe struct PeerAddress
     private readonly ushort _port;
     private readonly bool _isV6;
 
+    // The address without the port: what --max-connections-per-address counts by.
+    public (UInt128 Address, bool IsV6) Host => (_address, _isV6);
+
     public PeerAddress(in Libc.sockaddr_storage storage)
     {
         fixed (Libc.sockaddr_storage* p = &storage)

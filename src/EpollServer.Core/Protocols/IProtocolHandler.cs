@@ -9,6 +9,10 @@ public interface IProtocolHandler
     // Shown in logs and stats ("echo", "line", ...).
     string Name { get; }
 
+    // True when the server waits for the client's first bytes (echo, line): the first-byte timeout applies. A
+    // protocol that greets and then may legitimately wait (chat) says false.
+    bool ClientSpeaksFirst => true;
+
     void OnOpen(Connection connection)
     {
     }

@@ -29,6 +29,8 @@ public abstract class LineProtocolHandler : IProtocolHandler
 
     public long LinesTooLong => Volatile.Read(ref _linesTooLong);
 
+    public virtual bool ClientSpeaksFirst => true;
+
     // Serves one complete line: `line` excludes the LF and keeps a CR before it; `endsWithNewline` is false only
     // for a final line at EOF. Returns false, before writing anything, when the output has no room for the answer:
     // the line is offered again once the peer has read some of what it is owed.

@@ -36,6 +36,10 @@ internal sealed class EventLoop : IDisposable
 
     public long Iterations { get; private set; }
 
+    // The monotonic clock (Stopwatch ticks) read once per wake-up: what activity stamps use, so that the hot path
+    // costs no clock read per message.
+    public long Now { get; private set; } = LoopTimers.Now;
+
     public static SyscallResult Create(IPoller poller, int batchSize, ILogger logger, out EventLoop? loop)
     {
         loop = null;
@@ -95,6 +99,7 @@ internal sealed class EventLoop : IDisposable
             }
             int count = (int)waited.Value;
             Iterations++;
+            Now = LoopTimers.Now;
             for (int i = 0; i < count; i++)
                 Dispatch(events[i]);
             batchWasFull = count == events.Length;

@@ -36,6 +36,9 @@ public sealed partial class ChatHandler : LineProtocolHandler
 
     public override string Name => "chat";
 
+    // A chat client may connect and only listen.
+    public override bool ClientSpeaksFirst => false;
+
     public long MessagesRelayed => Volatile.Read(ref _messages);
 
     private ChatRoom DefaultRoom { get; }
@@ -163,6 +166,8 @@ public sealed partial class ChatHandler : LineProtocolHandler
         CloseReason.SlowConsumer => "was disconnected: too slow (output cap reached)",
         CloseReason.Reset or CloseReason.Error => "left (connection lost)",
         CloseReason.DrainDeadline => "left (server shutting down)",
+        CloseReason.IdleTimeout => "left (idle timeout)",
+        CloseReason.RequestTimeout => "left (a line was never finished)",
         CloseReason.HandlerError => "left (server error)",
         _ => "left",
     };

@@ -1,0 +1,58 @@
+// A connection's timeouts: idle (no byte either way), first byte (the client never spoke) and request (input left
+// incomplete, as a slowloris peer leaves it). Each is a place in one of the server's DeadlineQueues, so an idle
+// connection costs a link object and no timer of its own (see Reactor/DeadlineQueue.cs).
+using EpollServer.Reactor;
+
+namespace EpollServer.Net;
+
+public sealed partial class Connection
+{
+    private bool _spoke;   // the client has sent at least one byte; until then _waiting is in the first-byte queue
+
+    internal void StartTimeouts()
+    {
+        if (_server.IdleQueue is { } idle)
+            idle.Touch(_idle = new DeadlineLink<Connection>(this));
+        if (_server.FirstByteQueue is { } firstByte && _server.Handler.ClientSpeaksFirst)
+            firstByte.Touch(_waiting = new DeadlineLink<Connection>(this));
+    }
+
+    // Any byte in or out restarts the idle time: a long download to a slow reader is not idle.
+    private void OnBytesMoved()
+    {
+        if (_idle is not null)
+            _server.IdleQueue!.Touch(_idle);
+    }
+
+    private void OnBytesReceived()
+    {
+        OnBytesMoved();
+        if (_spoke)
+            return;
+        _spoke = true;
+        if (_waiting is { Queued: true })
+            _server.FirstByteQueue!.Remove(_waiting);
+    }
+
+    // Input the handler left unconsumed while reading is on is a request waiting for its end (a line for its LF);
+    // its time starts when it first appears and is not restarted by more bytes of the same request. Input held back
+    // by backpressure is not: there the server waits for the peer to read, which the idle timeout bounds.
+    private void UpdateRequestTimeout()
+    {
+        if (_server.RequestQueue is not { } requests || !_spoke)
+            return;
+        bool waiting = !_input.IsEmpty && !_readPaused && !_closeRequested;
+        if (waiting && _waiting is not { Queued: true })
+            requests.Touch(_waiting ??= new DeadlineLink<Connection>(this));
+        else if (!waiting && _waiting is { Queued: true })
+            requests.Remove(_waiting);
+    }
+
+    private void LeaveTimeoutQueues()
+    {
+        if (_idle is { Queued: true })
+            _server.IdleQueue!.Remove(_idle);
+        if (_waiting is { Queued: true })
+            (_spoke ? _server.RequestQueue : _server.FirstByteQueue)!.Remove(_waiting);
+    }
+}
