@@ -31,7 +31,10 @@ public sealed partial class Server
             if (accepted.Error.IsTransientAcceptError)
                 continue;
             if (accepted.Error.IsFdExhaustion)
+            {
+                GiveFdsToTheRuntime(accepted.Error);
                 RejectWithSpareFd(listener, accepted.Error);
+            }
             else
                 Logger.LogError("accept4 on {Listener} failed: {Error}", listener, accepted.Error);
             BackOff(listener);
@@ -41,7 +44,7 @@ public sealed partial class Server
 
     private void OnAccepted(int fd, in Libc.sockaddr_storage peer)
     {
-        if (_state != ServerState.Running || (Options.MaxConnections > 0 && _connections.Count >= Options.MaxConnections))
+        if (_state != ServerState.Running || _connections.Count >= MaxConnections)
         {
             Refuse(fd, RefusalLine);
             Counters.ConnectionsRejectedLimit++;
@@ -80,6 +83,20 @@ public sealed partial class Server
             LogHandlerError(connection, e);
             connection.CloseNow(CloseReason.HandlerError);
         }
+    }
+
+    // The fd table is full although the start-up cap should have prevented it (the limit was lowered under the
+    // running process, or something else took fds). The runtime needs fds to create a thread (a pipe each) and
+    // aborts without them, so the reserve is given back and the connection limit set to what is open now: from
+    // here on new peers are accepted only to be refused with a line, and the freed fds stay free.
+    private void GiveFdsToTheRuntime(Errno error)
+    {
+        if (_reserve.Fds.Count == 0)
+            return;
+        _reserve.Dispose();
+        MaxConnections = Math.Max(1, _connections.Count);
+        Logger.LogWarning("out of file descriptors ({Error}): gave back the {Count} fds reserved for the runtime; max connections " +
+            "lowered to {Max}", error, ShutdownFdReserve.Size, MaxConnections);
     }
 
     // One line the peer can read (best effort: a non-blocking send into a fresh socket's empty buffer), then close.

@@ -25,7 +25,8 @@ public sealed partial class Server
         Loop.PollerFd,
         Loop.WakerFd,
         _spare.Fd,
-        _connections.Snapshot().Select(c => c.Fd).ToArray());
+        _connections.Snapshot().Select(c => c.Fd).ToArray(),
+        [.. _reserve.Fds]);
 
     internal void LogHandlerError(Connection connection, Exception error)
     {

@@ -12,6 +12,8 @@ public sealed partial class Server
     // Any thread. Returns at once; Completion tells when the server has stopped.
     public void Stop()
     {
+        // First, on the caller's thread: the shutdown path may need fds the process has run out of.
+        _reserve.Dispose();
         if (_state == ServerState.Running)
             Loop.Post(BeginShutdown);
     }

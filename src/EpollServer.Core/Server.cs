@@ -20,6 +20,7 @@ public sealed partial class Server : IDisposable
     private UdpEchoSocket? _udp;
     private readonly List<Connection> _flushQueue = [];
     private readonly SpareFd _spare = new();
+    private readonly ShutdownFdReserve _reserve = new();
     private readonly TaskCompletionSource _completion = new(TaskCreationOptions.RunContinuationsAsynchronously);
     private EventLoop? _loop;
     private Thread? _thread;
@@ -62,6 +63,9 @@ public sealed partial class Server : IDisposable
 
     public int OpenConnections => _connections.Count;
 
+    // Options.MaxConnections, lowered at start-up when the fd limit cannot hold that many (see CapByFdLimit).
+    public int MaxConnections { get; private set; } = int.MaxValue;
+
     public ServerStats Stats => Counters.Snapshot(_connections.Count, _loop?.Iterations ?? 0);
 
     internal ILogger Logger { get; }
@@ -99,9 +103,11 @@ public sealed partial class Server : IDisposable
         {
             CreateLoop();
             OpenListeners();
+            _reserve.Acquire();
             SyscallResult spare = _spare.Acquire();
             if (!spare.Ok)
                 Logger.LogWarning("no spare fd for EMFILE handling: {Error}", spare.Error);
+            MaxConnections = CapByFdLimit(Options.MaxConnections == 0 ? int.MaxValue : Options.MaxConnections);
         }
         catch
         {
@@ -133,6 +139,26 @@ public sealed partial class Server : IDisposable
 
     private DeadlineQueue<Connection>? TimeoutQueue(TimeSpan length, CloseReason reason) =>
         length > TimeSpan.Zero ? new DeadlineQueue<Connection>(Loop, length, connection => connection.CloseNow(reason)) : null;
+
+    // Fds kept free beyond the connections, as Redis keeps 32 (CONFIG_MIN_RESERVED_FDS): the runtime opens files
+    // lazily (an assembly on the shutdown path, say), and at EMFILE it fails in ways no handler can catch; a storm
+    // under a low fd limit followed by SIGTERM aborted the process before this reserve existed.
+    public const int ReservedFds = 32;
+
+    // Connections beyond the fd limit could only be had by running the process out of fds; the limit refuses them
+    // with a line instead. The fds already open (runtime, listeners, epoll, eventfd, spare) are counted as they are.
+    private int CapByFdLimit(int wanted)
+    {
+        if (!OperatingSystem.IsLinux() || !Sys.GetFdLimit(out ulong soft, out _).Ok || soft >= int.MaxValue)
+            return wanted;
+        int inUse = ProcFd.Count(Environment.ProcessId);
+        int room = Math.Max(1, (int)soft - inUse - ReservedFds);
+        if (room >= wanted)
+            return wanted;
+        Logger.LogWarning("max connections lowered to {Room}: the fd limit is {Limit}, {InUse} fds are in use and {Reserved} are kept " +
+            "for the runtime (raise ulimit -n for more)", room, soft, inUse, ReservedFds);
+        return room;
+    }
 
     private void OpenListeners()
     {
@@ -201,6 +227,7 @@ public sealed partial class Server : IDisposable
         _listeners.Clear();
         _udp?.Close(Loop);
         _spare.Dispose();
+        _reserve.Dispose();
     }
 
     private void ReleaseResources()

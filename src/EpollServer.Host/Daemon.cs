@@ -72,8 +72,8 @@ internal sealed class StopSignals : IDisposable
         context.Cancel = true;
         if (Interlocked.Increment(ref _received) == 1)
         {
+            _server.Stop();   // before the log line: Stop gives back the fds reserved for exactly this moment
             _logger.LogInformation("{Signal} received: stopping gracefully (send it again to exit at once)", context.Signal);
-            _server.Stop();
             return;
         }
         // Written synchronously: the console logger's background queue would not be flushed before the exit below.

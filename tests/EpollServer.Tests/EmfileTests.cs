@@ -10,9 +10,12 @@ public sealed class EmfileTests
     [Fact]
     public void FdExhaustion_ExistingConnectionsKeepEchoing_NewOnesServedOnceFdsFreeUp()
     {
-        // The runtime itself holds about 90 fds (assemblies, pipes); 130 leaves room for a few dozen connections.
-        using var daemon = DaemonProcess.Start("--address 127.0.0.1 --port 0 --max-connections 0", fdLimit: 130);
+        // Started with plenty of fds, so the connection cap set at start-up (fd limit minus what is in use minus a
+        // reserve) does not protect; then the limit is lowered under it, as an operator's prlimit or a leak
+        // elsewhere in the process would. The runtime holds about 90 fds; 130 leaves room for a few dozen connections.
+        using var daemon = DaemonProcess.Start("--address 127.0.0.1 --port 0 --max-connections 0");
         DaemonFdReport.Request(daemon);   // load the stats path while fds are still plentiful
+        LowerFdLimit(daemon.Pid, 130);
 
         var held = new List<TestClient>();
         bool refused = false;
@@ -57,5 +60,40 @@ public sealed class EmfileTests
         held.Concat(fresh).ToList().ForEach(c => c.Dispose());
         daemon.Signal(DaemonProcess.SIGTERM);
         Assert.Equal(0, daemon.WaitForExit());
+    }
+
+    // SIGTERM while the fd table is full: the runtime needs fds to create the thread that runs the signal handler
+    // (a pipe each), and used to abort ("Out of memory.", exit 134). The fds reserved at start-up, given back at the
+    // first EMFILE, let it stop gracefully.
+    [Fact]
+    public void SigtermWhileOutOfFds_StopsGracefully_ExitZero()
+    {
+        using var daemon = DaemonProcess.Start("--address 127.0.0.1 --port 0 --max-connections 0");
+        DaemonFdReport.Request(daemon);
+        LowerFdLimit(daemon.Pid, 130);
+        var held = new List<TestClient>();
+        for (int i = 0; i < 120; i++)
+        {
+            try
+            {
+                var client = TestClient.Connect(daemon.Port);
+                client.Send([1]);
+                held.Add(client);
+            }
+            catch (System.Net.Sockets.SocketException)
+            {
+            }
+        }
+        daemon.WaitForLine(new Regex("gave back the 16 fds reserved for the runtime"));
+        daemon.Signal(DaemonProcess.SIGTERM);
+        Assert.True(daemon.WaitForExit() == 0, daemon.Output);
+        Assert.Contains(daemon.Lines, l => l.Contains("stopped: ", StringComparison.Ordinal));
+        held.ForEach(c => c.Dispose());
+    }
+
+    private static void LowerFdLimit(int pid, int limit)
+    {
+        using var prlimit = System.Diagnostics.Process.Start("prlimit", $"--pid {pid} --nofile={limit}:{limit}")!;
+        Assert.True(prlimit.WaitForExit(10_000) && prlimit.ExitCode == 0, "prlimit --pid failed (util-linux; .ci/run installs it)");
     }
 }

@@ -3,7 +3,7 @@ using System.Text.RegularExpressions;
 
 namespace EpollServer.Tests.Infrastructure;
 
-public sealed partial record DaemonFdReport(int OwnTotal, int Poller, int Waker, int Spare, int Connections, int[] ListedFds, int[] Listeners)
+public sealed partial record DaemonFdReport(int OwnTotal, int Poller, int Waker, int Spare, int Connections, int Reserved, int[] ListedFds, int[] Listeners)
 {
     private static int _requests;
 
@@ -16,11 +16,11 @@ public sealed partial record DaemonFdReport(int OwnTotal, int Poller, int Waker,
         Match m = StatsLine().Match(line);
         return new DaemonFdReport(
             int.Parse(m.Groups["own"].Value), int.Parse(m.Groups["poller"].Value), int.Parse(m.Groups["waker"].Value),
-            int.Parse(m.Groups["spare"].Value), int.Parse(m.Groups["conns"].Value),
+            int.Parse(m.Groups["spare"].Value), int.Parse(m.Groups["conns"].Value), int.Parse(m.Groups["reserved"].Value),
             m.Groups["list"].Value.Split(',', StringSplitOptions.RemoveEmptyEntries).Select(int.Parse).ToArray(),
             m.Groups["listeners"].Value.Split(',', StringSplitOptions.RemoveEmptyEntries).Select(int.Parse).ToArray());
     }
 
-    [GeneratedRegex(@"stats: .*fds own=(?<own>\d+) \(listeners=\[(?<listeners>[\d,]*)\] poller=(?<poller>\d+) waker=(?<waker>\d+) spare=(?<spare>\d+) connections=(?<conns>\d+)\) fd-list=\[(?<list>[\d,]*)\]")]
+    [GeneratedRegex(@"stats: .*fds own=(?<own>\d+) \(listeners=\[(?<listeners>[\d,]*)\] poller=(?<poller>\d+) waker=(?<waker>\d+) spare=(?<spare>\d+) connections=(?<conns>\d+) reserved=(?<reserved>\d+)\) fd-list=\[(?<list>[\d,]*)\]")]
     private static partial Regex StatsLine();
 }
