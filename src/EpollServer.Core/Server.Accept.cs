@@ -96,7 +96,7 @@ public sealed partial class Server
         _reserve.Dispose();
         MaxConnections = Math.Max(1, _connections.Count);
         Logger.LogWarning("out of file descriptors ({Error}): gave back the {Count} fds reserved for the runtime; max connections " +
-            "lowered to {Max}", error, ShutdownFdReserve.Size, MaxConnections);
+            "lowered to {Max}", error, RuntimeFdReserve.Size, MaxConnections);
     }
 
     // One line the peer can read (best effort: a non-blocking send into a fresh socket's empty buffer), then close.

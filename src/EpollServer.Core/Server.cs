@@ -20,7 +20,7 @@ public sealed partial class Server : IDisposable
     private UdpEchoSocket? _udp;
     private readonly List<Connection> _flushQueue = [];
     private readonly SpareFd _spare = new();
-    private readonly ShutdownFdReserve _reserve = new();
+    private readonly RuntimeFdReserve _reserve = new();
     private readonly TaskCompletionSource _completion = new(TaskCreationOptions.RunContinuationsAsynchronously);
     private EventLoop? _loop;
     private Thread? _thread;
@@ -140,9 +140,9 @@ public sealed partial class Server : IDisposable
     private DeadlineQueue<Connection>? TimeoutQueue(TimeSpan length, CloseReason reason) =>
         length > TimeSpan.Zero ? new DeadlineQueue<Connection>(Loop, length, connection => connection.CloseNow(reason)) : null;
 
-    // Fds kept free beyond the connections, as Redis keeps 32 (CONFIG_MIN_RESERVED_FDS): the runtime opens files
-    // lazily (an assembly on the shutdown path, say), and at EMFILE it fails in ways no handler can catch; a storm
-    // under a low fd limit followed by SIGTERM aborted the process before this reserve existed.
+    // Fds kept free beyond the connections, as Redis keeps 32 (CONFIG_MIN_RESERVED_FDS): the runtime needs fds of
+    // its own (a pipe for every thread it creates, files it opens lazily) and at EMFILE it aborts in ways no handler
+    // can catch. A storm under a low fd limit followed by SIGTERM aborted the process before this cap existed.
     public const int ReservedFds = 32;
 
     // Connections beyond the fd limit could only be had by running the process out of fds; the limit refuses them
@@ -182,7 +182,7 @@ public sealed partial class Server : IDisposable
             throw new ServerStartException($"epoll_ctl(ADD) for the listener failed: {registered.Error}");
         LocalEndPoints = [listener.LocalEndPoint];
         if (Options.UdpEcho)
-            OpenUdpEcho(listener.LocalEndPoint, anyV6 && endPoint.AddressFamily == System.Net.Sockets.AddressFamily.InterNetworkV6);
+            OpenUdpEcho(listener.LocalEndPoint, dualStack: endPoint.Address.Equals(IPAddress.IPv6Any));
     }
 
     // The TCP listener's port, also when the kernel picked it (port 0), so that `ping --udp` finds the same number.

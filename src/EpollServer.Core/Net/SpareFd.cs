@@ -34,7 +34,7 @@ internal sealed class SpareFd : IDisposable
 // Fds held only to be given back at shutdown. A process at EMFILE (its limit lowered under it, or fds leaked
 // elsewhere) that then gets SIGTERM must still run the shutdown path, and the runtime opens files lazily on it (an
 // assembly, say); without a free fd it aborts ("Out of memory.", exit 134). Released from any thread, once.
-internal sealed class ShutdownFdReserve : IDisposable
+internal sealed class RuntimeFdReserve : IDisposable
 {
     public const int Size = 16;
 

@@ -27,8 +27,6 @@ internal sealed class DeadlineQueue<T>
         _onTimer = Expire;
     }
 
-    public int Count { get; private set; }
-
     // Starts (or restarts) the member's time: now it has the full length again.
     public void Touch(DeadlineLink<T> link)
     {
@@ -43,7 +41,6 @@ internal sealed class DeadlineQueue<T>
             _tail.Next = link;
         _tail = link;
         link.Queued = true;
-        Count++;
         ArmTimer();
     }
 
@@ -65,7 +62,6 @@ internal sealed class DeadlineQueue<T>
             link.Next.Previous = link.Previous;
         link.Previous = link.Next = null;
         link.Queued = false;
-        Count--;
     }
 
     // One timer for the head's deadline. The head's deadline never moves earlier (a new or touched member goes to
