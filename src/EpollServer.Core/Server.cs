@@ -121,13 +121,11 @@ public sealed partial class Server : IDisposable
 
     private void CreateLoop()
     {
-        SyscallResult created = EpollPoller.Create(Options.EventBatchSize, out EpollPoller? poller);
-        if (!created.Ok)
-            throw new ServerStartException($"epoll_create1 failed: {created.Error}");
-        created = EventLoop.Create(poller!, Options.EventBatchSize, Logger, out _loop);
+        IPoller poller = CreatePoller();
+        SyscallResult created = EventLoop.Create(poller, Options.EventBatchSize, Logger, out _loop);
         if (!created.Ok)
         {
-            poller!.Dispose();
+            poller.Dispose();
             throw new ServerStartException($"eventfd failed: {created.Error}");
         }
         _loop!.BatchCompleted = FlushQueued;
@@ -135,6 +133,16 @@ public sealed partial class Server : IDisposable
         IdleQueue = TimeoutQueue(Options.IdleTimeout, CloseReason.IdleTimeout);
         FirstByteQueue = TimeoutQueue(Options.FirstByteTimeout, CloseReason.FirstByteTimeout);
         RequestQueue = TimeoutQueue(Options.RequestTimeout, CloseReason.RequestTimeout);
+    }
+
+    private IPoller CreatePoller()
+    {
+        if (Options.Poller == "poll")
+            return new PollPoller();
+        SyscallResult created = EpollPoller.Create(Options.EventBatchSize, out EpollPoller? epoll);
+        if (!created.Ok)
+            throw new ServerStartException($"epoll_create1 failed: {created.Error}");
+        return epoll!;
     }
 
     private DeadlineQueue<Connection>? TimeoutQueue(TimeSpan length, CloseReason reason) =>

@@ -7,10 +7,11 @@ namespace EpollServer.Tests;
 
 public sealed class ConcurrentEchoTests
 {
-    [Fact]
-    public async Task Echo_1000ConcurrentConnections_EachGetsItsOwnBytesBack()
+    [Theory]
+    [ClassData(typeof(Pollers))]
+    public async Task Echo_1000ConcurrentConnections_EachGetsItsOwnBytesBack(string poller)
     {
-        using var server = new TestServer();
+        using var server = new TestServer(poller: poller);
         using var timeout = new CancellationTokenSource(TimeSpan.FromSeconds(60));
         var sockets = new List<Socket>();
         try

@@ -6,19 +6,21 @@ namespace EpollServer.Tests;
 
 public sealed class EchoTests
 {
-    [Fact]
-    public void Echo_OneByte_ComesBack()
+    [Theory]
+    [ClassData(typeof(Pollers))]
+    public void Echo_OneByte_ComesBack(string poller)
     {
-        using var server = new TestServer();
+        using var server = new TestServer(poller: poller);
         using var client = TestClient.Connect(server.Port);
         client.Send([0x5A]);
         Assert.Equal([0x5A], client.ReceiveExactly(1));
     }
 
-    [Fact]
-    public void Echo_64KiB_ArrivesIntact()
+    [Theory]
+    [ClassData(typeof(Pollers))]
+    public void Echo_64KiB_ArrivesIntact(string poller)
     {
-        using var server = new TestServer();
+        using var server = new TestServer(poller: poller);
         using var client = TestClient.Connect(server.Port);
         byte[] payload = Patterns.For(64, 64 * 1024);
         var receiving = Task.Run(() => client.ReceiveExactly(payload.Length));
@@ -27,10 +29,11 @@ public sealed class EchoTests
         Assert.Equal(payload, receiving.Result);
     }
 
-    [Fact]
-    public void Echo_16MiB_ToASlowReader_EngagesBackpressureAndArrivesIntact()
+    [Theory]
+    [ClassData(typeof(Pollers))]
+    public void Echo_16MiB_ToASlowReader_EngagesBackpressureAndArrivesIntact(string poller)
     {
-        using var server = new TestServer();
+        using var server = new TestServer(poller: poller);
         // A small receive buffer so the server's send meets EAGAIN early and its output ring fills.
         using var client = TestClient.Connect(server.Port, receiveBuffer: 16 * 1024);
         byte[] payload = Patterns.For(16, 16 * 1024 * 1024);
@@ -51,10 +54,11 @@ public sealed class EchoTests
         Assert.True(server.Server.Stats.ReadPauses > 0, "backpressure never paused reading");
     }
 
-    [Fact]
-    public void Echo_OverIPv4AndIPv6_OnOneDualStackListener()
+    [Theory]
+    [ClassData(typeof(Pollers))]
+    public void Echo_OverIPv4AndIPv6_OnOneDualStackListener(string poller)
     {
-        using var server = new TestServer(address: "::");
+        using var server = new TestServer(address: "::", poller: poller);
         foreach (string host in new[] { "127.0.0.1", "::1" })
         {
             using var client = TestClient.Connect(server.Port, host);
@@ -64,10 +68,11 @@ public sealed class EchoTests
         }
     }
 
-    [Fact]
-    public void Echo_ManySmallWrites_ComeBackInOrder()
+    [Theory]
+    [ClassData(typeof(Pollers))]
+    public void Echo_ManySmallWrites_ComeBackInOrder(string poller)
     {
-        using var server = new TestServer();
+        using var server = new TestServer(poller: poller);
         using var client = TestClient.Connect(server.Port);
         var expected = new MemoryStream();
         var receiving = Task.Run(() => client.ReceiveExactly(10_000 * 7));
@@ -81,10 +86,11 @@ public sealed class EchoTests
         Assert.Equal(expected.ToArray(), receiving.Result);
     }
 
-    [Fact]
-    public void IdleConnections_OwnNoBuffers()
+    [Theory]
+    [ClassData(typeof(Pollers))]
+    public void IdleConnections_OwnNoBuffers(string poller)
     {
-        using var server = new TestServer();
+        using var server = new TestServer(poller: poller);
         var clients = Enumerable.Range(0, 20).Select(_ => TestClient.Connect(server.Port)).ToList();
         foreach (var client in clients)
         {

@@ -6,10 +6,11 @@ namespace EpollServer.Tests;
 
 public sealed class HalfCloseTests
 {
-    [Fact]
-    public void ClientHalfClose_AllBytesComeBackBeforeTheServersFin()
+    [Theory]
+    [ClassData(typeof(Pollers))]
+    public void ClientHalfClose_AllBytesComeBackBeforeTheServersFin(string poller)
     {
-        using var server = new TestServer();
+        using var server = new TestServer(poller: poller);
         using var client = TestClient.Connect(server.Port);
         byte[] payload = Patterns.For(3, 3 * 1024 * 1024 + 17);
         var receiving = Task.Run(() => client.ReceiveToEnd());
@@ -20,10 +21,11 @@ public sealed class HalfCloseTests
         server.WaitUntil(s => s.OpenConnections == 0, "the server closed its side (no CLOSE_WAIT left)");
     }
 
-    [Fact]
-    public void ClientHalfClose_WithNothingSent_ServerClosesCleanly()
+    [Theory]
+    [ClassData(typeof(Pollers))]
+    public void ClientHalfClose_WithNothingSent_ServerClosesCleanly(string poller)
     {
-        using var server = new TestServer();
+        using var server = new TestServer(poller: poller);
         using var client = TestClient.Connect(server.Port);
         client.Socket.Shutdown(SocketShutdown.Send);
         Assert.Empty(client.ReceiveToEnd());

@@ -17,6 +17,7 @@ public sealed class NativeAbiTests
         #include <fcntl.h>
         #include <netinet/in.h>
         #include <netinet/tcp.h>
+        #include <poll.h>
         #include <sys/epoll.h>
         #include <sys/eventfd.h>
         #include <sys/resource.h>
@@ -32,13 +33,15 @@ public sealed class NativeAbiTests
             P(sizeof(struct sockaddr_storage)) P(sizeof(struct iovec)) P(sizeof(struct msghdr))
             P(offsetof(struct msghdr, msg_iov)) P(offsetof(struct msghdr, msg_iovlen)) P(offsetof(struct msghdr, msg_flags))
             P(sizeof(struct linger)) P(sizeof(struct rlimit)) P(sizeof(struct timeval)) P(offsetof(struct timeval, tv_usec))
+            P(sizeof(struct pollfd)) P(offsetof(struct pollfd, events)) P(offsetof(struct pollfd, revents))
+            P(POLLIN) P(POLLPRI) P(POLLOUT) P(POLLERR) P(POLLHUP) P(POLLNVAL)
             P(AF_INET) P(AF_INET6) P(SOCK_STREAM) P(SOCK_DGRAM) P(SOCK_NONBLOCK) P(SOCK_CLOEXEC) P(SOL_SOCKET)
             P(SO_REUSEADDR) P(SO_ERROR) P(SO_SNDBUF) P(SO_RCVBUF) P(SO_LINGER) P(IPPROTO_TCP) P(IPPROTO_IPV6)
             P(TCP_NODELAY) P(IPV6_V6ONLY) P(SO_RCVTIMEO) P(SO_SNDTIMEO) P(MSG_TRUNC) P(MSG_DONTWAIT) P(MSG_NOSIGNAL) P(SHUT_RD) P(SHUT_WR) P(SHUT_RDWR)
             P(EPOLL_CLOEXEC) P(EPOLL_CTL_ADD) P(EPOLL_CTL_DEL) P(EPOLL_CTL_MOD) P(EPOLLIN) P(EPOLLPRI) P(EPOLLOUT)
             P(EPOLLERR) P(EPOLLHUP) P(EPOLLRDHUP) P(EFD_NONBLOCK) P(EFD_CLOEXEC) P(O_RDONLY) P(O_NONBLOCK) P(O_CLOEXEC)
             P(F_GETFD) P(F_SETFD) P(F_GETFL) P(F_SETFL) P(FD_CLOEXEC) P(RLIMIT_NOFILE)
-            P(EPERM) P(ENOENT) P(EINTR) P(EBADF) P(EAGAIN) P(EWOULDBLOCK) P(ENOMEM) P(EACCES) P(EINVAL) P(ENFILE) P(EMFILE)
+            P(EPERM) P(ENOENT) P(EINTR) P(EBADF) P(EAGAIN) P(EWOULDBLOCK) P(ENOMEM) P(EACCES) P(EEXIST) P(EINVAL) P(ENFILE) P(EMFILE)
             P(EPIPE) P(EPROTO) P(EAFNOSUPPORT) P(EADDRINUSE) P(EADDRNOTAVAIL) P(ECONNABORTED) P(ECONNRESET)
             P(ENOBUFS) P(ENOTCONN) P(ETIMEDOUT) P(ECONNREFUSED) P(EINPROGRESS)
             return 0;
@@ -83,6 +86,9 @@ public sealed class NativeAbiTests
         Expect("sizeof(struct linger)", Unsafe.SizeOf<Libc.linger>());
         Expect("sizeof(struct rlimit)", Unsafe.SizeOf<Libc.rlimit>());
         Expect("sizeof(struct timeval)", Unsafe.SizeOf<Libc.timeval>());
+        Expect("sizeof(struct pollfd)", Unsafe.SizeOf<Libc.pollfd>());
+        Expect("offsetof(struct pollfd, events)", Offset<Libc.pollfd>(nameof(Libc.pollfd.events)));
+        Expect("offsetof(struct pollfd, revents)", Offset<Libc.pollfd>(nameof(Libc.pollfd.revents)));
         Expect("offsetof(struct timeval, tv_usec)", Offset<Libc.timeval>(nameof(Libc.timeval.tv_usec)));
     }
 

@@ -9,12 +9,13 @@ public sealed record FdReport(
     IReadOnlyList<int> ConnectionFds,
     IReadOnlyList<int> ReservedFds)
 {
-    public int Total => ListenerFds.Count + ConnectionFds.Count + 2 + (SpareFd >= 0 ? 1 : 0) + ReservedFds.Count;
+    public int Total => AllFds.Count();
 
+    // The poll backend has no fd of its own (PollerFd -1), and the spare may be missing: neither is listed then.
     public IEnumerable<int> AllFds =>
-        ListenerFds.Concat([PollerFd, WakerFd]).Concat(SpareFd >= 0 ? [SpareFd] : []).Concat(ReservedFds).Concat(ConnectionFds);
+        ListenerFds.Concat([PollerFd, WakerFd, SpareFd]).Where(fd => fd >= 0).Concat(ReservedFds).Concat(ConnectionFds);
 
     public override string ToString() =>
-        $"fds own={Total} (listeners=[{string.Join(',', ListenerFds)}] poller={PollerFd} waker={WakerFd} " +
+        $"fds own={Total} (listeners=[{string.Join(',', ListenerFds)}] poller={(PollerFd >= 0 ? PollerFd.ToString(System.Globalization.CultureInfo.InvariantCulture) : "none")} waker={WakerFd} " +
         $"spare={(SpareFd >= 0 ? SpareFd.ToString(System.Globalization.CultureInfo.InvariantCulture) : "none")} connections={ConnectionFds.Count} reserved={ReservedFds.Count})";
 }

@@ -13,6 +13,7 @@ internal readonly record struct Errno(int Value)
     public static readonly Errno EAGAIN = new(11);   // == EWOULDBLOCK on Linux
     public static readonly Errno ENOMEM = new(12);
     public static readonly Errno EACCES = new(13);
+    public static readonly Errno EEXIST = new(17);
     public static readonly Errno EINVAL = new(22);
     public static readonly Errno ENFILE = new(23);
     public static readonly Errno EMFILE = new(24);
@@ -44,7 +45,7 @@ internal readonly record struct Errno(int Value)
 
     private string Name => Value switch
     {
-        1 => "EPERM", 2 => "ENOENT", 4 => "EINTR", 9 => "EBADF", 11 => "EAGAIN", 12 => "ENOMEM", 13 => "EACCES",
+        1 => "EPERM", 2 => "ENOENT", 4 => "EINTR", 9 => "EBADF", 11 => "EAGAIN", 12 => "ENOMEM", 13 => "EACCES", 17 => "EEXIST",
         22 => "EINVAL", 23 => "ENFILE", 24 => "EMFILE", 32 => "EPIPE", 71 => "EPROTO", 97 => "EAFNOSUPPORT",
         98 => "EADDRINUSE", 99 => "EADDRNOTAVAIL", 103 => "ECONNABORTED", 104 => "ECONNRESET", 105 => "ENOBUFS",
         107 => "ENOTCONN", 110 => "ETIMEDOUT", 111 => "ECONNREFUSED", 115 => "EINPROGRESS",

@@ -30,6 +30,14 @@ internal static partial class Libc
     internal const int SHUT_WR = 1;
     internal const int SHUT_RDWR = 2;
 
+    // <poll.h>
+    internal const short POLLIN = 0x001;
+    internal const short POLLPRI = 0x002;
+    internal const short POLLOUT = 0x004;
+    internal const short POLLERR = 0x008;
+    internal const short POLLHUP = 0x010;
+    internal const short POLLNVAL = 0x020;
+
     // <sys/epoll.h>
     internal const int EPOLL_CLOEXEC = 0x80000;
     internal const int EPOLL_CTL_ADD = 1;

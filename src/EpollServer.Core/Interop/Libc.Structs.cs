@@ -77,6 +77,15 @@ internal static unsafe partial class Libc
         public int l_linger;
     }
 
+    // One entry of poll(2)'s array: the fd, what we ask for, what the kernel answers.
+    [StructLayout(LayoutKind.Sequential)]
+    internal struct pollfd
+    {
+        public int fd;
+        public short events;
+        public short revents;
+    }
+
     // SO_RCVTIMEO/SO_SNDTIMEO for the blocking client sockets of `client` and `ping`.
     [StructLayout(LayoutKind.Sequential)]
     internal struct timeval

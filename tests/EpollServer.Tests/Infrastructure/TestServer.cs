@@ -5,9 +5,10 @@ namespace EpollServer.Tests.Infrastructure;
 
 public sealed class TestServer : IDisposable
 {
-    public TestServer(IProtocolHandler? handler = null, Action<ServerOptions>? configure = null, string address = "127.0.0.1")
+    // poller: "auto" (epoll), or "poll" for the suites that run on every backend (see Pollers).
+    public TestServer(IProtocolHandler? handler = null, Action<ServerOptions>? configure = null, string address = "127.0.0.1", string poller = "auto")
     {
-        var options = new ServerOptions { Address = address, Port = 0, ShutdownTimeout = TimeSpan.FromSeconds(3) };
+        var options = new ServerOptions { Address = address, Port = 0, ShutdownTimeout = TimeSpan.FromSeconds(3), Poller = poller };
         configure?.Invoke(options);
         Server = new Server(options, handler ?? new EchoHandler(), Log);
         Server.Start();
@@ -27,5 +28,15 @@ public sealed class TestServer : IDisposable
     {
         Server.Stop();
         Assert.True(Server.Completion.Wait(TimeSpan.FromSeconds(15)), "the server did not stop within 15 s");
+    }
+}
+
+// The backends this machine runs: the end-to-end echo suites take each as a theory argument.
+public sealed class Pollers : TheoryData<string>
+{
+    public Pollers()
+    {
+        Add("epoll");
+        Add("poll");
     }
 }

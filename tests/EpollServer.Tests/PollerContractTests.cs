@@ -1,0 +1,206 @@
+// One contract, every backend: readiness, modify, remove, hang-up, error, stale events after close and fd reuse,
+// many fds, and a wait woken from another thread. Each backend this machine can run gets a subclass below.
+using System.Net;
+using System.Net.Sockets;
+using EpollServer.Interop;
+using EpollServer.Reactor;
+
+namespace EpollServer.Tests;
+
+public abstract class PollerContractTests : IDisposable
+{
+    private readonly List<int> _eventFds = [];
+    private readonly List<Socket> _sockets = [];
+
+    private protected PollerContractTests(IPoller poller) => Poller = poller;
+
+    private protected IPoller Poller { get; }
+
+    [Fact]
+    public void Readable_OnlyOnceThereIsSomethingToRead_WithItsToken()
+    {
+        int fd = NewEventFd();
+        Assert.True(Poller.Add(fd, 41, Interest.Read).Ok);
+        Assert.Empty(Wait(0));
+        Signal(fd);
+        PollEvent ready = Assert.Single(Wait(1000));
+        Assert.Equal(41UL, ready.Token);
+        Assert.True(ready.Events.HasFlag(PollEvents.Readable));
+        // Level-triggered: still reported until it is read.
+        Assert.Single(Wait(0));
+        Drain(fd);
+        Assert.Empty(Wait(0));
+    }
+
+    [Fact]
+    public void Modify_ChangesInterestAndToken_NoneSilencesIt()
+    {
+        int fd = NewEventFd();
+        Assert.True(Poller.Add(fd, 1, Interest.Read).Ok);
+        Assert.True(Poller.Modify(fd, 2, Interest.Write).Ok);   // an eventfd is always writable
+        PollEvent ready = Assert.Single(Wait(1000));
+        Assert.Equal(2UL, ready.Token);
+        Assert.Equal(PollEvents.Writable, ready.Events);
+        Assert.True(Poller.Modify(fd, 2, Interest.None).Ok);
+        Signal(fd);
+        Assert.Empty(Wait(50));
+        Assert.False(Poller.Modify(NewEventFd(), 3, Interest.Read).Ok, "modifying an fd never added must fail");
+    }
+
+    [Fact]
+    public void Remove_StopsEvents_AndAddingTwiceFails()
+    {
+        int fd = NewEventFd();
+        Assert.True(Poller.Add(fd, 1, Interest.Read).Ok);
+        Assert.False(Poller.Add(fd, 1, Interest.Read).Ok, "adding the same fd twice must fail");
+        Assert.True(Poller.Remove(fd).Ok);
+        Signal(fd);
+        Assert.Empty(Wait(50));
+        Assert.False(Poller.Remove(fd).Ok);
+    }
+
+    // The peer closes: our side reads EOF (readable); once we shut down our side too, both directions are gone.
+    [Fact]
+    public void PeerClose_IsReadable_BothSidesShut_IsHangUp()
+    {
+        (Socket local, Socket peer) = NewTcpPair();
+        Assert.True(Poller.Add((int)local.Handle, 7, Interest.Read).Ok);
+        Assert.Empty(Wait(0));
+        peer.Close();
+        PollEvent eof = Assert.Single(Wait(1000));
+        Assert.True(eof.Events.HasFlag(PollEvents.Readable));
+        local.Shutdown(SocketShutdown.Send);
+        Assert.True(Assert.Single(Wait(1000)).Events.HasFlag(PollEvents.HangUp));
+    }
+
+    // A non-blocking connect to a port nobody listens on fails asynchronously: the socket error is reported.
+    [Fact]
+    public void RefusedConnect_IsReportedAsAnError()
+    {
+        int port;
+        using (var probe = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp))
+        {
+            probe.Bind(new IPEndPoint(IPAddress.Loopback, 0));
+            port = ((IPEndPoint)probe.LocalEndPoint!).Port;
+        }
+        var socket = Track(new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp) { Blocking = false });
+        try
+        {
+            socket.Connect(new IPEndPoint(IPAddress.Loopback, port));
+        }
+        catch (SocketException e) when (e.SocketErrorCode is SocketError.WouldBlock or SocketError.InProgress or SocketError.ConnectionRefused)
+        {
+        }
+        Assert.True(Poller.Add((int)socket.Handle, 9, Interest.Write).Ok);
+        PollEvent failed = Assert.Single(Wait(1000));
+        Assert.True(failed.Events.HasFlag(PollEvents.Error), $"expected an error event, got {failed.Events}");
+    }
+
+    // Close an fd and get its number again from the kernel: only the new registration's token is ever reported.
+    [Fact]
+    public void FdNumberReused_OnlyTheNewTokenIsReported()
+    {
+        int first = NewEventFd();
+        Assert.True(Poller.Add(first, 100, Interest.Read).Ok);
+        Signal(first);
+        Assert.True(Poller.Remove(first).Ok);
+        Sys.Close(first);
+        _eventFds.Remove(first);
+        int second = NewEventFd();
+        Assert.Equal(first, second);   // the lowest free number: the same one
+        Assert.True(Poller.Add(second, 200, Interest.Read).Ok);
+        Signal(second);
+        Assert.Equal([200UL], Wait(1000).Select(e => e.Token));
+    }
+
+    // 1000 fds, every seventh ready: exactly those come back; with a batch of 16, ten waits (143 ready) plus slack
+    // reach them all, so no ready fd is starved behind a full batch.
+    [Fact]
+    public void ManyFds_ExactlyTheReadyOnesAreReported_EvenInSmallBatches()
+    {
+        var expected = new HashSet<ulong>();
+        for (int i = 0; i < 1000; i++)
+        {
+            int fd = NewEventFd();
+            Assert.True(Poller.Add(fd, (ulong)i, Interest.Read).Ok);
+            if (i % 7 == 0)
+            {
+                Signal(fd);
+                expected.Add((ulong)i);
+            }
+        }
+        Assert.Equal(expected, Wait(1000).Select(e => e.Token).ToHashSet());
+        var seen = new HashSet<ulong>();
+        for (int round = 0; round < 20 && seen.Count < expected.Count; round++)
+            seen.UnionWith(Wait(1000, batch: 16).Select(e => e.Token));
+        Assert.Equal(expected, seen);
+    }
+
+    [Fact]
+    public void BlockedWait_IsWokenByAnotherThread()
+    {
+        int fd = NewEventFd();
+        Assert.True(Poller.Add(fd, 5, Interest.Read).Ok);
+        var waiting = Task.Factory.StartNew(() => Wait(-1), TaskCreationOptions.LongRunning);
+        Thread.Sleep(100);
+        Assert.False(waiting.IsCompleted, "the wait returned with nothing ready");
+        Signal(fd);
+        Assert.True(waiting.Wait(5000), "the wait was not woken");
+        Assert.Equal(5UL, Assert.Single(waiting.Result).Token);
+    }
+
+    private PollEvent[] Wait(int timeoutMs, int batch = 1024)
+    {
+        var events = new PollEvent[batch];
+        SyscallResult waited = Poller.Wait(events, timeoutMs);
+        Assert.True(waited.Ok, $"wait failed: {waited.Error}");
+        return events[..(int)waited.Value];
+    }
+
+    private int NewEventFd()
+    {
+        SyscallResult created = Sys.EventFd();
+        Assert.True(created.Ok, $"eventfd: {created.Error}");
+        _eventFds.Add(created.Fd);
+        return created.Fd;
+    }
+
+    private static void Signal(int eventFd) => Assert.True(Sys.Write(eventFd, BitConverter.GetBytes(1UL)).Ok);
+
+    private static void Drain(int eventFd) => Assert.True(Sys.Read(eventFd, new byte[8]).Ok);
+
+    private (Socket Local, Socket Peer) NewTcpPair()
+    {
+        using var listener = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp);
+        listener.Bind(new IPEndPoint(IPAddress.Loopback, 0));
+        listener.Listen(1);
+        Socket peer = Track(new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp));
+        peer.Connect(listener.LocalEndPoint!);
+        return (Track(listener.Accept()), peer);
+    }
+
+    private Socket Track(Socket socket)
+    {
+        _sockets.Add(socket);
+        return socket;
+    }
+
+    public void Dispose()
+    {
+        Poller.Dispose();
+        _eventFds.ForEach(fd => Sys.Close(fd));
+        _sockets.ForEach(s => s.Dispose());
+        GC.SuppressFinalize(this);
+    }
+}
+
+public sealed class EpollPollerContractTests() : PollerContractTests(CreateEpoll())
+{
+    private static EpollPoller CreateEpoll()
+    {
+        Assert.True(EpollPoller.Create(1024, out EpollPoller? poller).Ok);
+        return poller!;
+    }
+}
+
+public sealed class PollPollerContractTests() : PollerContractTests(new PollPoller(initialCapacity: 4));
