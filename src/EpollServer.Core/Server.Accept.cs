@@ -126,8 +126,6 @@ public sealed partial class Server
             _perAddress.Remove(host);
     }
 
-    private void ForgetAddress(Connection connection) => ForgetAddress(connection.Host);
-
     // The table is full: free the spare, accept a pending connection onto it and close it at once (the peer sees
     // EOF rather than hanging in the backlog), take the spare back. Repeated for what the backlog holds.
     private void RejectWithSpareFd(Listener listener, Errno error)

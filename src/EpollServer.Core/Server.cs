@@ -265,7 +265,7 @@ public sealed partial class Server : IDisposable
     {
         _connections.Remove(connection);
         Counters.ConnectionsClosed++;
-        ForgetAddress(connection);
+        ForgetAddress(connection.Host);
         Counters.CountClose(reason);
         try
         {

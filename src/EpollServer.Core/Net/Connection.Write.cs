@@ -79,7 +79,9 @@ public sealed partial class Connection
             return true;
         if (IsClosing || _output.IsEmpty)
             return false;
-        SendPending();
+        SyscallResult sent = SendPending();
+        if (!sent.Ok && !sent.Error.IsWouldBlock)
+            _sendError = sent.Error;
         return OutputSpace >= needed;
     }
 

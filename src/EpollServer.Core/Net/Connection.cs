@@ -37,6 +37,7 @@ public sealed partial class Connection : IPollable
     private bool _lingering;       // our FIN is sent; reading and discarding until the peer's FIN
     private bool _queuedForFlush;
     private LoopTimer? _lingerTimer;
+    private Errno? _sendError;     // met by EnsureOutputSpace, where closing at once is not allowed
     private DeadlineLink<Connection>? _idle;      // in the server's idle queue (when --idle-timeout is on)
     private DeadlineLink<Connection>? _waiting;   // in the first-byte, then the request queue: see Connection.Timeouts.cs
 
@@ -94,8 +95,9 @@ public sealed partial class Connection : IPollable
     public void Abort() => CloseNow(CloseReason.Aborted);
 
     // For a peer whose output is full when the handler has more for it (a chat reader that stopped reading):
-    // closed at once, what it was owed is dropped, and the server counts it.
-    public void DisconnectSlowConsumer() => CloseNow(CloseReason.SlowConsumer);
+    // closed at once, what it was owed is dropped, and the server counts it. A peer whose early send failed
+    // (EnsureOutputSpace) went away rather than fell behind, and is closed for that reason instead.
+    public void DisconnectSlowConsumer() => CloseNow(_sendError is { } error ? ReasonFor(error) : CloseReason.SlowConsumer);
 
     public override string ToString() => $"connection {Id} fd {Fd} from {_peer}";
 
