@@ -221,4 +221,20 @@ internal static unsafe class Sys
         Libc.rlimit limit = new() { rlim_cur = soft, rlim_max = hard };
         return SyscallResult.From(Libc.setrlimit(Libc.RLIMIT_NOFILE, &limit));
     }
+
+    public static SyscallResult Kill(int pid, int signal) => SyscallResult.From(Libc.kill(pid, signal));
+
+    // Pins the calling thread (and threads it creates later) to the given CPUs, numbered from 0 (at most 1024).
+    public static SyscallResult SetCpuAffinity(ReadOnlySpan<int> cpus)
+    {
+        ulong* mask = stackalloc ulong[16];
+        new Span<ulong>(mask, 16).Clear();
+        foreach (int cpu in cpus)
+        {
+            if (cpu is < 0 or >= 1024)
+                return SyscallResult.Failure(Errno.EINVAL);
+            mask[cpu / 64] |= 1UL << (cpu % 64);
+        }
+        return SyscallResult.From(Libc.sched_setaffinity(0, 16 * sizeof(ulong), mask));
+    }
 }

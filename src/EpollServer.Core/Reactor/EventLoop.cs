@@ -36,6 +36,10 @@ internal sealed class EventLoop : IDisposable
 
     public long Iterations { get; private set; }
 
+    // The longest the loop may sleep in one wait (-1: until the next timer). 0 makes it a busy poller: the load
+    // generator's open model uses that so requests leave within microseconds of their intended send time.
+    public int MaxWaitMs { get; set; } = -1;
+
     // The monotonic clock (Stopwatch ticks) read once per wake-up: what activity stamps use, so that the hot path
     // costs no clock read per message.
     public long Now { get; private set; } = LoopTimers.Now;
@@ -91,6 +95,8 @@ internal sealed class EventLoop : IDisposable
         {
             // A full batch means more fds may be ready: look again without sleeping (level-triggered keeps them).
             int timeout = batchWasFull ? 0 : _timers.MillisecondsUntilNext();
+            if (MaxWaitMs >= 0 && (timeout < 0 || timeout > MaxWaitMs))
+                timeout = MaxWaitMs;
             SyscallResult waited = _poller.Wait(events, timeout);
             if (!waited.Ok)
             {

@@ -1,0 +1,80 @@
+// Runs cases against servers in interleaved rounds (A B C A B C ...), so that drift in the machine (thermal, noisy
+// neighbours) spreads over every server instead of favouring whoever ran first. Each round starts the server fresh
+// on a free port, runs the case, stops it with SIGTERM and keeps the exit code.
+using EpollServer.LoadTests.Engine;
+using EpollServer.LoadTests.Reports;
+using EpollServer.LoadTests.Scenarios;
+
+namespace EpollServer.LoadTests.Bench;
+
+internal sealed class BenchRunner
+{
+    private readonly PeerFiles _files = new();
+
+    public required IReadOnlyList<Peer> Servers { get; init; }
+
+    public required int Rounds { get; init; }
+
+    public required LoadPlan BasePlan { get; init; }
+
+    public string? ServerCpus { get; init; }
+
+    public Action<string>? Announce { get; init; }
+
+    public Action<RunProgress>? Progress { get; init; }
+
+    public void Run(IReadOnlyList<BenchCase> cases, BenchReport report)
+    {
+        foreach (BenchCase item in cases)
+            report.Cases.Add(RunCase(item, report));
+    }
+
+    private CaseReport RunCase(BenchCase item, BenchReport report)
+    {
+        Scenario scenario = ScenarioCatalog.Find(item.Scenario);
+        LoadPlan shaped = item.Shape(BasePlan);
+        string title = item.Title;
+        if (item.AtHalfHeadlineRate)
+        {
+            double headline = report.Cases.FirstOrDefault(c => c.Id == BenchSuite.HeadlineId)?.Reference?.Throughput ?? 0;
+            if (headline <= 0)
+                throw new InvalidOperationException($"{item.Id} needs the {BenchSuite.HeadlineId} case to run first (it sets the rate)");
+            shaped = shaped with { Rate = Math.Round(headline / 2) };
+            title += $": {shaped.Rate:#,0} req/s";
+        }
+        var result = new CaseReport { Id = item.Id, Title = $"{title} ({shaped.ModelDescription})" };
+        var servers = Servers.Where(s => s.Serves(scenario.Protocol) && (item.IncludesBlocking || s.Name != "c-blocking")).ToList();
+        foreach (Peer server in servers)
+            result.Servers.Add(new PeerSummary { Server = server.Name, Description = server.Description });
+        for (int round = 1; round <= Rounds; round++)
+        {
+            foreach (Peer server in servers)
+            {
+                Announce?.Invoke($"{item.Id}: {server.Name}, round {round} of {Rounds}");
+                PeerSummary summary = result.Servers.First(s => s.Server == server.Name);
+                RunOnce(scenario, shaped, server, summary);
+            }
+        }
+        return result;
+    }
+
+    private void RunOnce(Scenario scenario, LoadPlan shaped, Peer server, PeerSummary summary)
+    {
+        PeerProcess process;
+        try
+        {
+            process = PeerProcess.Start(server, _files, scenario.Protocol, ServerCpus);
+        }
+        catch (Exception e) when (e is InvalidOperationException or FileNotFoundException or System.ComponentModel.Win32Exception)
+        {
+            summary.Failures.Add(e.Message);
+            return;
+        }
+        using (process)
+        {
+            LoadPlan plan = shaped with { Target = process.EndPoint, ServerPid = process.Pid };
+            summary.Rounds.Add(scenario.Run(plan, server.Name, Progress));
+            summary.ExitCodes.Add(process.Stop());
+        }
+    }
+}

@@ -1,0 +1,56 @@
+// The cases `bench` runs. "quick" is the headline (echo, 64 connections, 64 B); "full" is the issue's whole list.
+using EpollServer.LoadTests.Engine;
+
+namespace EpollServer.LoadTests.Bench;
+
+internal sealed record BenchCase(string Id, string Title, string Scenario, Func<LoadPlan, LoadPlan> Shape)
+{
+    // The iterative blocking server serves one client at a time: only cases where that is the lesson include it.
+    public bool IncludesBlocking { get; init; }
+
+    // Open model at half the rate EpollServer reached in the headline case (p99 at half load, against each peer).
+    public bool AtHalfHeadlineRate { get; init; }
+}
+
+internal static class BenchSuite
+{
+    public const string HeadlineId = "echo-64c-64b";
+
+    private static readonly BenchCase Headline = new(HeadlineId, "echo round trip, 64 connections, 64 B, closed model", "echo",
+        p => p with { Connections = 64, Size = 64, Depth = 1 }) { IncludesBlocking = true };
+
+    public static readonly IReadOnlyList<BenchCase> Full =
+    [
+        new("echo-1c-64b", "echo round trip, 1 connection, 64 B", "echo", p => p with { Connections = 1, Size = 64, Depth = 1 }) { IncludesBlocking = true },
+        Headline,
+        new("echo-64c-64b-pipelined", "echo pipelined, 64 connections x 16 in flight, 64 B", "echo", p => p with { Connections = 64, Size = 64, Depth = 16 }),
+        new("echo-64c-4k", "echo round trip, 64 connections, 4 KiB", "echo", p => p with { Connections = 64, Size = 4096, Depth = 1 }),
+        new("echo-1024c-64b", "echo round trip, 1024 connections, 64 B", "echo", p => p with { Connections = 1024, Size = 64, Depth = 1 }),
+        new("echo-64c-open-half", "echo open model at half of EpollServer's headline rate, 64 connections, 64 B", "echo",
+            p => p with { Connections = 64, Size = 64 }) { AtHalfHeadlineRate = true },
+        new("churn-16", "connect/echo/close churn, 16 slots", "churn", p => p with { Connections = 16 }),
+        new("idle-10k", "10,000 idle connections: server memory and fds", "idle", p => p with { Connections = 10_000, ConnectTimeout = TimeSpan.FromSeconds(60) }),
+        new("line-64c", "line protocol, 64 connections, 64 B lines", "line", p => p with { Connections = 64, Size = 64, Depth = 1 }),
+        new("reverse-64c", "reverse, 64 connections, 64 B lines", "reverse", p => p with { Connections = 64, Size = 64, Depth = 1 }),
+        new("chat-100", "chat fan-out, 1 sender to 100 receivers, window 16", "chat", p => p with { Connections = 100, Size = 64, Depth = 16 }),
+    ];
+
+    public static readonly IReadOnlyList<BenchCase> Quick = [Headline];
+
+    public static IReadOnlyList<BenchCase> Named(string suite, string? only)
+    {
+        IReadOnlyList<BenchCase> cases = suite switch
+        {
+            "quick" => Quick,
+            "full" => Full,
+            _ => throw new ArgumentException($"unknown suite '{suite}' (quick or full)"),
+        };
+        if (string.IsNullOrEmpty(only))
+            return cases;
+        var ids = only.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries);
+        var unknown = ids.Where(id => Full.All(c => c.Id != id)).ToList();
+        if (unknown.Count > 0)
+            throw new ArgumentException($"unknown case {string.Join(", ", unknown)}; known: {string.Join(", ", Full.Select(c => c.Id))}");
+        return Full.Where(c => ids.Contains(c.Id)).ToList();
+    }
+}

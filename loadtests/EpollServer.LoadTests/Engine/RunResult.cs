@@ -1,0 +1,55 @@
+// The outcome of one run of one scenario against one server: throughput, latency, errors, what the server's
+// process looked like, and the checks that decide pass or fail.
+namespace EpollServer.LoadTests.Engine;
+
+internal sealed record RunCheck(string Name, bool Passed, string Detail);
+
+internal sealed class RunResult
+{
+    public required string Scenario { get; init; }
+
+    public required string Server { get; init; }
+
+    public required LoadPlan Plan { get; init; }
+
+    public required LoadStats Stats { get; init; }
+
+    public double WindowSeconds { get; init; }
+
+    public int ConnectionsRequested { get; init; }
+
+    public int ConnectionsReady { get; init; }
+
+    public ProcessSample? ServerBefore { get; init; }
+
+    public ProcessSample? ServerAfter { get; init; }
+
+    public double? ServerCpu { get; init; }      // share of one core during the measured window
+
+    public double? GeneratorCpu { get; init; }
+
+    public List<RunCheck> Checks { get; } = [];
+
+    // Scenario-specific figures (bytes per idle connection, fds after churn, ...), in report order.
+    public List<(string Name, string Value)> Figures { get; } = [];
+
+    // Replies (or chat deliveries, or connect/close cycles) per second in the measured window.
+    public double Throughput => WindowSeconds <= 0 ? 0 : Stats.CompletedInWindow / WindowSeconds;
+
+    public double? PerConnectionBytes { get; set; }
+
+    public bool Passed => Stats.ErrorTotal == 0 && Checks.TrueForAll(c => c.Passed);
+
+    public string ErrorSummary()
+    {
+        var parts = new List<string>();
+        for (int i = 0; i < Stats.Errors.Length; i++)
+        {
+            if (Stats.Errors[i] > 0)
+                parts.Add($"{(LoadError)i}={Stats.Errors[i]}");
+        }
+        return parts.Count == 0 ? "none" : string.Join(' ', parts);
+    }
+
+    public static double Micros(long nanoseconds) => nanoseconds / 1000.0;
+}

@@ -1,0 +1,123 @@
+// What a run or a bench produced, aggregated for the reports: per case, per server, the median of its rounds and
+// its ratio to EpollServer; the machine and the exact command, so a figure can be checked by running it again.
+using System.Runtime.InteropServices;
+using EpollServer.LoadTests.Engine;
+
+namespace EpollServer.LoadTests.Reports;
+
+internal sealed class BenchReport
+{
+    public required string Title { get; init; }
+
+    public required string Command { get; init; }
+
+    public required DateTimeOffset Date { get; init; }
+
+    public required MachineInfo Machine { get; init; }
+
+    public required string Pinning { get; init; }
+
+    public List<CaseReport> Cases { get; } = [];
+
+    public bool Passed => Cases.TrueForAll(c => c.Passed);
+}
+
+internal sealed class CaseReport
+{
+    public required string Id { get; init; }
+
+    public required string Title { get; init; }
+
+    public List<PeerSummary> Servers { get; } = [];
+
+    // A case passes when EpollServer's rounds pass; peers' failures are reported, not ours to fix.
+    public bool Passed => Servers.Where(s => s.IsEpollServer).All(s => s.Passed);
+
+    public PeerSummary? Reference => Servers.FirstOrDefault(s => s.Server == Bench.Peers.EpollServer);
+}
+
+internal sealed class PeerSummary
+{
+    public required string Server { get; init; }
+
+    public required string Description { get; init; }
+
+    public List<RunResult> Rounds { get; } = [];
+
+    public List<string> Failures { get; } = [];   // a round that could not run at all (the server did not start)
+
+    public List<int?> ExitCodes { get; } = [];
+
+    public bool IsEpollServer => Server.StartsWith(Bench.Peers.EpollServer, StringComparison.Ordinal);
+
+    public bool Passed => Failures.Count == 0 && Rounds.Count > 0 && Rounds.TrueForAll(r => r.Passed)
+        && ExitCodes.TrueForAll(code => code == 0);
+
+    public double Throughput => Median(r => r.Throughput);
+
+    public double LatencyMicros(double percentile) => Median(r => RunResult.Micros(r.Stats.Latency.ValueAtPercentile(percentile)));
+
+    public double MaxMicros => Median(r => RunResult.Micros(r.Stats.Latency.Max));
+
+    public double? ServerCpu => Rounds.Any(r => r.ServerCpu is not null) ? Median(r => r.ServerCpu ?? 0) : null;
+
+    public double? GeneratorCpu => Rounds.Any(r => r.GeneratorCpu is not null) ? Median(r => r.GeneratorCpu ?? 0) : null;
+
+    public double? ServerRssMiB => Rounds.Any(r => r.ServerAfter is not null) ? Median(r => (r.ServerAfter?.RssBytes ?? 0) / 1048576.0) : null;
+
+    public double? PerConnectionBytes => Rounds.Any(r => r.PerConnectionBytes is not null) ? Median(r => r.PerConnectionBytes ?? 0) : null;
+
+    public long Errors => Rounds.Sum(r => r.Stats.ErrorTotal);
+
+    // The round whose throughput is the median: its timeline and figures stand for the server in the charts.
+    public RunResult? MedianRound => Rounds.OrderBy(r => r.Throughput).ElementAtOrDefault(Rounds.Count / 2);
+
+    public string Problems()
+    {
+        var problems = new List<string>(Failures);
+        foreach (RunResult round in Rounds)
+        {
+            if (round.Stats.ErrorTotal > 0)
+                problems.Add($"errors: {round.ErrorSummary()}");
+            problems.AddRange(round.Checks.Where(c => !c.Passed).Select(c => $"{c.Name}: {c.Detail}"));
+        }
+        problems.AddRange(ExitCodes.Where(code => code != 0).Select(code => code is null ? "killed after SIGTERM timeout" : $"exit code {code}"));
+        return string.Join("; ", problems.Distinct());
+    }
+
+    private double Median(Func<RunResult, double> value)
+    {
+        if (Rounds.Count == 0)
+            return 0;
+        var values = Rounds.Select(value).Order().ToList();
+        int middle = values.Count / 2;
+        return values.Count % 2 == 1 ? values[middle] : (values[middle - 1] + values[middle]) / 2;
+    }
+}
+
+internal sealed record MachineInfo(string Cpu, int Cores, string Memory, string Kernel, string Runtime, string Os)
+{
+    public static MachineInfo Describe()
+    {
+        string cpu = ReadFirst("/proc/cpuinfo", "model name") ?? RuntimeInformation.ProcessArchitecture.ToString();
+        string? memory = ReadFirst("/proc/meminfo", "MemTotal");
+        string kernel = File.Exists("/proc/sys/kernel/osrelease") ? File.ReadAllText("/proc/sys/kernel/osrelease").Trim() : "unknown";
+        string memoryText = memory is null ? "unknown" : $"{long.Parse(memory.Split(' ', StringSplitOptions.RemoveEmptyEntries)[0]) / 1048576.0:0.0} GiB";
+        return new MachineInfo(cpu, Environment.ProcessorCount, memoryText, kernel, RuntimeInformation.FrameworkDescription,
+            RuntimeInformation.OSDescription);
+    }
+
+    private static string? ReadFirst(string path, string key)
+    {
+        if (!File.Exists(path))
+            return null;
+        foreach (string line in File.ReadLines(path))
+        {
+            if (line.StartsWith(key, StringComparison.Ordinal))
+                return line[(line.IndexOf(':') + 1)..].Trim();
+        }
+        return null;
+    }
+
+    public override string ToString() => $"{Cpu}, {Cores} CPUs, {Memory} RAM, Linux {Kernel}, {Runtime}";
+}

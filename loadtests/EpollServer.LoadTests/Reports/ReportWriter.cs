@@ -1,0 +1,179 @@
+// Writes a report as Markdown (for the repository and reviews), CSV (one row per round, for spreadsheets), JSON
+// (everything, timelines included) and a self-contained HTML page with SVG charts (no network, no script).
+using System.Globalization;
+using System.Text;
+using System.Text.Json;
+using EpollServer.LoadTests.Engine;
+
+namespace EpollServer.LoadTests.Reports;
+
+internal static class ReportWriter
+{
+    public static readonly double[] Percentiles = [50, 75, 95, 99, 99.9];
+
+    private static readonly JsonSerializerOptions Indented = new() { WriteIndented = true };
+
+    public static IReadOnlyList<string> WriteAll(BenchReport report, string folder)
+    {
+        Directory.CreateDirectory(folder);
+        var written = new List<string>
+        {
+            Write(folder, "report.md", Markdown(report)),
+            Write(folder, "report.csv", Csv(report)),
+            Write(folder, "report.json", Json(report)),
+            Write(folder, "report.html", HtmlReport.Render(report)),
+        };
+        return written;
+    }
+
+    private static string Write(string folder, string name, string content)
+    {
+        string path = Path.Combine(folder, name);
+        File.WriteAllText(path, content);
+        return path;
+    }
+
+    public static string Markdown(BenchReport report)
+    {
+        var md = new StringBuilder();
+        md.AppendLine($"# {report.Title}");
+        md.AppendLine();
+        md.AppendLine($"- Date: {report.Date:yyyy-MM-dd HH:mm} UTC");
+        md.AppendLine($"- Machine: {report.Machine}");
+        md.AppendLine($"- Pinning: {report.Pinning}");
+        md.AppendLine($"- Command: `{report.Command}`");
+        md.AppendLine($"- Result: {(report.Passed ? "every EpollServer round passed its checks" : "FAILED (see the notes column)")}");
+        md.AppendLine();
+        md.AppendLine("Throughput is replies per second in the measured window (chat: deliveries; churn: connect-echo-close cycles). " +
+            "Latency is measured from each request's intended send time, in microseconds. Each figure is the median of the rounds; " +
+            "CPU is the share of one core the server process used while measured.");
+        foreach (CaseReport item in report.Cases)
+        {
+            md.AppendLine();
+            md.AppendLine($"## {item.Title}");
+            md.AppendLine();
+            md.AppendLine("| server | per second | vs EpollServer | p50 | p75 | p95 | p99 | p99.9 | max | server CPU | server RSS MiB | errors | notes |");
+            md.AppendLine("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|");
+            foreach (PeerSummary server in item.Servers)
+            {
+                md.Append($"| {server.Server} | {Number(server.Throughput)} | {Ratio(server, item.Reference)} |");
+                foreach (double p in Percentiles)
+                    md.Append($" {Micros(server.LatencyMicros(p))} |");
+                md.Append($" {Micros(server.MaxMicros)} | {Percent(server.ServerCpu)} | {Fixed(server.ServerRssMiB)} | {server.Errors} | {Escape(server.Problems())} |");
+                md.AppendLine();
+            }
+            AppendFigures(md, item);
+        }
+        return md.ToString();
+    }
+
+    private static void AppendFigures(StringBuilder md, CaseReport item)
+    {
+        var names = item.Servers.SelectMany(s => s.MedianRound?.Figures.Select(f => f.Name) ?? []).Distinct().ToList();
+        if (names.Count == 0)
+            return;
+        md.AppendLine();
+        md.AppendLine("| figure | " + string.Join(" | ", item.Servers.Select(s => s.Server)) + " |");
+        md.AppendLine("|---|" + string.Concat(item.Servers.Select(_ => "---:|")));
+        foreach (string name in names)
+        {
+            md.Append($"| {name} |");
+            foreach (PeerSummary server in item.Servers)
+            {
+                string value = server.MedianRound?.Figures.FirstOrDefault(f => f.Name == name).Value ?? "";
+                md.Append($" {value} |");
+            }
+            md.AppendLine();
+        }
+    }
+
+    public static string Csv(BenchReport report)
+    {
+        var csv = new StringBuilder("case,server,round,per_second,p50_us,p75_us,p95_us,p99_us,p999_us,max_us,errors,server_cpu,generator_cpu,server_rss_mib,bytes_per_connection,passed\n");
+        foreach (CaseReport item in report.Cases)
+        {
+            foreach (PeerSummary server in item.Servers)
+            {
+                for (int round = 0; round < server.Rounds.Count; round++)
+                {
+                    RunResult r = server.Rounds[round];
+                    csv.Append(CultureInfo.InvariantCulture, $"{item.Id},{server.Server},{round + 1},{r.Throughput:0.0}");
+                    foreach (double p in Percentiles)
+                        csv.Append(CultureInfo.InvariantCulture, $",{RunResult.Micros(r.Stats.Latency.ValueAtPercentile(p)):0.0}");
+                    csv.Append(CultureInfo.InvariantCulture, $",{RunResult.Micros(r.Stats.Latency.Max):0.0},{r.Stats.ErrorTotal},{r.ServerCpu:0.000},{r.GeneratorCpu:0.000}");
+                    csv.Append(CultureInfo.InvariantCulture, $",{(r.ServerAfter?.RssBytes / 1048576.0):0.0},{r.PerConnectionBytes:0},{(r.Passed ? "yes" : "no")}\n");
+                }
+            }
+        }
+        return csv.ToString();
+    }
+
+    public static string Json(BenchReport report)
+    {
+        var document = new
+        {
+            title = report.Title,
+            date = report.Date,
+            command = report.Command,
+            machine = report.Machine,
+            pinning = report.Pinning,
+            passed = report.Passed,
+            cases = report.Cases.Select(item => new
+            {
+                id = item.Id,
+                title = item.Title,
+                passed = item.Passed,
+                servers = item.Servers.Select(server => new
+                {
+                    server = server.Server,
+                    description = server.Description,
+                    passed = server.Passed,
+                    problems = server.Problems(),
+                    median = new
+                    {
+                        perSecond = Round(server.Throughput),
+                        ratioToEpollServer = item.Reference is { Throughput: > 0 } reference ? Round(server.Throughput / reference.Throughput, 3) : (double?)null,
+                        latencyMicros = Percentiles.ToDictionary(p => $"p{p.ToString(CultureInfo.InvariantCulture)}", p => Round(server.LatencyMicros(p))),
+                        maxMicros = Round(server.MaxMicros),
+                        serverCpu = server.ServerCpu,
+                        generatorCpu = server.GeneratorCpu,
+                        serverRssMiB = server.ServerRssMiB,
+                        bytesPerConnection = server.PerConnectionBytes,
+                    },
+                    rounds = server.Rounds.Select(r => new
+                    {
+                        perSecond = Round(r.Throughput),
+                        replies = r.Stats.Completed,
+                        errors = Enumerable.Range(0, r.Stats.Errors.Length).Where(i => r.Stats.Errors[i] > 0)
+                            .ToDictionary(i => ((LoadError)i).ToString(), i => r.Stats.Errors[i]),
+                        latencyMicros = Percentiles.ToDictionary(p => $"p{p.ToString(CultureInfo.InvariantCulture)}",
+                            p => Round(RunResult.Micros(r.Stats.Latency.ValueAtPercentile(p)))),
+                        maxMicros = Round(RunResult.Micros(r.Stats.Latency.Max)),
+                        repliesPerSecondTimeline = r.Stats.CompletedPerSecond,
+                        errorsPerSecondTimeline = r.Stats.ErrorsPerSecond,
+                        checks = r.Checks,
+                        figures = r.Figures.ToDictionary(f => f.Name, f => f.Value),
+                    }),
+                    exitCodes = server.ExitCodes,
+                    failures = server.Failures,
+                }),
+            }),
+        };
+        return JsonSerializer.Serialize(document, Indented);
+    }
+
+    private static double Round(double value, int digits = 1) => Math.Round(value, digits);
+
+    public static string Number(double value) => value >= 100 ? value.ToString("#,0", CultureInfo.InvariantCulture) : value.ToString("0.##", CultureInfo.InvariantCulture);
+
+    public static string Micros(double value) => value >= 1000 ? value.ToString("#,0", CultureInfo.InvariantCulture) : value.ToString("0.0", CultureInfo.InvariantCulture);
+
+    private static string Percent(double? share) => share is double s ? $"{s * 100:0}%" : "";
+
+    private static string Fixed(double? value) => value is double v ? v.ToString("0.0", CultureInfo.InvariantCulture) : "";
+
+    public static string Ratio(PeerSummary server, PeerSummary? reference) =>
+        reference is { Throughput: > 0 } r ? $"{server.Throughput / r.Throughput:0.00}x" : "";
+
+    private static string Escape(string text) => text.Replace("|", "\\|");
+}
