@@ -22,6 +22,7 @@ internal static class Program
         var root = new RootCommand("Load scenarios and the side-by-side benchmark for EpollServer");
         root.Subcommands.Add(RunCommand.Create());
         root.Subcommands.Add(BenchCommand.Create());
+        root.Subcommands.Add(SoakCommand.Create());
         var list = new Command("list", "List the scenarios, bench cases and servers");
         list.SetAction(_ => List());
         root.Subcommands.Add(list);

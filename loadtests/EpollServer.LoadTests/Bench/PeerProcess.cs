@@ -30,7 +30,8 @@ internal sealed class PeerProcess : IDisposable
 
     public IPEndPoint EndPoint => new(IPAddress.Loopback, Port);
 
-    public static PeerProcess Start(Peer peer, PeerFiles files, string protocol, string? cpus)
+    public static PeerProcess Start(Peer peer, PeerFiles files, string protocol, string? cpus,
+        IReadOnlyDictionary<string, string>? environment = null)
     {
         int port = FreePort();
         string[] command = peer.CommandLine(files, port, protocol);
@@ -49,6 +50,8 @@ internal sealed class PeerProcess : IDisposable
         foreach (string argument in command.Skip(1))
             start.ArgumentList.Add(argument);
         start.Environment["DOTNET_gcServer"] = "0";
+        foreach (var (name, value) in environment ?? new Dictionary<string, string>())
+            start.Environment[name] = value;
         var process = Process.Start(start) ?? throw new InvalidOperationException($"could not start {peer.Name}");
         var peerProcess = new PeerProcess(peer, process, port);
         process.OutputDataReceived += (_, e) => peerProcess.OnLine(e.Data);

@@ -206,6 +206,14 @@ internal abstract class LoadClient : IPollable
         Close();
     }
 
+    // Closes with RST (SO_LINGER 0), abandoning whatever the server is still sending: a rude peer.
+    protected void CloseWithReset()
+    {
+        if (_fd >= 0)
+            Sys.SetLingerZero(_fd);
+        Close();
+    }
+
     public void Close()
     {
         if (_fd < 0)

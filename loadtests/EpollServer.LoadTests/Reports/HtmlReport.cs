@@ -132,6 +132,31 @@ internal static class HtmlReport
         return svg.Append("</svg>").ToString();
     }
 
+    // A page of time series, one chart each (the soak's RSS and fds), with a summary in <pre> above them.
+    public static string RenderSeries(string title, string summary, IReadOnlyList<(string Name, List<(double X, double Y)> Points)> series, double markAt)
+    {
+        var html = new StringBuilder($"<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\"><title>{E(title)}</title>" +
+            "<style>body{font-family:system-ui,sans-serif;margin:2em;color:#222} svg{background:#fafafa;border:1px solid #ddd;margin:.5em 0} text{font-size:11px}</style></head><body>");
+        html.Append($"<h1>{E(title)}</h1><pre>{E(summary)}</pre>");
+        for (int n = 0; n < series.Count; n++)
+        {
+            var (name, points) = series[n];
+            var svg = Start(Height, name);
+            if (points.Count > 1)
+            {
+                double maxX = points.Max(p => p.X), maxY = Math.Max(1, points.Max(p => p.Y)), minY = Math.Min(0, points.Min(p => p.Y));
+                double X(double x) => 60 + x * (Width - 90) / Math.Max(1, maxX);
+                double Y(double y) => Height - 30 - (y - minY) / (maxY - minY) * (Height - 70);
+                svg.Append($"<text x=\"55\" y=\"{F(Y(maxY) + 4)}\" text-anchor=\"end\">{F(maxY)}</text><text x=\"55\" y=\"{F(Y(minY) + 4)}\" text-anchor=\"end\">{F(minY)}</text>");
+                svg.Append($"<text x=\"{Width - 20}\" y=\"{Height - 12}\" text-anchor=\"end\">{F(maxX)} s</text>");
+                svg.Append($"<line x1=\"{F(X(markAt))}\" x2=\"{F(X(markAt))}\" y1=\"35\" y2=\"{Height - 30}\" stroke=\"#999\" stroke-dasharray=\"4 3\"/>");
+                svg.Append($"<polyline fill=\"none\" stroke=\"{Palette[n % Palette.Length]}\" stroke-width=\"2\" points=\"{string.Join(' ', points.Select(p => $"{F(X(p.X))},{F(Y(p.Y))}"))}\"/>");
+            }
+            html.Append(svg.Append("</svg><br>"));
+        }
+        return html.Append("</body></html>\n").ToString();
+    }
+
     private static int LastBusySecond(long[] perSecond)
     {
         for (int i = perSecond.Length - 1; i >= 0; i--)

@@ -46,20 +46,21 @@ internal static class ReportWriter
         md.AppendLine();
         md.AppendLine("Throughput is replies per second in the measured window (chat: deliveries; churn: connect-echo-close cycles). " +
             "Latency is measured from each request's intended send time, in microseconds. Each figure is the median of the rounds; " +
-            "CPU is the share of one core the server process used while measured.");
+            "CPU is the share of one core a process used while measured: a server near 100% is saturated, and a generator " +
+            "below 100% was not the bottleneck.");
         foreach (CaseReport item in report.Cases)
         {
             md.AppendLine();
             md.AppendLine($"## {item.Title}");
             md.AppendLine();
-            md.AppendLine("| server | per second | vs EpollServer | p50 | p75 | p95 | p99 | p99.9 | max | server CPU | server RSS MiB | errors | notes |");
-            md.AppendLine("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|");
+            md.AppendLine("| server | per second | vs EpollServer | p50 | p75 | p95 | p99 | p99.9 | max | server CPU | generator CPU | server RSS MiB | errors | notes |");
+            md.AppendLine("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|");
             foreach (PeerSummary server in item.Servers)
             {
                 md.Append($"| {server.Server} | {Number(server.Throughput)} | {Ratio(server, item.Reference)} |");
                 foreach (double p in Percentiles)
                     md.Append($" {Micros(server.LatencyMicros(p))} |");
-                md.Append($" {Micros(server.MaxMicros)} | {Percent(server.ServerCpu)} | {Fixed(server.ServerRssMiB)} | {server.Errors} | {Escape(server.Problems())} |");
+                md.Append($" {Micros(server.MaxMicros)} | {Percent(server.ServerCpu)} | {Percent(server.GeneratorCpu)} | {Fixed(server.ServerRssMiB)} | {server.Errors} | {Escape(server.Problems())} |");
                 md.AppendLine();
             }
             AppendFigures(md, item);

@@ -34,6 +34,13 @@ internal static unsafe class Sys
         return SyscallResult.From(rc);
     }
 
+    // SO_LINGER {on, 0 s}: close(2) then sends RST instead of FIN (the load generator's rude peers).
+    public static SyscallResult SetLingerZero(int fd)
+    {
+        var value = new Libc.linger { l_onoff = 1, l_linger = 0 };
+        return SyscallResult.From(Libc.setsockopt(fd, Libc.SOL_SOCKET, Libc.SO_LINGER, &value, (uint)sizeof(Libc.linger)));
+    }
+
     public static SyscallResult GetSockOpt(int fd, int level, int option)
     {
         int value = 0;
