@@ -2,6 +2,7 @@
 using System.Buffers;
 using System.IO.Pipelines;
 using Microsoft.AspNetCore.Connections;
+using Microsoft.AspNetCore.Connections.Features;
 
 namespace KestrelEcho;
 
@@ -13,11 +14,16 @@ public sealed class EchoHandler : ConnectionHandler
         ArgumentNullException.ThrowIfNull(connection);
         PipeReader input = connection.Transport.Input;
         PipeWriter output = connection.Transport.Output;
+
+        // Kestrel asks each connection to close when the host stops, and otherwise waits for it until the shutdown
+        // timeout: a client that never stops sending would hold the exit back. Honour the request at once.
+        CancellationToken closeRequested =
+            connection.Features.Get<IConnectionLifetimeNotificationFeature>()?.ConnectionClosedRequested ?? default;
         try
         {
             while (true)
             {
-                ReadResult read = await input.ReadAsync();
+                ReadResult read = await input.ReadAsync(closeRequested);
                 foreach (ReadOnlyMemory<byte> segment in read.Buffer)
                 {
                     output.Write(segment.Span); // copies into the output pipe; one flush sends the lot
@@ -25,7 +31,7 @@ public sealed class EchoHandler : ConnectionHandler
                 input.AdvanceTo(read.Buffer.End);
 
                 // The flush waits while the client is not reading (the pipe's pause threshold): backpressure.
-                FlushResult flush = await output.FlushAsync();
+                FlushResult flush = await output.FlushAsync(closeRequested);
                 if (read.IsCompleted || flush.IsCompleted)
                 {
                     return; // the client closed; Kestrel closes the socket once the handler returns
@@ -35,6 +41,10 @@ public sealed class EchoHandler : ConnectionHandler
         catch (ConnectionResetException)
         {
             // The client reset the connection: nothing is owed to anyone, so close quietly.
+        }
+        catch (OperationCanceledException) when (closeRequested.IsCancellationRequested)
+        {
+            // The server is stopping; returning lets Kestrel close the socket.
         }
     }
 }

@@ -28,6 +28,9 @@ builder.WebHost.UseKestrelCore().ConfigureKestrel(options =>
 // Kestrel's socket transport sets TCP_NODELAY on every accepted socket by default (NoDelay = true), and .NET
 // binds TCP listeners with SO_REUSEADDR on Linux. Only the backlog differs from the shared contract (512).
 builder.Services.Configure<SocketTransportOptions>(sockets => sockets.Backlog = 511);
+// Connections are asked to close on stop (see EchoHandler); this bounds the wait for any that do not, so the
+// peer is gone well within the second a benchmark driver allows after SIGTERM. The default is 30 seconds.
+builder.Services.Configure<HostOptions>(host => host.ShutdownTimeout = TimeSpan.FromMilliseconds(500));
 // Warnings and errors only, and to stderr: stdout carries the one "listening on" line and nothing else.
 builder.Logging.SetMinimumLevel(LogLevel.Warning)
     .AddConsole(console => console.LogToStandardErrorThreshold = LogLevel.Trace);

@@ -10,13 +10,9 @@ if (args.Length != 1 || !int.TryParse(args[0], out int port) || port is < 0 or >
     return 2;
 }
 
-using var listener = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp);
-listener.SetSocketOption(SocketOptionLevel.Socket, SocketOptionName.ReuseAddress, true);
-listener.Bind(new IPEndPoint(IPAddress.Loopback, port));
-listener.Listen(511); // the backlog every peer uses (nginx's and Redis's value)
-
 // .NET 10 no longer turns SIGTERM into a clean exit by itself, so both stop signals cancel the accept loop,
-// and Main returns 0. Connections still open are closed by the process exit.
+// and Main returns 0; connections still open are closed by the process exit. They are registered before the
+// socket is bound, so a client that can connect can also rely on a clean stop.
 using var stopping = new CancellationTokenSource();
 void Stop(PosixSignalContext context)
 {
@@ -25,6 +21,11 @@ void Stop(PosixSignalContext context)
 }
 using var onTerm = PosixSignalRegistration.Create(PosixSignal.SIGTERM, Stop);
 using var onInt = PosixSignalRegistration.Create(PosixSignal.SIGINT, Stop);
+
+using var listener = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp);
+listener.SetSocketOption(SocketOptionLevel.Socket, SocketOptionName.ReuseAddress, true);
+listener.Bind(new IPEndPoint(IPAddress.Loopback, port));
+listener.Listen(511); // the backlog every peer uses (nginx's and Redis's value)
 
 Console.WriteLine($"listening on 127.0.0.1:{((IPEndPoint)listener.LocalEndPoint!).Port}");
 Console.Out.Flush();
