@@ -40,6 +40,7 @@ public sealed partial class Server : IDisposable
         LowWatermark = options.OutputBufferSize / 4;
         DiscardBuffer = new byte[options.InputBufferSize];
         Greeting = EncodeGreeting(options.Greeting);
+        PeerErrorLog = new Diagnostics.PeerErrorLog(Logger, options.PeerErrorLogBurst, options.PeerErrorLogWindow);
     }
 
     public ServerOptions Options { get; }
@@ -71,6 +72,8 @@ public sealed partial class Server : IDisposable
     internal ILogger Logger { get; }
 
     internal EventLoop Loop => _loop!;
+
+    internal Diagnostics.PeerErrorLog PeerErrorLog { get; }
 
     internal BufferPool InputPool { get; }
 

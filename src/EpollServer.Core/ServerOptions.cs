@@ -74,6 +74,11 @@ public sealed class ServerOptions
     // Idle ring storage kept for reuse; beyond it, drained buffers go back to the GC.
     public int MaxPooledBuffers { get; set; } = 1024;
 
+    // Peers' protocol errors are logged at most this many times per window (then one line with the count left out).
+    internal int PeerErrorLogBurst { get; set; } = 10;
+
+    internal TimeSpan PeerErrorLogWindow { get; set; } = TimeSpan.FromSeconds(10);
+
     public IReadOnlyList<string> Validate()
     {
         var errors = new List<string>();

@@ -10,6 +10,7 @@ public sealed class ServerCounters
     internal long ConnectionsReset;
     internal long SlowConsumerDisconnects;    // the handler dropped a peer whose output was full (chat)
     internal long HandlerErrors;
+    internal long PeerErrors;                 // protocol errors by peers (answered with an ERR line where the protocol has one)
     internal long BytesReceived;
     internal long BytesSent;
     internal long BytesDiscarded;             // read during a lingering close and dropped
@@ -51,6 +52,7 @@ public sealed class ServerCounters
         Volatile.Read(ref FirstByteTimeouts),
         Volatile.Read(ref RequestTimeouts),
         Volatile.Read(ref HandlerErrors),
+        Volatile.Read(ref PeerErrors),
         Volatile.Read(ref BytesReceived),
         Volatile.Read(ref BytesSent),
         Volatile.Read(ref BytesDiscarded),
@@ -78,6 +80,7 @@ public readonly record struct ServerStats(
     long FirstByteTimeouts,
     long RequestTimeouts,
     long HandlerErrors,
+    long PeerErrors,
     long BytesReceived,
     long BytesSent,
     long BytesDiscarded,
@@ -94,7 +97,7 @@ public readonly record struct ServerStats(
     public override string ToString() =>
         $"connections open={OpenConnections} accepted={Accepted} closed={Closed} rejected={RejectedLimit} " +
         $"rejected-nofd={RejectedNoFds} rejected-per-address={RejectedPerAddress} resets={Resets} slow-consumers={SlowConsumers} " +
-        $"handler-errors={HandlerErrors} | timeouts idle={IdleTimeouts} first-byte={FirstByteTimeouts} request={RequestTimeouts} | bytes in={BytesReceived} " +
+        $"handler-errors={HandlerErrors} peer-errors={PeerErrors} | timeouts idle={IdleTimeouts} first-byte={FirstByteTimeouts} request={RequestTimeouts} | bytes in={BytesReceived} " +
         $"out={BytesSent} discarded={BytesDiscarded} | send-eagain={SendWouldBlock} read-pauses={ReadPauses} " +
         $"accept-backoffs={AcceptBackoffs} loop-iterations={LoopIterations} | udp in={DatagramsReceived} " +
         $"out={DatagramsSent} truncated={DatagramsTruncated} dropped={DatagramsDropped} errors={DatagramErrors}";

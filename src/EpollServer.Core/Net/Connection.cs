@@ -99,6 +99,14 @@ public sealed partial class Connection : IPollable
     // (EnsureOutputSpace) went away rather than fell behind, and is closed for that reason instead.
     public void DisconnectSlowConsumer() => CloseNow(_sendError is { } error ? ReasonFor(error) : CloseReason.SlowConsumer);
 
+    // A protocol error by the peer (the handler has answered it where the protocol has a way to): counted, and
+    // logged with the peer's address at a bounded rate, so a hostile peer cannot flood the log.
+    public void ReportPeerError(string reason)
+    {
+        _server.Counters.PeerErrors++;
+        _server.PeerErrorLog.Report(_server.Loop.Now, _peer, reason);
+    }
+
     public override string ToString() => $"connection {Id} fd {Fd} from {_peer}";
 
     void IPollable.OnPollEvent(PollEvents events)

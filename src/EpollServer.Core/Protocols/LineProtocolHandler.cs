@@ -11,6 +11,7 @@ public abstract class LineProtocolHandler : IProtocolHandler
 
     private readonly byte[] _wrappedLine;   // a line that wraps the ring end is copied here to be contiguous
     private readonly byte[] _tooLongReply;
+    private readonly string _tooLongReason;
     private long _linesTooLong;
 
     // One instance per server: the scratch buffers belong to its loop thread.
@@ -20,6 +21,7 @@ public abstract class LineProtocolHandler : IProtocolHandler
         MaxLineLength = maxLineLength;
         _wrappedLine = new byte[maxLineLength];
         _tooLongReply = System.Text.Encoding.ASCII.GetBytes($"ERR line longer than {maxLineLength} bytes; closing\n");
+        _tooLongReason = $"line longer than {maxLineLength} bytes; closed";
     }
 
     public abstract string Name { get; }
@@ -79,6 +81,7 @@ public abstract class LineProtocolHandler : IProtocolHandler
         if (!connection.Write(_tooLongReply))
             return false;
         Interlocked.Increment(ref _linesTooLong);
+        connection.ReportPeerError(_tooLongReason);
         connection.Close();
         return true;
     }

@@ -41,6 +41,7 @@ public sealed class ReverseHandler : LineProtocolHandler
         {
             Interlocked.Increment(ref _invalidLines);
             connection.Write(InvalidUtf8Reply);
+            connection.ReportPeerError("line is not valid UTF-8");
             return true;
         }
         connection.Write(reversed);

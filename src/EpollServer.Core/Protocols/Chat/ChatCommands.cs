@@ -44,7 +44,7 @@ public sealed partial class ChatHandler
                     Reply(client, help);
                 break;
             default:
-                Reply(client, $"ERR unknown command '{Truncate(command)}'; /help lists the commands");
+                Refuse(client, $"ERR unknown command '{Truncate(command)}'; /help lists the commands");
                 break;
         }
     }
@@ -53,7 +53,7 @@ public sealed partial class ChatHandler
     {
         if (!IsValidName(nick, MaxNickLength))
         {
-            Reply(client, $"ERR nickname must be 1 to {MaxNickLength} letters, digits, '_' or '-'");
+            Refuse(client, $"ERR nickname must be 1 to {MaxNickLength} letters, digits, '_' or '-'");
             return;
         }
         if (nick == client.Nick)
@@ -64,7 +64,7 @@ public sealed partial class ChatHandler
         // Case-insensitively unique; a client may change the case of its own nickname.
         if (_byNick.TryGetValue(nick, out ChatClient? holder) && holder != client)
         {
-            Reply(client, $"ERR nickname '{nick}' is taken");
+            Refuse(client, $"ERR nickname '{nick}' is taken");
             return;
         }
         string old = client.Nick;
@@ -87,7 +87,7 @@ public sealed partial class ChatHandler
     {
         if (action.Length == 0)
         {
-            Reply(client, "ERR usage: /me ACTION");
+            Refuse(client, "ERR usage: /me ACTION");
             return;
         }
         Notify(client.Room!, client, $"* {client.Nick} {action}");
@@ -97,7 +97,7 @@ public sealed partial class ChatHandler
     {
         if (!IsValidName(roomName, MaxRoomLength))
         {
-            Reply(client, $"ERR room name must be 1 to {MaxRoomLength} letters, digits, '_' or '-'");
+            Refuse(client, $"ERR room name must be 1 to {MaxRoomLength} letters, digits, '_' or '-'");
             return;
         }
         if (string.Equals(roomName, client.Room!.Name, StringComparison.OrdinalIgnoreCase))

@@ -76,9 +76,9 @@ public sealed partial class ChatHandler : LineProtocolHandler
         if (text.IsEmpty)
             return true;
         if (!Utf8.IsValid(text))
-            Reply(client, "ERR line is not valid UTF-8; not sent");
+            Refuse(client, "ERR line is not valid UTF-8; not sent");
         else if (text.ContainsAny(ControlBytes))
-            Reply(client, "ERR control characters are not allowed; not sent");
+            Refuse(client, "ERR control characters are not allowed; not sent");
         else if (text[0] == (byte)'/')
             RunCommand(client, Encoding.UTF8.GetString(text));
         else
@@ -142,6 +142,13 @@ public sealed partial class ChatHandler : LineProtocolHandler
     {
         client.Connection.Write(Encoding.UTF8.GetBytes(text));
         client.Connection.Write(client.LineEnding);
+    }
+
+    // An ERR line to the client, and the error counted and logged (at a bounded rate) as the peer's.
+    private static void Refuse(ChatClient client, string error)
+    {
+        Reply(client, error);
+        client.Connection.ReportPeerError(error);
     }
 
     private void Join(ChatClient client, ChatRoom room)
