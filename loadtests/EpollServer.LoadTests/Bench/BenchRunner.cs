@@ -42,7 +42,8 @@ internal sealed class BenchRunner
             shaped = shaped with { Rate = Math.Round(headline / 2) };
             title += $": {shaped.Rate:#,0} req/s";
         }
-        var result = new CaseReport { Id = item.Id, Title = $"{title} ({shaped.ModelDescription})" };
+        // Idle connections carry no load model: their only requests are the one probe each at the end.
+        var result = new CaseReport { Id = item.Id, Title = scenario.Name == "idle" ? $"{title} (latency: the probe each connection answers at the end)" : $"{title} ({shaped.ModelDescription})" };
         var servers = Servers.Where(s => s.Serves(scenario.Protocol) && (item.IncludesBlocking || s.Name != "c-blocking")).ToList();
         foreach (Peer server in servers)
             result.Servers.Add(new PeerSummary { Server = server.Name, Description = server.Description });
