@@ -49,6 +49,7 @@ internal sealed class PeerProcess : IDisposable
         }
         foreach (string argument in command.Skip(1))
             start.ArgumentList.Add(argument);
+        // Every .NET server gets the same GC mode (workstation, as epollserver ships), so they differ in I/O only.
         start.Environment["DOTNET_gcServer"] = "0";
         foreach (var (name, value) in environment ?? new Dictionary<string, string>())
             start.Environment[name] = value;

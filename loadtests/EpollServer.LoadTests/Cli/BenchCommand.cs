@@ -20,7 +20,6 @@ internal static class BenchCommand
         foreach (Option option in new Option[] { Suite, Cases, Servers, Rounds })
             command.Options.Add(option);
         LoadOptions.AddTo(command);
-        LoadOptions.Warmup.DefaultValueFactory = _ => 2;
         command.SetAction(parsed => Run(parsed));
         return command;
     }

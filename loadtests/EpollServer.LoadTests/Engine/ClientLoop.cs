@@ -78,6 +78,18 @@ internal sealed class ClientLoop : IDisposable
 
     public bool Join(TimeSpan timeout) => _thread.Join(timeout);
 
+    // Closes every client of every loop on its own thread, and waits for the threads (10 s each at most).
+    public static void StopAll(IReadOnlyList<ClientLoop> loops)
+    {
+        foreach (ClientLoop loop in loops)
+            loop.Post(loop.Shutdown);
+        foreach (ClientLoop loop in loops)
+        {
+            if (!loop.Join(TimeSpan.FromSeconds(10)))
+                throw new TimeoutException($"generator loop {loop.Index} did not stop within 10 s");
+        }
+    }
+
     private void RunAfterBatch()
     {
         foreach (Action work in _afterBatch)

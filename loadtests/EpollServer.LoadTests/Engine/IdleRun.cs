@@ -76,13 +76,7 @@ internal sealed class IdleRun
             });
         }
         WaitUntil(() => issued.IsSet && loops.Sum(l => Volatile.Read(ref l.Stats.Outstanding)) <= 0, ProbeTimeout, "probe", loops, watch);
-        foreach (ClientLoop loop in loops)
-            loop.Post(loop.Shutdown);
-        foreach (ClientLoop loop in loops)
-        {
-            if (!loop.Join(TimeSpan.FromSeconds(10)))
-                throw new TimeoutException($"generator loop {loop.Index} did not stop within 10 s");
-        }
+        ClientLoop.StopAll(loops);
         ProcessSample? after = WaitForFds(baseline);
 
         var total = new LoadStats(clock, 4);

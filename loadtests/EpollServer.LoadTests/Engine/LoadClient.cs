@@ -147,8 +147,8 @@ internal abstract class LoadClient : IPollable
             Flush();
     }
 
-    // Appends bytes to the output buffer; the caller checked OutputSpace (a load client never outgrows its buffer:
-    // it issues a request only when there is room for it).
+    // Room for `length` more bytes at the end of the output buffer. Clients issue a request only when HasRoomFor
+    // says it fits, so the buffer grows only if one asks for more than its whole capacity.
     protected Span<byte> Reserve(int length)
     {
         if (_output.Length - _outputEnd < length && _outputStart > 0)

@@ -77,7 +77,7 @@ internal sealed class TimedRun
         ProcessSample? generatorAtEnd = ProcessProbe.Sample(Environment.ProcessId);
 
         Drain(watch, ready);
-        StopLoops();
+        ClientLoop.StopAll(_loops);
 
         var total = new LoadStats(_clock, _loops[0].Stats.CompletedPerSecond.Length);
         foreach (ClientLoop loop in _loops)
@@ -202,17 +202,6 @@ internal sealed class TimedRun
                 return;
             Report("drain", watch, ready);
             Thread.Sleep(10);
-        }
-    }
-
-    private void StopLoops()
-    {
-        foreach (ClientLoop loop in _loops)
-            loop.Post(loop.Shutdown);
-        foreach (ClientLoop loop in _loops)
-        {
-            if (!loop.Join(TimeSpan.FromSeconds(10)))
-                throw new TimeoutException($"generator loop {loop.Index} did not stop within 10 s");
         }
     }
 

@@ -16,7 +16,7 @@ internal static class ScenarioCatalog
         new("line", "line", "the same against the line protocol (each request is one line)", RequestReply("line", MessageFormat.Echo)),
         new("reverse", "reverse", "lines reversed by the server, every reply checked", RequestReply("reverse", MessageFormat.Reverse)),
         new("chat", "chat", "fan-out: one sender, --connections receivers; --depth is how far ahead of the slowest receiver the sender may run",
-            ChatFanout),
+            RunChatFanout),
         new("churn", "echo", "connect, one echo, close, again, on --connections slots; the server's fds must return to baseline",
             Churn),
         new("idle", "echo", "--connections idle connections: the server's RSS per connection, fds from /proc and lsof", Idle),
@@ -48,7 +48,7 @@ internal static class ScenarioCatalog
     }
 
     // All chat clients share one loop: the delivery counts then need no sharing between threads.
-    private static RunResult ChatFanout(LoadPlan plan, string server, Action<RunProgress>? progress)
+    private static RunResult RunChatFanout(LoadPlan plan, string server, Action<RunProgress>? progress)
     {
         int receivers = plan.Connections;
         var fanout = new ChatFanout(receivers, Math.Max(1, plan.Depth));
