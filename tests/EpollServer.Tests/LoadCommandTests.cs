@@ -3,8 +3,11 @@
 using System.Diagnostics;
 using System.Text.Json;
 
+using EpollServer.Tests.Infrastructure;
+
 namespace EpollServer.Tests;
 
+[Collection(LoadCollection.Name)]
 public class LoadCommandTests
 {
     private static (int ExitCode, string Output) RunLoad(params string[] arguments)

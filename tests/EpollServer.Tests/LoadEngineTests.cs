@@ -13,6 +13,7 @@ using EpollServer.Tests.Infrastructure;
 
 namespace EpollServer.Tests;
 
+[Collection(LoadCollection.Name)]
 public class LoadEngineTests
 {
     private static LoadPlan Plan(int port, int connections = 4) => new()
