@@ -9,6 +9,8 @@ namespace EpollServer.LoadTests.Engine;
 
 internal sealed class ClientLoop : IDisposable
 {
+    private const int ConnectsInFlight = 128;   // below the usual listen backlog, so no SYN is dropped and retried
+
     private readonly Thread _thread;
     private readonly List<Action> _afterBatch = [];
 
@@ -58,6 +60,73 @@ internal sealed class ClientLoop : IDisposable
     }
 
     public void Start() => _thread.Start();
+
+    // The loops of one run: `plan.Threads` of them (at most one per connection), its clients dealt round-robin.
+    public static List<ClientLoop> CreateAll(LoadPlan plan, RunClock clock, int timelineSeconds, Func<ClientLoop, int, LoadClient> createClient)
+    {
+        int threads = Math.Clamp(plan.Threads, 1, Math.Max(1, plan.Connections));
+        var loops = new List<ClientLoop>();
+        try
+        {
+            for (int i = 0; i < threads; i++)
+                loops.Add(Create(i, clock, timelineSeconds, plan.Target));
+            for (int i = 0; i < plan.Connections; i++)
+            {
+                ClientLoop loop = loops[i % threads];
+                loop.Clients.Add(createClient(loop, i));
+            }
+            return loops;
+        }
+        catch
+        {
+            DisposeAll(loops);
+            throw;
+        }
+    }
+
+    // Starts every loop's thread; each connects its up-front clients, ConnectsInFlight at a time.
+    public static void StartAll(IReadOnlyList<ClientLoop> loops)
+    {
+        foreach (ClientLoop loop in loops)
+        {
+            loop.AddAfterBatch(loop.ConnectPacer());
+            loop.Start();
+            loop.Post(() => { });   // the first wake-up, so the pacer runs once before any event
+        }
+    }
+
+    public static int ReadyTotal(IReadOnlyList<ClientLoop> loops) => loops.Sum(l => Volatile.Read(ref l.ReadyClients));
+
+    public static long ConnectFailuresTotal(IReadOnlyList<ClientLoop> loops) =>
+        loops.Sum(l => Volatile.Read(ref l.Stats.Errors[(int)LoadError.ConnectFailed]));
+
+    public static void DisposeAll(IReadOnlyList<ClientLoop> loops)
+    {
+        foreach (ClientLoop loop in loops)
+            loop.Dispose();
+    }
+
+    // After every batch: start more up-front connects while fewer than ConnectsInFlight are pending; nothing once
+    // all are started.
+    private Action ConnectPacer()
+    {
+        int next = 0;
+        long started = 0;
+        return () =>
+        {
+            if (next == Clients.Count)
+                return;
+            long settled = Stats.ConnectionsOpened + Stats.Errors[(int)LoadError.ConnectFailed];
+            while (next < Clients.Count && started - settled < ConnectsInFlight)
+            {
+                LoadClient client = Clients[next++];
+                if (!client.ConnectsUpFront)
+                    continue;
+                started++;
+                client.Connect(Target);
+            }
+        };
+    }
 
     public void Post(Action work) => Loop.Post(work);
 

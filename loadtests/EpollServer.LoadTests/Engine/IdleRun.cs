@@ -25,23 +25,15 @@ internal sealed class IdleRun
         Diagnostics.FdLimit.RaiseToHard();
         var clock = new RunClock(TimeSpan.Zero, TimeSpan.FromHours(1));
         var format = MessageFormat.Echo(2);
-        int threads = Math.Clamp(_plan.Threads, 1, Math.Max(1, _plan.Connections));
-        var loops = new List<ClientLoop>();
-        for (int i = 0; i < threads; i++)
-            loops.Add(ClientLoop.Create(i, clock, 4, _plan.Target));
+        List<ClientLoop> loops = ClientLoop.CreateAll(_plan, clock, 4,
+            (loop, _) => new RequestReplyClient(loop, format, depth: 0, maxOutstanding: 1));
         try
         {
-            for (int i = 0; i < _plan.Connections; i++)
-            {
-                ClientLoop loop = loops[i % threads];
-                loop.Clients.Add(new RequestReplyClient(loop, format, depth: 0, maxOutstanding: 1));
-            }
             return Measure(server, loops, clock);
         }
         finally
         {
-            foreach (ClientLoop loop in loops)
-                loop.Dispose();
+            ClientLoop.DisposeAll(loops);
         }
     }
 
@@ -49,13 +41,8 @@ internal sealed class IdleRun
     {
         ProcessSample? baseline = Sample();
         var watch = Stopwatch.StartNew();
-        foreach (ClientLoop loop in loops)
-        {
-            loop.AddAfterBatch(TimedRun.ConnectPacer(loop));
-            loop.Start();
-            loop.Post(() => { });
-        }
-        int ready = WaitUntil(() => Ready(loops) + ConnectFailures(loops) >= _plan.Connections, _plan.ConnectTimeout, "connect", loops, watch);
+        ClientLoop.StartAll(loops);
+        int ready = WaitUntil(() => ClientLoop.ReadyTotal(loops) + ClientLoop.ConnectFailuresTotal(loops) >= _plan.Connections, _plan.ConnectTimeout, "connect", loops, watch);
         Thread.Sleep(Settle);
         ProcessSample? loaded = Sample();
         int? lsof = _plan.ServerPid is int pid ? ProcessProbe.LsofFdCount(pid) : null;
@@ -120,20 +107,15 @@ internal sealed class IdleRun
     private ProcessSample? WaitForFds(ProcessSample? baseline) =>
         _plan.ServerPid is int pid && baseline is { } b ? ProcessProbe.WaitForFds(pid, b.Fds, FdReturnTimeout) : Sample();
 
-    private static int Ready(List<ClientLoop> loops) => loops.Sum(l => Volatile.Read(ref l.ReadyClients));
-
-    private static long ConnectFailures(List<ClientLoop> loops) =>
-        loops.Sum(l => Volatile.Read(ref l.Stats.Errors[(int)LoadError.ConnectFailed]));
-
     private int WaitUntil(Func<bool> done, TimeSpan timeout, string phase, List<ClientLoop> loops, Stopwatch watch)
     {
         long deadline = Stopwatch.GetTimestamp() + RunClock.Ticks(timeout);
         while (!done() && Stopwatch.GetTimestamp() < deadline)
         {
             Progress?.Invoke(new RunProgress(phase, watch.Elapsed.TotalSeconds, 0, loops.Sum(l => Volatile.Read(ref l.Stats.Completed)),
-                loops.Sum(l => l.Stats.ErrorTotal), 0, Ready(loops)));
+                loops.Sum(l => l.Stats.ErrorTotal), 0, ClientLoop.ReadyTotal(loops)));
             Thread.Sleep(50);
         }
-        return Ready(loops);
+        return ClientLoop.ReadyTotal(loops);
     }
 }

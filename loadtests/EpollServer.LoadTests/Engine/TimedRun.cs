@@ -9,12 +9,11 @@ internal readonly record struct RunProgress(string Phase, double Elapsed, double
 
 internal sealed class TimedRun
 {
-    private const int ConnectsInFlightPerLoop = 128;   // below the usual listen backlog, so no SYN is dropped
     private static readonly TimeSpan ProgressInterval = TimeSpan.FromMilliseconds(250);
 
     private readonly LoadPlan _plan;
     private readonly RunClock _clock;
-    private readonly List<ClientLoop> _loops = [];
+    private List<ClientLoop> _loops = [];
 
     public TimedRun(LoadPlan plan)
     {
@@ -35,27 +34,15 @@ internal sealed class TimedRun
     {
         Diagnostics.FdLimit.RaiseToHard();
         int timelineSeconds = _clock.TotalSeconds + (int)Math.Ceiling(_plan.DrainTimeout.TotalSeconds) + 2;
-        int threads = Math.Clamp(_plan.Threads, 1, Math.Max(1, _plan.Connections));
-        for (int i = 0; i < threads; i++)
-            _loops.Add(ClientLoop.Create(i, _clock, timelineSeconds, _plan.Target));
+        _loops = ClientLoop.CreateAll(_plan, _clock, timelineSeconds, createClient);
         try
         {
-            for (int i = 0; i < _plan.Connections; i++)
-            {
-                ClientLoop loop = _loops[i % threads];
-                loop.Clients.Add(createClient(loop, i));
-            }
-            foreach (ClientLoop loop in _loops)
-            {
-                loop.AddAfterBatch(ConnectPacer(loop));
-                loop.Start();
-            }
+            ClientLoop.StartAll(_loops);
             return Measure(scenario, server);
         }
         finally
         {
-            foreach (ClientLoop loop in _loops)
-                loop.Dispose();
+            ClientLoop.DisposeAll(_loops);
         }
     }
 
@@ -126,53 +113,21 @@ internal sealed class TimedRun
         }
     }
 
-    // Connects the loop's up-front clients, at most ConnectsInFlightPerLoop at a time; nothing once all are started.
-    internal static Action ConnectPacer(ClientLoop loop)
-    {
-        int next = 0;
-        long started = 0;
-        return () =>
-        {
-            if (next == loop.Clients.Count)
-                return;
-            long settled = loop.Stats.ConnectionsOpened + loop.Stats.Errors[(int)LoadError.ConnectFailed];
-            while (next < loop.Clients.Count && started - settled < ConnectsInFlightPerLoop)
-            {
-                LoadClient client = loop.Clients[next++];
-                if (!client.ConnectsUpFront)
-                    continue;
-                started++;
-                client.Connect(loop.Target);
-            }
-        };
-    }
-
-    private int ReadyCount()
-    {
-        int ready = 0;
-        foreach (ClientLoop loop in _loops)
-            ready += Volatile.Read(ref loop.ReadyClients);
-        return ready;
-    }
-
     private int WaitForConnections(Stopwatch watch)
     {
-        foreach (ClientLoop loop in _loops)
-            loop.Post(() => { });   // wakes each loop so its connect pacer runs once
         int expected = 0;
         foreach (ClientLoop loop in _loops)
             expected += loop.Clients.Count(c => c.ConnectsUpFront);
         long deadline = Stopwatch.GetTimestamp() + RunClock.Ticks(_plan.ConnectTimeout);
         while (Stopwatch.GetTimestamp() < deadline)
         {
-            int ready = ReadyCount();
-            long failed = _loops.Sum(l => Volatile.Read(ref l.Stats.Errors[(int)LoadError.ConnectFailed]));
+            int ready = ClientLoop.ReadyTotal(_loops);
             Report("connect", watch, ready);
-            if (ready + failed >= expected)
+            if (ready + ClientLoop.ConnectFailuresTotal(_loops) >= expected)
                 break;
             Thread.Sleep(20);
         }
-        return ReadyCount();
+        return ClientLoop.ReadyTotal(_loops);
     }
 
     private void SleepUntil(long ticks, string phase, Stopwatch watch, int ready)
@@ -220,6 +175,6 @@ internal sealed class TimedRun
         _lastTicks = now;
         double total = (_plan.RampUp + _plan.Warmup + _plan.Duration).TotalSeconds;
         double elapsed = _clock.Begun ? Math.Max(0, (now - _clock.Start) / (double)RunClock.Frequency) : 0;
-        Progress(new RunProgress(phase, elapsed, total, completed, errors, rate, phase == "connect" ? ReadyCount() : ready));
+        Progress(new RunProgress(phase, elapsed, total, completed, errors, rate, phase == "connect" ? ClientLoop.ReadyTotal(_loops) : ready));
     }
 }
