@@ -25,6 +25,7 @@ public sealed partial class Server : IDisposable
     private EventLoop? _loop;
     private Thread? _thread;
     private long _nextConnectionId;
+    private ServerMetrics? _metrics;
     private volatile ServerState _state = ServerState.Created;
 
     public Server(ServerOptions options, IProtocolHandler handler, ILogger? logger = null)
@@ -67,7 +68,25 @@ public sealed partial class Server : IDisposable
     // Options.MaxConnections, lowered at start-up when the fd limit cannot hold that many (see CapByFdLimit).
     public int MaxConnections { get; private set; } = int.MaxValue;
 
-    public ServerStats Stats => Counters.Snapshot(_connections.Count, _loop?.Iterations ?? 0);
+    public ServerStats Stats => Counters.Snapshot(_connections.Count, LoopIterations, Handler.MessagesHandled);
+
+    public long LoopIterations => _loop?.Iterations ?? 0;
+
+    // The fds the server holds, counted from any thread without asking the loop (GetFdReportAsync lists them
+    // exactly): it may be a connection behind, which a gauge can afford.
+    internal int OwnFdCount
+    {
+        get
+        {
+            int count = (_udp?.Fd >= 0 ? 1 : 0) + (_spare.IsHeld ? 1 : 0) + _reserve.Fds.Count + _connections.Count;
+            if (_loop is { } loop)
+                count += (loop.PollerFd >= 0 ? 1 : 0) + (loop.WakerFd >= 0 ? 1 : 0);
+            // By index, not foreach: the loop clears the list at stop, and an enumerator would throw at that moment.
+            for (int i = 0; i < _listeners.Count; i++)
+                count += _listeners.ElementAtOrDefault(i) is { Fd: >= 0 } ? 1 : 0;
+            return count;
+        }
+    }
 
     internal ILogger Logger { get; }
 
@@ -118,6 +137,7 @@ public sealed partial class Server : IDisposable
             throw;
         }
         _state = ServerState.Running;
+        _metrics = new ServerMetrics(this);
         _thread = new Thread(RunLoop) { Name = "epollserver-loop", IsBackground = true };
         _thread.Start();
     }
@@ -291,6 +311,7 @@ public sealed partial class Server : IDisposable
                 return;   // the loop thread is stuck; leaking its two fds beats freeing memory it still uses
         }
         ReleaseResources();
+        _metrics?.Dispose();
         _state = ServerState.Stopped;
     }
 

@@ -44,6 +44,7 @@ internal static class Daemon
             where, stack, udp, handler.Name, server.PollerName, Environment.ProcessId);
 
         server.Completion.Wait();
+        StatsFile.Delete(Environment.ProcessId);
         logger.LogInformation("stopped: {Stats}{Handler}", server.Stats, StatsReporter.HandlerCounters(server));
         return 0;
     }

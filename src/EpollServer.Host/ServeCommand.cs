@@ -27,14 +27,19 @@ internal static class ServeCommand
     private static readonly Option<double> RequestTimeout = new("--request-timeout") { Description = "seconds a request (a line) may stay incomplete; 0 = never", DefaultValueFactory = _ => 30 };
     private static readonly Option<int> MaxAccepts = new("--max-accepts-per-wake") { Description = "accepts per listener wake-up", DefaultValueFactory = _ => 64 };
     private static readonly Option<double> ShutdownTimeout = new("--shutdown-timeout") { Description = "seconds a graceful stop waits for connections to flush", DefaultValueFactory = _ => 5 };
-    private static readonly Option<double> StatsInterval = new("--stats-interval") { Description = "log a stats line every N seconds (0 = only on SIGUSR1)", DefaultValueFactory = _ => 0 };
+    private static readonly Option<double> StatsInterval = new("--stats-interval") { Description = "log a stats line every N seconds (0 = only on SIGUSR1 or `epollserver stats`)", DefaultValueFactory = _ => 0 };
+    private static readonly Option<string> LogFormat = new("--log-format") { Description = "log lines on stdout as text or json (one JSON object per line)", DefaultValueFactory = _ => "text" };
+
+    // The settings EPOLLSERVER_* variables supplied, named in error messages so a bad value is found where it was set.
+    public static IReadOnlyList<EnvironmentSetting> FromEnvironment { get; set; } = [];
 
     public static RootCommand Create()
     {
-        var root = new RootCommand("EpollServer: a TCP server on a raw-syscall epoll reactor.")
+        var root = new RootCommand("EpollServer: a TCP server on a raw-syscall epoll reactor. Every option can also be set " +
+            "by an environment variable named after it (--max-line: EPOLLSERVER_MAX_LINE); the command line wins.")
         {
             Address, Port, Protocol, MaxLine, Greeting, Udp, UdpBuffer, Poller, Backlog, InputBuffer, OutputBuffer, MaxConnections, MaxPerAddress,
-            IdleTimeout, FirstByteTimeout, RequestTimeout, MaxAccepts, ShutdownTimeout, StatsInterval,
+            IdleTimeout, FirstByteTimeout, RequestTimeout, MaxAccepts, ShutdownTimeout, StatsInterval, LogFormat,
         };
         root.SetAction(Run);
         return root;
@@ -77,14 +82,25 @@ internal static class ServeCommand
         if (statsInterval < 0)
             errors.Add("--stats-interval must be 0 or more seconds");
         IProtocolHandler? handler = ProtocolCatalog.Create(parsed.GetValue(Protocol)!, parsed.GetValue(MaxLine), options, errors);
+        string logFormat = parsed.GetValue(LogFormat)!;
+        if (logFormat is not ("text" or "json"))
+            errors.Add($"--log-format '{logFormat}' is not known; choose text or json");
         if (errors.Count > 0)
         {
             foreach (string error in errors)
                 Console.Error.WriteLine($"epollserver: {error}");
+            PrintEnvironmentOrigin(FromEnvironment);
             return 2;
         }
-        using ILoggerFactory logging = Logging.CreateFactory();
+        using ILoggerFactory logging = Logging.CreateFactory(json: logFormat == "json");
         return Daemon.Run(options, handler!, statsInterval, logging.CreateLogger("epollserver"));
+    }
+
+    // After an error: which options came from the environment, since the message names only the option.
+    public static void PrintEnvironmentOrigin(IReadOnlyList<EnvironmentSetting> settings)
+    {
+        foreach (EnvironmentSetting setting in settings)
+            Console.Error.WriteLine($"epollserver: ({setting.Token.Split('=')[0]} was set by {setting.Variable}={setting.Value})");
     }
 }
 
@@ -128,13 +144,27 @@ internal static class ProtocolCatalog
 
 internal static class Logging
 {
-    // One line per event with a UTC timestamp: grep-able, and scripts can wait for "listening on".
-    public static ILoggerFactory CreateFactory() => LoggerFactory.Create(builder => builder
-        .SetMinimumLevel(LogLevel.Information)
-        .AddSimpleConsole(console =>
+    // One line per event on stdout with a UTC timestamp: grep-able, and scripts can wait for "listening on". JSON
+    // lines are for log collectors (docker logs into Loki, Elasticsearch...): the same events, one object a line.
+    public static ILoggerFactory CreateFactory(bool json) => LoggerFactory.Create(builder =>
+    {
+        builder.SetMinimumLevel(LogLevel.Information);
+        if (json)
+        {
+            builder.AddJsonConsole(console =>
+            {
+                console.UseUtcTimestamp = true;
+                console.TimestampFormat = "yyyy-MM-ddTHH:mm:ss.fffZ";
+                // Relaxed escaping: a log line is not HTML, and "IPv4+IPv6" reads better than "IPv4\u002BIPv6".
+                console.JsonWriterOptions = new System.Text.Json.JsonWriterOptions { Indented = false, Encoder = System.Text.Encodings.Web.JavaScriptEncoder.UnsafeRelaxedJsonEscaping };
+            });
+            return;
+        }
+        builder.AddSimpleConsole(console =>
         {
             console.SingleLine = true;
             console.UseUtcTimestamp = true;
             console.TimestampFormat = "yyyy-MM-ddTHH:mm:ss.fffZ ";
-        }));
+        });
+    });
 }

@@ -1,4 +1,5 @@
-// The stats line: the server's counters and its own fd accounting beside what /proc/PID/fd shows.
+// The stats line: the server's counters and its own fd accounting beside what /proc/PID/fd shows; the same figures
+// go to the stats file that `epollserver stats` reads (StatsFile).
 using System.Runtime.InteropServices;
 using EpollServer.Diagnostics;
 using Microsoft.Extensions.Logging;
@@ -16,16 +17,35 @@ internal sealed class StatsReporter(Server server, ILogger logger)
         try
         {
             FdReport own = await server.GetFdReportAsync().ConfigureAwait(false);
+            ServerStats stats = server.Stats;
             int pid = Environment.ProcessId;
-            string proc = OperatingSystem.IsLinux()
-                ? $" | /proc/{pid}/fd total={ProcFd.Count(pid)} tcp-sockets={ProcFd.CountTcpSockets(pid)}"
-                : "";
-            logger.LogInformation("stats: {Stats}{Handler} | {Fds} fd-list=[{List}]{Proc}", server.Stats, HandlerCounters(server), own,
+            (int procTotal, int procTcp) = OperatingSystem.IsLinux() ? (ProcFd.Count(pid), ProcFd.CountTcpSockets(pid)) : (-1, -1);
+            string proc = procTotal >= 0 ? $" | /proc/{pid}/fd total={procTotal} tcp-sockets={procTcp}" : "";
+            // The file first: its first write loads System.Text.Json (an assembly is two more open fds), and a script
+            // that counts fds once it sees the line must not catch that half-way.
+            WriteFile(stats, own, procTotal, procTcp);
+            logger.LogInformation("stats: {Stats}{Handler} | {Fds} fd-list=[{List}]{Proc}", stats, HandlerCounters(server), own,
                 string.Join(',', own.AllFds.Take(64)), proc);
         }
         catch (InvalidOperationException)
         {
             // Stopping: the final line comes from the daemon.
+        }
+    }
+
+    private void WriteFile(ServerStats stats, FdReport own, int procTotal, int procTcp)
+    {
+        var snapshot = new StatsSnapshot(DateTime.UtcNow, Environment.ProcessId, server.Handler.Name, server.PollerName,
+            [.. server.LocalEndPoints.Select(e => e.ToString())], stats, server.Handler.DescribeCounters(),
+            new StatsFds(own.Total, [.. own.ListenerFds], own.PollerFd, own.WakerFd, own.SpareFd, own.ConnectionFds.Count,
+                own.ReservedFds.Count, procTotal, procTcp));
+        try
+        {
+            StatsFile.Write(snapshot);
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+        {
+            logger.LogWarning("could not write {Path}: {Error}", StatsFile.PathFor(snapshot.Pid), e.Message);
         }
     }
 

@@ -30,7 +30,8 @@ public class LoadCommandTests
     [Fact]
     public void RunEcho_StartsTheServer_LoadsIt_AndWritesTheReports()
     {
-        string folder = Directory.CreateTempSubdirectory("epollserver-load").FullName;
+        using var temp = TempFolder.Create("epollserver-load");
+        string folder = temp.Path;
         var (exitCode, output) = RunLoad("run", "echo", "-c", "4", "--warmup", "0.3", "--duration", "1", "-o", folder);
         Assert.True(exitCode == 0, output);
         foreach (string name in new[] { "report.md", "report.csv", "report.json", "report.html" })

@@ -123,7 +123,8 @@ public class LoadEngineTests
         summary.Rounds.Add(result);
         item.Servers.Add(summary);
         report.Cases.Add(item);
-        string folder = Directory.CreateTempSubdirectory("epollserver-report").FullName;
+        using var temp = TempFolder.Create("epollserver-report");
+        string folder = temp.Path;
         ReportWriter.WriteAll(report, folder);
 
         using JsonDocument json = JsonDocument.Parse(File.ReadAllText(Path.Combine(folder, "report.json")));

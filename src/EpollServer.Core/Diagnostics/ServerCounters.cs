@@ -15,6 +15,7 @@ public sealed class ServerCounters
     internal long BytesSent;
     internal long BytesDiscarded;             // read during a lingering close and dropped
     internal long SendWouldBlock;             // send returned EAGAIN: the peer reads slower than we write
+    internal long RecvWouldBlock;             // recv returned EAGAIN: woken for nothing (a spurious or stolen wake-up)
     internal long ReadPauses;                 // backpressure engaged
     internal long AcceptBackoffs;
     internal long ConnectionsRejectedPerAddress;   // over --max-connections-per-address: refused with a line
@@ -39,7 +40,7 @@ public sealed class ServerCounters
         }
     }
 
-    public ServerStats Snapshot(int openConnections, long loopIterations) => new(
+    public ServerStats Snapshot(int openConnections, long loopIterations, long messages) => new(
         openConnections,
         Volatile.Read(ref ConnectionsAccepted),
         Volatile.Read(ref ConnectionsClosed),
@@ -55,8 +56,10 @@ public sealed class ServerCounters
         Volatile.Read(ref PeerErrors),
         Volatile.Read(ref BytesReceived),
         Volatile.Read(ref BytesSent),
+        messages,
         Volatile.Read(ref BytesDiscarded),
         Volatile.Read(ref SendWouldBlock),
+        Volatile.Read(ref RecvWouldBlock),
         Volatile.Read(ref ReadPauses),
         Volatile.Read(ref AcceptBackoffs),
         Volatile.Read(ref DatagramsReceived),
@@ -83,8 +86,10 @@ public readonly record struct ServerStats(
     long PeerErrors,
     long BytesReceived,
     long BytesSent,
+    long Messages,
     long BytesDiscarded,
     long SendWouldBlock,
+    long RecvWouldBlock,
     long ReadPauses,
     long AcceptBackoffs,
     long DatagramsReceived,
@@ -98,7 +103,7 @@ public readonly record struct ServerStats(
         $"connections open={OpenConnections} accepted={Accepted} closed={Closed} rejected={RejectedLimit} " +
         $"rejected-nofd={RejectedNoFds} rejected-per-address={RejectedPerAddress} resets={Resets} slow-consumers={SlowConsumers} " +
         $"handler-errors={HandlerErrors} peer-errors={PeerErrors} | timeouts idle={IdleTimeouts} first-byte={FirstByteTimeouts} request={RequestTimeouts} | bytes in={BytesReceived} " +
-        $"out={BytesSent} discarded={BytesDiscarded} | send-eagain={SendWouldBlock} read-pauses={ReadPauses} " +
+        $"out={BytesSent} discarded={BytesDiscarded} | messages={Messages} | send-eagain={SendWouldBlock} recv-eagain={RecvWouldBlock} read-pauses={ReadPauses} " +
         $"accept-backoffs={AcceptBackoffs} loop-iterations={LoopIterations} | udp in={DatagramsReceived} " +
         $"out={DatagramsSent} truncated={DatagramsTruncated} dropped={DatagramsDropped} errors={DatagramErrors}";
 }

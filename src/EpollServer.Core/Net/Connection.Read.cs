@@ -41,6 +41,7 @@ public sealed partial class Connection
         }
         else if (received.Error.IsWouldBlock)
         {
+            _server.Counters.RecvWouldBlock++;
             if (_input.IsEmpty)
                 ReleaseInput();
         }

@@ -6,7 +6,12 @@ namespace EpollServer.Protocols;
 
 public sealed class EchoHandler : IProtocolHandler
 {
+    private long _chunks;
+
     public string Name => "echo";
+
+    // Echo has no framing: a message is what one read handed over (one request, when the peer waits for each answer).
+    public long MessagesHandled => Volatile.Read(ref _chunks);
 
     // Takes only what the output can hold: the remainder waits in the input ring and the server pauses reading,
     // which is how a slow reader pushes back on a fast writer without either side growing a buffer.
@@ -14,6 +19,7 @@ public sealed class EchoHandler : IProtocolHandler
     {
         int count = Math.Min(data.Length, connection.OutputSpace);
         connection.Write(data.Slice(0, count));
+        _chunks++;   // one writer, the loop thread
         return count;
     }
 }

@@ -34,6 +34,10 @@ public interface IProtocolHandler
     {
     }
 
+    // Messages handled so far (a line, a request: whatever the protocol calls one), for the stats line and the
+    // epollserver.messages metric; read from any thread. A handler that does not count leaves it 0.
+    long MessagesHandled => 0;
+
     // The handler's own counters for the stats line ("lines-too-long=2 ..."), or null; read from any thread.
     string? DescribeCounters() => null;
 }

@@ -13,6 +13,7 @@ public abstract class LineProtocolHandler : IProtocolHandler
     private readonly byte[] _tooLongReply;
     private readonly string _tooLongReason;
     private long _linesTooLong;
+    private long _linesServed;
 
     // One instance per server: the scratch buffers belong to its loop thread.
     protected LineProtocolHandler(int maxLineLength)
@@ -30,6 +31,9 @@ public abstract class LineProtocolHandler : IProtocolHandler
     public int MaxLineLength { get; }
 
     public long LinesTooLong => Volatile.Read(ref _linesTooLong);
+
+    // Lines served; written by the loop thread only.
+    public long MessagesHandled => Volatile.Read(ref _linesServed);
 
     public virtual bool ClientSpeaksFirst => true;
 
@@ -60,6 +64,7 @@ public abstract class LineProtocolHandler : IProtocolHandler
                 return RejectLongLine(connection) ? data.Length : consumed;
             if (newline < 0 || !OnLine(connection, Contiguous(rest.Slice(0, lineLength)), endsWithNewline: true))
                 return consumed;
+            _linesServed++;
             consumed += lineLength + 1;
         }
         return consumed;
@@ -71,7 +76,8 @@ public abstract class LineProtocolHandler : IProtocolHandler
         int consumed = OnData(connection, remaining);
         if (connection.IsClosing || consumed == remaining.Length)
             return;
-        OnLine(connection, Contiguous(remaining.Slice(consumed)), endsWithNewline: false);
+        if (OnLine(connection, Contiguous(remaining.Slice(consumed)), endsWithNewline: false))
+            _linesServed++;
     }
 
     // One line in the reply, then the flushed close (the rest of the input is read and dropped by the lingering

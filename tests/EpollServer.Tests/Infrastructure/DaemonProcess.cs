@@ -38,7 +38,10 @@ public sealed partial class DaemonProcess : IDisposable
 
     // Starts the daemon and, unless expectListening is false, waits for its "listening on" line.
     // redirectInput: the test writes the command's stdin (StandardInput), as `client` reads it.
-    public static DaemonProcess Start(string arguments, int? fdLimit = null, bool expectListening = true, bool redirectInput = false)
+    // environment: EPOLLSERVER_* variables for the child; any the test runner itself has are removed, so a
+    // developer's shell cannot change what a test sees.
+    public static DaemonProcess Start(string arguments, int? fdLimit = null, bool expectListening = true, bool redirectInput = false,
+        IReadOnlyDictionary<string, string>? environment = null)
     {
         var start = new ProcessStartInfo
         {
@@ -51,6 +54,10 @@ public sealed partial class DaemonProcess : IDisposable
         };
         // Tiered compilation's background thread and the diagnostics socket are not what these tests count.
         start.Environment["DOTNET_EnableDiagnostics"] = "0";
+        foreach (string inherited in start.Environment.Keys.Where(k => k.StartsWith("EPOLLSERVER_", StringComparison.Ordinal)).ToList())
+            start.Environment.Remove(inherited);
+        foreach ((string name, string value) in environment ?? new Dictionary<string, string>())
+            start.Environment[name] = value;
         var daemon = new DaemonProcess(Process.Start(start)!);
         if (expectListening)
         {

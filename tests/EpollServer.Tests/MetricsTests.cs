@@ -1,0 +1,77 @@
+// The System.Diagnostics.Metrics instruments (meter "EpollServer") that dotnet-counters, dotnet-trace and
+// OpenTelemetry read: a MeterListener, as those tools attach, must see the server's real figures.
+using System.Diagnostics.Metrics;
+using EpollServer.Diagnostics;
+using EpollServer.Tests.Infrastructure;
+
+namespace EpollServer.Tests;
+
+public sealed class MetricsTests
+{
+    [Fact]
+    public void Instruments_ReportWhatTheServerDid()
+    {
+        using var server = new TestServer();
+        using var client = TestClient.Connect(server.Port);
+        byte[] payload = Patterns.For(3, 4096);
+        client.Send(payload);
+        Assert.Equal(payload, client.ReceiveExactly(payload.Length));
+        server.WaitUntil(s => s.Stats.BytesSent == payload.Length, "the echo was counted");
+
+        Dictionary<string, long> values = Collect(server.Server.Port);
+        Assert.Equal(1, values["epollserver.connections.accepted"]);
+        Assert.Equal(1, values["epollserver.connections.open"]);
+        Assert.Equal(payload.Length, values["epollserver.bytes.received"]);
+        Assert.Equal(payload.Length, values["epollserver.bytes.sent"]);
+        Assert.Equal(server.Server.Handler.MessagesHandled, values["epollserver.messages"]);
+        Assert.True(values["epollserver.messages"] >= 1);
+        Assert.True(values["epollserver.loop.iterations"] >= 2);
+        Assert.Equal(0, values["epollserver.connections.rejected|reason=max-connections"]);
+        Assert.Equal(0, values["epollserver.eagain|call=send"]);
+        // The server's own fd count without asking the loop equals the loop's exact list.
+        Task<FdReport> report = server.Server.GetFdReportAsync();
+        Assert.True(report.Wait(10_000), "the loop did not answer");
+        FdReport exact = report.Result;
+        Assert.Equal(exact.Total, values["epollserver.fds.open|source=server"]);
+        Assert.True(values["epollserver.fds.open|source=process"] > exact.Total);
+
+        client.Dispose();
+        server.WaitUntil(s => s.OpenConnections == 0, "the close was seen");
+        values = Collect(server.Server.Port);
+        Assert.Equal(0, values["epollserver.connections.open"]);
+        Assert.Equal(1, values["epollserver.connections.closed"]);
+    }
+
+    [Fact]
+    public void DisposedServer_PublishesNothing()
+    {
+        var server = new Server(new ServerOptions { Address = "127.0.0.1", Port = 0 }, new Protocols.EchoHandler());
+        server.Start();
+        int port = server.Port;
+        Assert.NotEmpty(Collect(port, requireAny: false));
+        server.Dispose();
+        Assert.Empty(Collect(port, requireAny: false));
+    }
+
+    // One observation of every EpollServer instrument of the server on `port`: "name" or "name|tag=value" -> value.
+    private static Dictionary<string, long> Collect(int port, bool requireAny = true)
+    {
+        var values = new Dictionary<string, long>();
+        using var listener = new MeterListener();
+        listener.InstrumentPublished = (instrument, l) =>
+        {
+            if (instrument.Meter.Name == ServerMetrics.MeterName && instrument.Meter.Tags?.Any(t => t.Key == "epollserver.port" && Equals(t.Value, port)) == true)
+                l.EnableMeasurementEvents(instrument);
+        };
+        listener.SetMeasurementEventCallback<long>((instrument, value, tags, _) => values[Key(instrument, tags)] = value);
+        listener.SetMeasurementEventCallback<int>((instrument, value, tags, _) => values[Key(instrument, tags)] = value);
+        listener.Start();
+        listener.RecordObservableInstruments();
+        if (requireAny)
+            Assert.NotEmpty(values);
+        return values;
+    }
+
+    private static string Key(Instrument instrument, ReadOnlySpan<KeyValuePair<string, object?>> tags) =>
+        tags.Length == 0 ? instrument.Name : $"{instrument.Name}|{tags[0].Key}={tags[0].Value}";
+}
