@@ -44,6 +44,19 @@ public class LoadCommandTests
         Assert.True(server.GetProperty("median").GetProperty("perSecond").GetDouble() > 0);
     }
 
+    [Fact]
+    public void RunAgainstATarget_ByName_LoadsThatServer()
+    {
+        // As the compose file's load service names its server (server:7007); localhost comes from /etc/hosts.
+        using var daemon = DaemonProcess.Start("--address 127.0.0.1 --port 0");
+        using var temp = TempFolder.Create("epollserver-load");
+        var (exitCode, output) = RunLoad("run", "echo", "--target", $"localhost:{daemon.Port}", "-c", "2", "--warmup", "0.2", "--duration", "0.5", "-o", temp.Path);
+        Assert.True(exitCode == 0, output);
+        Assert.Contains($"127.0.0.1:{daemon.Port}", File.ReadAllText(Path.Combine(temp.Path, "report.md")));
+        DaemonFdReport.Request(daemon);
+        Assert.Contains(daemon.Lines, l => l.Contains("accepted=2 ", StringComparison.Ordinal));
+    }
+
     [Theory]
     [InlineData("run nosuch", "unknown scenario 'nosuch'")]
     [InlineData("run echo --size 1", "--size must be between 2")]

@@ -2,6 +2,7 @@
 // (EpollServer by default, or any peer with --server), pinned apart from the generator, and measures its process.
 using System.CommandLine;
 using System.Net;
+using System.Net.Sockets;
 using EpollServer.LoadTests.Bench;
 using EpollServer.LoadTests.Engine;
 using EpollServer.LoadTests.Reports;
@@ -28,6 +29,26 @@ internal static class RunCommand
         return command;
     }
 
+    // HOST:PORT with HOST an address or a name (a compose service: `server:7007`), IPv4 first as the clients do.
+    private static IPEndPoint ResolveTarget(string text)
+    {
+        if (IPEndPoint.TryParse(text, out IPEndPoint? literal) && literal.Port != 0)
+            return literal;
+        int colon = text.LastIndexOf(':');
+        if (colon <= 0 || !int.TryParse(text.AsSpan(colon + 1), out int port) || port is < 1 or > 65535)
+            throw new ArgumentException($"--target '{text}' is not HOST:PORT (an address or a name, and a port)");
+        string host = text[..colon];
+        try
+        {
+            IPAddress address = Dns.GetHostAddresses(host).OrderBy(a => a.AddressFamily == AddressFamily.InterNetwork ? 0 : 1).First();
+            return new IPEndPoint(address, port);
+        }
+        catch (Exception e) when (e is SocketException or InvalidOperationException)
+        {
+            throw new ArgumentException($"--target '{text}': cannot resolve {host}");
+        }
+    }
+
     private static int Run(ParseResult parsed)
     {
         Scenario scenario;
@@ -37,8 +58,7 @@ internal static class RunCommand
         {
             scenario = ScenarioCatalog.Find(parsed.GetValue(ScenarioName)!);
             if (parsed.GetValue(Target) is { } text)
-                target = IPEndPoint.TryParse(text, out IPEndPoint? parsedTarget) && parsedTarget.Port != 0 ? parsedTarget
-                    : throw new ArgumentException($"--target '{text}' is not HOST:PORT (an IP address and a port)");
+                target = ResolveTarget(text);
             else
                 server = Peers.Find(parsed.GetValue(Server)!);
             if (server is not null && !server.Serves(scenario.Protocol))

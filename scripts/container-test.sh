@@ -1,0 +1,115 @@
+#!/usr/bin/env bash
+# The container test (issue #6), from a bare machine: its own Docker engine, local stand-ins for the Microsoft base
+# images (no registry here), then the real Dockerfile and docker-compose.yml, unchanged:
+#   build (the image's test stage runs the suite) -> up -> healthy -> non-root -> echo through 127.0.0.1 ->
+#   stats and fds (inside and from the host) -> the load service -> SIGTERM -> exit 0 -> everything torn down.
+# Exit 0: passed, or skipped with the reason on the last line (not root). Anything else: failed, with the logs.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+source scripts/container/engine.sh
+source scripts/container/standin-images.sh
+
+if [[ $(id -u) != 0 ]]; then
+    echo "container test: SKIPPED: it starts its own dockerd, which needs root (CI runs as root)"
+    exit 0
+fi
+
+work=$(mktemp -d /tmp/epollserver-container.XXXXXX)
+project="epollserver-ci-$$"
+compose() { docker-compose -p "$project" -f docker-compose.yml -f ci/docker-compose.ci.yml "$@"; }
+step() { printf '[%4ds] %s\n' "$SECONDS" "$*"; }
+fail() {
+    echo "container test: FAILED: $*"
+    compose logs --no-color --tail 40 server 2>/dev/null || true
+    exit 1
+}
+cleanup() {
+    set +e
+    if [[ -n ${DOCKER_HOST:-} ]]; then compose --profile load down --volumes --remove-orphans >/dev/null 2>&1; fi
+    engine_stop "$work/engine" >/dev/null
+    engine_check_clean "$work/engine" || echo "container test: WARNING: the engine left the above behind"
+    rm -rf "$work"
+}
+trap cleanup EXIT
+
+step "compose files valid (docker-compose config -q)"
+docker-compose -f docker-compose.yml config -q
+docker-compose -f docker-compose.yml -f ci/docker-compose.ci.yml config -q
+
+step "engine: install and start dockerd"
+engine_install
+engine_start "$work/engine"
+
+step "stand-in base images"
+standin_images_build "$work/images"
+
+# A free loopback port for the published one, so a host that already serves 7007 does not fail the test.
+port=7007
+while ss -Hltn "sport = :$port" | grep -q .; do port=$((port + 1)); done
+export EPOLLSERVER_PUBLISH_PORT=$port
+
+step "build the real Dockerfile: the server and load images (the test stage runs the suite inside)"
+compose --profile load build > "$work/build.log" 2>&1 || { tail -n 60 "$work/build.log"; fail "docker build failed"; }
+grep -E '(Passed|Failed)! +- Failed:' "$work/build.log" | sed 's/^/in the image: /'
+docker image ls --format '{{.Repository}}:{{.Tag}} {{.Size}}' | grep -E '^epollserver' || true
+
+step "start the server (compose up)"
+compose up -d server
+cid=$(compose ps -q server)
+[[ -n $cid ]] || fail "compose started no server container"
+
+step "wait until healthy (the image's HEALTHCHECK: epollserver health)"
+for ((i = 0; i < 120; i++)); do
+    health=$(docker inspect -f '{{.State.Health.Status}}' "$cid")
+    [[ $health == healthy ]] && break
+    [[ $(docker inspect -f '{{.State.Running}}' "$cid") == true ]] || fail "the server container exited"
+    sleep 0.5
+done
+[[ $health == healthy ]] || fail "not healthy within 60 s (status: $health)"
+docker inspect -f '{{range .State.Health.Log}}{{.ExitCode}} {{.Output}}{{end}}' "$cid" | tail -n 2
+
+step "runs as non-root, as PID 1"
+uid=$(docker exec "$cid" awk '/^Uid:/ {print $2}' /proc/1/status)
+comm=$(docker exec "$cid" cat /proc/1/comm)
+echo "PID 1 is '$comm', uid $uid"
+[[ $uid != 0 ]] || fail "the server runs as root"
+[[ $comm == epollserver ]] || fail "PID 1 is $comm, not epollserver"
+
+step "echo through 127.0.0.1:$port"
+payload="hello-from-the-host-$RANDOM$RANDOM-$(head -c 3000 /dev/urandom | od -An -tx1 | tr -d ' \n')"
+exec 3<>"/dev/tcp/127.0.0.1/$port"
+printf '%s\n' "$payload" >&3
+IFS= read -r -t 5 answer <&3 || fail "no echo within 5 s"
+exec 3>&-
+[[ $answer == "$payload" ]] || fail "the echo differs from what was sent (${#answer} of ${#payload} bytes back)"
+echo "echoed ${#payload} bytes back unchanged"
+
+step "stats inside the container, and the fds from the host"
+docker exec "$cid" epollserver stats | tee "$work/stats.txt"
+grep -q "fds: the server's own" "$work/stats.txt" || fail "epollserver stats printed no fd accounting"
+host_pid=$(docker inspect -f '{{.State.Pid}}' "$cid")
+inside=$(docker exec "$cid" ls /proc/1/fd | wc -l)
+outside=$(ls "/proc/$host_pid/fd" | wc -l)
+# lsof tells TCP sockets by /proc/net/tcp*, which is per network namespace: run it inside the container's.
+tcp=$(nsenter -t "$host_pid" -n lsof -nP -a -p "$host_pid" -i TCP 2>/dev/null | tail -n +2 | wc -l || true)
+echo "fds of the server: $inside seen inside (/proc/1/fd), $outside from the host (/proc/$host_pid/fd)," \
+    "$tcp TCP sockets in lsof (nsenter -t $host_pid -n lsof -p $host_pid -i TCP)"
+[[ $tcp -ge 1 ]] || fail "lsof shows no TCP socket for the server"
+
+step "the load service: echo from its own container on the internal network"
+compose --profile load run --rm load 2>&1 | tail -n 12 || fail "the load run failed"
+
+step "stop: SIGTERM to PID 1, graceful exit 0"
+started=$SECONDS
+compose stop server
+took=$((SECONDS - started))
+code=$(docker inspect -f '{{.State.ExitCode}}' "$cid")
+logs=$(docker logs "$cid" 2>&1)
+grep -q "SIGTERM received: stopping gracefully" <<<"$logs" || fail "no graceful-stop line in the logs"
+grep -q "stopped: connections open=0" <<<"$logs" || fail "no final stats line in the logs"
+echo "exit code $code after ${took} s"
+[[ $code == 0 ]] || fail "exit code $code"
+
+step "tear down"
+compose --profile load down --volumes --remove-orphans >/dev/null 2>&1
+echo "container test: passed in ${SECONDS} s"

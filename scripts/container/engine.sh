@@ -1,0 +1,359 @@
+# shellcheck shell=bash
+# A private Docker engine for the container tests, started by hand and removed without trace.
+#
+# Sourced, not run. Public functions:
+#   engine_install           install dockerd/docker/docker-compose/debootstrap/iptables if any is missing
+#   engine_start DIR         start dockerd with all its state under DIR; exports DOCKER_HOST
+#   engine_stop DIR          stop it and undo everything it changed on the host (idempotent, EXIT-trap safe)
+#   engine_check_clean DIR   print what the engine left behind; return 1 if anything
+#
+# Why by hand: the CI machines have no service manager (apt starts no daemon) and no registry. Keeping the
+# socket, data root and exec root under one DIR means a run never meets a host engine or an earlier run's
+# images, and removing DIR removes the engine's state. What dockerd changes outside DIR (docker0 and br-*
+# bridges, DOCKER* iptables chains, FORWARD policy, ip_forward) is undone by engine_stop.
+# Every function is safe under `set -euo pipefail`: expected failures are tested with `if`, never left to
+# a bare `&&` whose false status would end the caller.
+
+# The sysctls dockerd may flip when it starts; their values before the first start are kept in DIR.
+# (Setting ip_forward back also resets the per-interface `forwarding` and all.accept_redirects that the
+# kernel changed with it.)
+ENGINE_SYSCTLS=(net.ipv4.ip_forward net.bridge.bridge-nf-call-iptables net.bridge.bridge-nf-call-ip6tables)
+
+engine_install() {
+    local tool missing=() log
+    for tool in dockerd docker docker-compose debootstrap iptables; do
+        command -v "$tool" >/dev/null 2>&1 || missing+=("$tool")
+    done
+    if ((${#missing[@]} == 0)); then return 0; fi
+    # Quiet unless it fails: apt's output goes to a file that is shown only on failure.
+    log=$(mktemp)
+    if ! { DEBIAN_FRONTEND=noninteractive apt-get update -qq &&
+        DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends \
+            docker.io docker-compose debootstrap iptables; } >"$log" 2>&1; then
+        echo "engine_install: apt-get failed (missing: ${missing[*]}):" >&2
+        cat "$log" >&2
+        rm -f "$log"
+        return 1
+    fi
+    rm -f "$log"
+}
+
+engine_start() {
+    local dir pid i t0
+    dir=$(_engine_dir "${1:-}") || return 1
+    export DOCKER_HOST="unix://$dir/docker.sock"
+    # Already running for this DIR (a second call): nothing to do.
+    if _engine_answers "$dir"; then return 0; fi
+    t0=$(_engine_now)
+    mkdir -p "$dir"
+    _engine_save_host_state "$dir"
+    # stdin from /dev/null so dockerd never holds the caller's terminal or pipe; its own pidfile is written
+    # by dockerd itself, so $! goes to a second file for a daemon that dies before writing it.
+    dockerd --host "$DOCKER_HOST" --data-root "$dir/root" --exec-root "$dir/exec" \
+        --pidfile "$dir/dockerd.pid" </dev/null >"$dir/dockerd.log" 2>&1 &
+    pid=$!
+    echo "$pid" >"$dir/dockerd.launched.pid"
+    # Ready in about 1 s here; give up after 30 s (120 x 0.25 s) or as soon as dockerd has died.
+    for ((i = 0; i < 120; i++)); do
+        if _engine_answers "$dir"; then
+            printf 'engine: dockerd %s ready in %.1f s (%s)\n' \
+                "$(docker version --format '{{.Server.Version}}' 2>/dev/null || echo '?')" \
+                "$(_engine_since "$t0")" "$dir"
+            return 0
+        fi
+        if ! _engine_alive "$pid"; then break; fi
+        sleep 0.25
+    done
+    echo "engine_start: dockerd did not answer within 30 s (or exited); last lines of $dir/dockerd.log:" >&2
+    tail -n 30 "$dir/dockerd.log" >&2 || true
+    return 1
+}
+
+engine_stop() {
+    local dir t0
+    dir=$(_engine_dir "${1:-}") || return 1
+    t0=$(_engine_now)
+    local backend='' policy='' saved_sysctls='' nft_before=''
+    # Read what engine_start saved before DIR goes away (absent after a partial start: then skip it).
+    if [[ -r $dir/iptables.backend ]]; then backend=$(<"$dir/iptables.backend"); fi
+    if [[ -r $dir/forward.policy ]]; then policy=$(<"$dir/forward.policy"); fi
+    if [[ -r $dir/sysctl.saved ]]; then saved_sysctls=$(<"$dir/sysctl.saved"); fi
+    if [[ -r $dir/nft-tables.before ]]; then nft_before=$(<"$dir/nft-tables.before"); else nft_before='?'; fi
+
+    _engine_remove_containers "$dir"
+    _engine_stop_daemon "$dir"
+    _engine_kill_leftovers "$dir"
+    _engine_remove_cgroups "$dir"
+    _engine_umount_under "$dir"
+    if [[ -e $dir ]] && ! rm -rf --one-file-system "$dir" 2>/dev/null; then
+        echo "engine_stop: could not remove all of $dir" >&2
+    fi
+    _engine_remove_bridges
+    _engine_iptables_clean "$backend" "$policy" "$nft_before"
+    _engine_restore_sysctls "$saved_sysctls"
+    if [[ ${DOCKER_HOST:-} == "unix://$dir/docker.sock" ]]; then unset DOCKER_HOST; fi
+    printf 'engine: stopped and cleaned in %.1f s (%s)\n' "$(_engine_since "$t0")" "$dir"
+    return 0
+}
+
+engine_check_clean() {
+    local dir out='' line
+    dir=$(_engine_dir "${1:-}") || return 1
+    out+=$(ip -o link show 2>/dev/null | awk -F': ' '{print $2}' | cut -d@ -f1 |
+        grep -E '^(docker0|br-[0-9a-f]{12})$' | sed 's/^/link: /' || true)
+    for line in iptables-nft-save iptables-legacy-save; do
+        if command -v "$line" >/dev/null 2>&1; then
+            out+=$'\n'$("$line" 2>/dev/null | grep -E 'DOCKER|docker0|br-[0-9a-f]{12}' | sed "s/^/$line: /" || true)
+        fi
+    done
+    out+=$'\n'$(_engine_engine_pids "$dir" | sed 's/^/process: /' || true)
+    out+=$'\n'$(_engine_mounts_under "$dir" | sed 's/^/mount: /' || true)
+    if [[ -e $dir ]]; then out+=$'\n'"dir: $dir still exists"; fi
+    out=$(printf '%s\n' "$out" | sed '/^$/d')
+    if [[ -n $out ]]; then
+        printf 'engine_check_clean: left behind:\n%s\n' "$out" >&2
+        return 1
+    fi
+}
+
+# ---- helpers ---------------------------------------------------------------------------------------
+
+# An absolute DIR, refusing "" and "/" because engine_stop ends with rm -rf DIR.
+_engine_dir() {
+    local dir
+    if [[ -z $1 ]]; then echo "engine: DIR argument required" >&2; return 1; fi
+    dir=$(realpath -m -- "$1")
+    if [[ $dir == / ]]; then echo "engine: refusing DIR=/" >&2; return 1; fi
+    printf '%s\n' "$dir"
+}
+
+_engine_now() { date +%s.%N; }
+_engine_since() { awk -v a="$1" -v b="$(date +%s.%N)" 'BEGIN {printf "%.2f", b - a}'; }
+
+_engine_answers() {
+    [[ -S $1/docker.sock ]] && timeout 5 docker -H "unix://$1/docker.sock" info >/dev/null 2>&1
+}
+
+# Alive and not a zombie: a dockerd started from this shell stays a zombie until reaped, and kill -0
+# succeeds on a zombie, so the state letter in /proc/PID/stat is what tells.
+_engine_alive() {
+    local state
+    [[ -n ${1:-} && -r /proc/$1/stat ]] || return 1
+    state=$(sed -E 's/^.*\) ([A-Za-z]).*$/\1/' "/proc/$1/stat" 2>/dev/null) || return 1
+    [[ -n $state && $state != Z ]]
+}
+
+# Saved only once per DIR: a second start after a crash must not record docker's values as the originals.
+_engine_save_host_state() {
+    local dir=$1 key
+    if [[ ! -e $dir/sysctl.saved ]]; then
+        for key in "${ENGINE_SYSCTLS[@]}"; do
+            if sysctl -n "$key" >/dev/null 2>&1; then echo "$key=$(sysctl -n "$key")"; fi
+        done >"$dir/sysctl.saved"
+    fi
+    # dockerd runs whatever `iptables` is on PATH (here the nf_tables one); remember which, so the
+    # FORWARD policy is put back in the same backend.
+    if [[ ! -e $dir/iptables.backend ]]; then
+        case $(iptables --version 2>/dev/null || true) in
+            *nf_tables*) echo nft ;;
+            *) echo legacy ;;
+        esac >"$dir/iptables.backend"
+    fi
+    # dockerd sets FORWARD to DROP when it has to turn ip_forward on.
+    if [[ ! -e $dir/forward.policy ]]; then
+        iptables -S FORWARD 2>/dev/null | awk '$1 == "-P" {print $3}' >"$dir/forward.policy" || true
+    fi
+    # With nf_tables, iptables creates the "ip filter"/"ip nat" tables on first use; if they were not
+    # there before, engine_stop drops them again once they are empty.
+    if [[ ! -e $dir/nft-tables.before ]]; then
+        { nft list tables 2>/dev/null || true; } >"$dir/nft-tables.before"
+    fi
+}
+
+# Containers first, while dockerd can still stop them cleanly (it removes their veths, netns mounts,
+# DNAT rules and docker-proxy processes itself).
+_engine_remove_containers() {
+    local sock="unix://$1/docker.sock" ids
+    [[ -S $1/docker.sock ]] || return 0
+    ids=$(timeout 20 docker -H "$sock" ps -q 2>/dev/null || true)
+    if [[ -n $ids ]]; then
+        # shellcheck disable=SC2086  # one id per word
+        timeout 60 docker -H "$sock" rm -f $ids >/dev/null 2>&1 || true
+    fi
+}
+
+# TERM dockerd by its pidfile (or the pid we launched, if it died before writing one), wait up to 20 s,
+# then KILL. The pid must still be a dockerd: never signal a recycled pid.
+_engine_stop_daemon() {
+    local dir=$1 pid='' f i
+    for f in "$dir/dockerd.pid" "$dir/dockerd.launched.pid"; do
+        if [[ -r $f ]]; then
+            pid=$(<"$f")
+            if _engine_alive "$pid" && [[ $(cat "/proc/$pid/comm" 2>/dev/null) == dockerd ]]; then break; fi
+            pid=''
+        fi
+    done
+    [[ -n $pid ]] || return 0
+    kill -TERM "$pid" 2>/dev/null || true
+    for ((i = 0; i < 80; i++)); do
+        if ! _engine_alive "$pid"; then break; fi
+        sleep 0.25
+    done
+    if _engine_alive "$pid"; then
+        echo "engine_stop: dockerd $pid ignored TERM for 20 s; killing it" >&2
+        kill -KILL "$pid" 2>/dev/null || true
+        for ((i = 0; i < 20; i++)); do
+            if ! _engine_alive "$pid"; then break; fi
+            sleep 0.25
+        done
+    fi
+    wait "$pid" 2>/dev/null || true # reap it if it is this shell's child
+}
+
+# Processes of this engine (dockerd, its containerd, container shims): their command lines name DIR.
+_engine_engine_pids() {
+    local dir=$1 p comm cmd
+    for p in /proc/[0-9]*; do
+        comm=$(cat "$p/comm" 2>/dev/null) || continue
+        case $comm in dockerd | containerd | containerd-shim*) ;; *) continue ;; esac
+        cmd=$(tr '\0' ' ' <"$p/cmdline" 2>/dev/null) || continue
+        if [[ $cmd == *"$dir/"* ]] && _engine_alive "${p#/proc/}"; then echo "${p#/proc/}"; fi
+    done
+}
+
+# Only does something when dockerd died without stopping containerd and the shims (KILLed, crashed).
+_engine_kill_leftovers() {
+    local dir=$1 pids i
+    pids=$(_engine_engine_pids "$dir")
+    [[ -n $pids ]] || return 0
+    # shellcheck disable=SC2086
+    kill -TERM $pids 2>/dev/null || true
+    for ((i = 0; i < 20; i++)); do
+        pids=$(_engine_engine_pids "$dir")
+        [[ -n $pids ]] || return 0
+        sleep 0.25
+    done
+    # shellcheck disable=SC2086
+    kill -KILL $pids 2>/dev/null || true
+    sleep 0.5
+}
+
+# Container processes outlive a killed shim; they are found by their cgroup (dockerd's cgroupfs driver
+# puts container ID under <controller>/docker/ID). Then the empty cgroup directories are removed
+# (rmdir only ever removes an empty cgroup, so a host engine's busy ones are safe).
+_engine_remove_cgroups() {
+    local dir=$1 c id procs
+    for c in "$dir"/root/containers/*/; do
+        [[ -d $c ]] || continue
+        id=$(basename "$c")
+        procs=$(cat /sys/fs/cgroup/*/docker/"$id"/cgroup.procs /sys/fs/cgroup/docker/"$id"/cgroup.procs \
+            2>/dev/null | sort -u || true)
+        if [[ -n $procs ]]; then
+            # shellcheck disable=SC2086
+            kill -KILL $procs 2>/dev/null || true
+            sleep 0.5
+        fi
+        rmdir /sys/fs/cgroup/*/docker/"$id" /sys/fs/cgroup/docker/"$id" 2>/dev/null || true
+    done
+    rmdir /sys/fs/cgroup/*/docker /sys/fs/cgroup/docker 2>/dev/null || true
+}
+
+_engine_mounts_under() {
+    awk -v d="$1" '$5 == d || index($5, d "/") == 1 {print $5}' /proc/self/mountinfo | sort -r
+}
+
+# dockerd bind-mounts its data root onto itself and leaves nsfs mounts under exec/netns; overlay mounts
+# remain if it was killed. Deepest first (reverse sort puts a mount's children before it); lazy as a
+# last resort. Mount points with spaces (\040 in mountinfo) are not handled: DIR must not have any.
+_engine_umount_under() {
+    local dir=$1 mp _
+    for _ in 1 2 3; do
+        local -a mps=()
+        mapfile -t mps < <(_engine_mounts_under "$dir")
+        ((${#mps[@]})) || return 0
+        for mp in "${mps[@]}"; do
+            umount "$mp" 2>/dev/null || umount -l "$mp" 2>/dev/null || true
+        done
+    done
+}
+
+# docker0 and user-defined networks' br-<12 hex> bridges, with any veth still attached (normally gone
+# with their containers).
+_engine_remove_bridges() {
+    local br veth
+    for br in $(ip -o link show type bridge 2>/dev/null | awk -F': ' '{print $2}' | cut -d@ -f1 |
+        grep -E '^(docker0|br-[0-9a-f]{12})$' || true); do
+        for veth in $(ip -o link show master "$br" 2>/dev/null | awk -F': ' '{print $2}' | cut -d@ -f1); do
+            ip link del "$veth" 2>/dev/null || true
+        done
+        ip link del "$br" 2>/dev/null || true
+    done
+}
+
+# Both backends are looked at, so whichever dockerd used is cleaned. In filter and nat: delete the rules
+# of the built-in chains that jump to a DOCKER* chain or name a docker bridge (docker's MASQUERADE and
+# FORWARD ACCEPT rules), then flush and delete every DOCKER* chain, all in one iptables-restore
+# --noflush transaction per table. Then put the FORWARD policy back and drop nf_tables tables that did
+# not exist before and are now empty.
+_engine_iptables_clean() {
+    local backend=$1 policy=$2 nft_before=$3 b t
+    for b in nft legacy; do
+        command -v "iptables-$b-save" >/dev/null 2>&1 || continue
+        for t in filter nat; do
+            if _engine_iptables_has_table "$b" "$t"; then _engine_iptables_clean_table "$b" "$t"; fi
+        done
+    done
+    if [[ -n $backend && -n $policy ]] && command -v "iptables-$backend" >/dev/null 2>&1; then
+        "iptables-$backend" -P FORWARD "$policy" 2>/dev/null || true
+    fi
+    if [[ $backend == nft && $nft_before != '?' ]]; then
+        for t in filter nat; do
+            if ! grep -qx "table ip $t" <<<"$nft_before" && _engine_iptables_table_empty "$t"; then
+                nft delete table ip "$t" 2>/dev/null || true
+            fi
+        done
+    fi
+}
+
+# Asked without touching the table: naming a legacy table (iptables-legacy-save -t filter) instantiates
+# it in the kernel for good (x_tables is built in here, no module to unload), after which every
+# iptables-nft-save prints "Warning: iptables-legacy tables present".
+_engine_iptables_has_table() {
+    case $1 in
+        nft) grep -qx "table ip $2" <<<"$(nft list tables 2>/dev/null || true)" ;;
+        legacy) grep -qx "$2" /proc/net/ip_tables_names 2>/dev/null ;;
+        *) return 1 ;;
+    esac
+}
+
+_engine_iptables_clean_table() {
+    local b=$1 t=$2 save deletes chains script c
+    save=$("iptables-$b-save" -t "$t" 2>/dev/null || true)
+    [[ $save == *DOCKER* || $save == *docker0* || $save =~ br-[0-9a-f]{12} ]] || return 0
+    deletes=$(grep -E '^-A (PREROUTING|INPUT|FORWARD|OUTPUT|POSTROUTING) ' <<<"$save" |
+        grep -E -- '-j DOCKER|docker0|br-[0-9a-f]{12}' | sed 's/^-A /-D /' || true)
+    chains=$(grep -oE '^:DOCKER[^ ]*' <<<"$save" | cut -c2- || true)
+    script="*$t"$'\n'
+    if [[ -n $deletes ]]; then script+="$deletes"$'\n'; fi
+    for c in $chains; do script+="-F $c"$'\n'; done
+    for c in $chains; do script+="-X $c"$'\n'; done
+    script+="COMMIT"$'\n'
+    if ! "iptables-$b-restore" --noflush <<<"$script" 2>/dev/null; then
+        echo "engine_stop: iptables-$b-restore could not remove docker's $t rules:" >&2
+        printf '%s' "$script" >&2
+    fi
+}
+
+# Empty = only built-in chains, all with policy ACCEPT, and no rules: then the table changes nothing.
+_engine_iptables_table_empty() {
+    local save
+    save=$(iptables-nft-save -t "$1" 2>/dev/null | grep -vE '^(#|\*|COMMIT)' || true)
+    ! grep -qvE '^:(PREROUTING|INPUT|FORWARD|OUTPUT|POSTROUTING) ACCEPT ' <<<"$save"
+}
+
+_engine_restore_sysctls() {
+    local line
+    while IFS= read -r line; do
+        if [[ -n $line ]]; then sysctl -qw "$line" >/dev/null 2>&1 || true; fi
+    done <<<"$1"
+}
