@@ -160,12 +160,17 @@ public sealed partial class Server : IDisposable
 
     private IPoller CreatePoller()
     {
-        if (Options.Poller == "poll")
-            return new PollPoller();
-        SyscallResult created = EpollPoller.Create(Options.EventBatchSize, out EpollPoller? epoll);
-        if (!created.Ok)
-            throw new ServerStartException($"epoll_create1 failed: {created.Error}");
-        return epoll!;
+        switch (Options.ResolvedPoller)
+        {
+            case "poll":
+                return new PollPoller();
+            case "kqueue":
+                SyscallResult queue = KqueuePoller.Create(Options.EventBatchSize, out KqueuePoller? kqueue, out string? unavailable);
+                return queue.Ok ? kqueue! : throw new ServerStartException(unavailable ?? $"kqueue failed: {queue.Error}");
+            default:
+                SyscallResult created = EpollPoller.Create(Options.EventBatchSize, out EpollPoller? epoll);
+                return created.Ok ? epoll! : throw new ServerStartException($"epoll_create1 failed: {created.Error}");
+        }
     }
 
     private DeadlineQueue<Connection>? TimeoutQueue(TimeSpan length, CloseReason reason) =>

@@ -48,8 +48,15 @@ public sealed class ServerOptions
 
     public bool NoDelay { get; set; } = true;
 
-    // The readiness backend: "auto" (epoll on Linux), "epoll", or "poll" (poll(2): portable, O(fds) per wait).
+    // The readiness backend: "auto" (epoll on Linux, kqueue on macOS and FreeBSD), "epoll", "kqueue" (libkqueue on
+    // Linux), or "poll" (poll(2): portable, O(fds) per wait).
     public string Poller { get; set; } = "auto";
+
+    // What "auto" means on this platform; the named backend otherwise.
+    public string ResolvedPoller => Poller != "auto" ? Poller
+        : OperatingSystem.IsLinux() ? "epoll"
+        : OperatingSystem.IsMacOS() || OperatingSystem.IsFreeBSD() ? "kqueue"
+        : "poll";
 
     // How long a graceful stop waits for connections to flush what they owe before closing them anyway.
     public TimeSpan ShutdownTimeout { get; set; } = TimeSpan.FromSeconds(5);
@@ -105,10 +112,12 @@ public sealed class ServerOptions
             errors.Add($"--greeting is longer than a quarter of the output buffer ({OutputBufferSize / 4} bytes)");
         if (UdpBufferSize is < 1 or > 65535)
             errors.Add($"--udp-buffer {UdpBufferSize} must be within 1..65535 bytes");
-        if (Poller is not ("auto" or "epoll" or "poll"))
-            errors.Add(Poller == "kqueue"
-                ? "--poller kqueue: this build has no kqueue backend yet (epoll and poll are available)"
-                : $"--poller '{Poller}' is not known; choose auto, epoll or poll");
+        if (Poller is not ("auto" or "epoll" or "kqueue" or "poll"))
+            errors.Add($"--poller '{Poller}' is not known; choose auto, epoll, kqueue or poll");
+        else if (Poller == "epoll" && !OperatingSystem.IsLinux())
+            errors.Add("--poller epoll: epoll is Linux's; choose kqueue or poll here");
+        else if (ResolvedPoller == "kqueue" && Reactor.KqueuePoller.Unavailable is { } why)
+            errors.Add($"--poller kqueue: {why}");
         if (ShutdownTimeout < TimeSpan.Zero)
             errors.Add("--shutdown-timeout must not be negative");
         return errors;

@@ -16,7 +16,7 @@ internal static class ServeCommand
     private static readonly Option<string?> Greeting = new("--greeting") { Description = "text sent to every client on connect (a LF is added)" };
     private static readonly Option<bool> Udp = new("--udp") { Description = "also serve UDP echo on the same port (each datagram sent back unchanged)" };
     private static readonly Option<int> UdpBuffer = new("--udp-buffer") { Description = "longest datagram echoed; longer ones are counted as truncated and not echoed", DefaultValueFactory = _ => 65535 };
-    private static readonly Option<string> Poller = new("--poller") { Description = "readiness backend: auto (epoll on Linux), epoll or poll", DefaultValueFactory = _ => "auto" };
+    private static readonly Option<string> Poller = new("--poller") { Description = "readiness backend: auto (epoll on Linux, kqueue on macOS), epoll, kqueue (libkqueue on Linux) or poll", DefaultValueFactory = _ => "auto" };
     private static readonly Option<int> Backlog = new("--backlog") { Description = "listen(2) backlog", DefaultValueFactory = _ => 511 };
     private static readonly Option<int> InputBuffer = new("--input-buffer") { Description = "per-connection input ring in bytes (power of two)", DefaultValueFactory = _ => 16 * 1024 };
     private static readonly Option<int> OutputBuffer = new("--output-buffer") { Description = "per-connection output ring in bytes (power of two); reading pauses at 3/4 full", DefaultValueFactory = _ => 64 * 1024 };

@@ -28,6 +28,24 @@ public sealed class DaemonOptionsTests
     }
 
     [Fact]
+    public void PollerKqueue_ServesWithLibkqueue_OrExits2SayingItIsMissing()
+    {
+        using var daemon = DaemonProcess.Start("--address 127.0.0.1 --port 0 --poller kqueue", expectListening: false);
+        if (Reactor.KqueuePoller.Unavailable is { } why)
+        {
+            Assert.Equal(2, daemon.WaitForExit());
+            string line = Assert.Single(daemon.Lines, l => l.StartsWith("stderr: epollserver: --poller kqueue: ", StringComparison.Ordinal));
+            Assert.Contains("libkqueue", line);
+            Assert.Contains(why, line);
+            return;
+        }
+        string listening = daemon.WaitForLine(new System.Text.RegularExpressions.Regex("listening on .* poller=kqueue"), 20_000);
+        int port = int.Parse(System.Text.RegularExpressions.Regex.Match(listening, @":(\d+) ").Groups[1].Value);
+        using var client = TestClient.Connect(port);
+        Assert.True(client.EchoesProbe(Patterns.For(9, 100_000)));
+    }
+
+    [Fact]
     public void PortInUse_FailsWithTheErrnoAndExitCode1()
     {
         using var first = DaemonProcess.Start("--address 127.0.0.1 --port 0");

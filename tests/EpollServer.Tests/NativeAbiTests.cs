@@ -49,7 +49,63 @@ public sealed class NativeAbiTests
         }
         """;
 
-    private static readonly Lazy<Dictionary<string, long>> Header = new(CompileAndRun);
+    // struct kevent as kevent(2) documents it on macOS, FreeBSD (its freebsd11 layout) and libkqueue, and the
+    // <sys/event.h> values those three share; libkqueue's own header is used instead when it is installed.
+    private const string KqueueProgram = """
+        #include <stdio.h>
+        #include <stddef.h>
+        #include <stdint.h>
+        #if __has_include(<kqueue/sys/event.h>)
+        #include <kqueue/sys/event.h>
+        #define SOURCE 1
+        #else
+        #define SOURCE 0
+        struct kevent { uintptr_t ident; short filter; unsigned short flags; unsigned int fflags; intptr_t data; void *udata; };
+        #define EVFILT_READ (-1)
+        #define EVFILT_WRITE (-2)
+        #define EV_ADD 0x0001
+        #define EV_DELETE 0x0002
+        #define EV_ENABLE 0x0004
+        #define EV_DISABLE 0x0008
+        #define EV_CLEAR 0x0020
+        #define EV_RECEIPT 0x0040
+        #define EV_ERROR 0x4000
+        #define EV_EOF 0x8000
+        #endif
+        #define P(name) printf("%s\t%ld\n", #name, (long)(name));
+        int main(void) {
+            P(SOURCE) P(sizeof(struct kevent)) P(offsetof(struct kevent, filter)) P(offsetof(struct kevent, flags))
+            P(offsetof(struct kevent, fflags)) P(offsetof(struct kevent, data)) P(offsetof(struct kevent, udata))
+            P(EVFILT_READ) P(EVFILT_WRITE) P(EV_ADD) P(EV_DELETE) P(EV_ENABLE) P(EV_DISABLE) P(EV_CLEAR) P(EV_RECEIPT)
+            P(EV_ERROR) P(EV_EOF)
+            return 0;
+        }
+        """;
+
+    private static readonly Lazy<Dictionary<string, long>> Header = new(() => CompileAndRun(Program));
+
+    private static readonly Lazy<Dictionary<string, long>> KqueueHeader = new(() => CompileAndRun(KqueueProgram));
+
+    // The kqueue constants are checked against <sys/event.h> below, not against Linux's headers.
+    private static bool IsKqueueConstant(string name) => name.StartsWith("EV_", StringComparison.Ordinal) || name.StartsWith("EVFILT_", StringComparison.Ordinal);
+
+    [Fact]
+    public void Kevent_LayoutAndConstants_MatchTheBsdDefinition()
+    {
+        Dictionary<string, long> bsd = KqueueHeader.Value;
+        Assert.Equal(32, bsd["sizeof(struct kevent)"]);   // on 64-bit: 8 + 2 + 2 + 4 + 8 + 8
+        Assert.Equal(bsd["sizeof(struct kevent)"], Unsafe.SizeOf<Libc.kevent_t>());
+        Assert.Equal(bsd["offsetof(struct kevent, filter)"], Offset<Libc.kevent_t>(nameof(Libc.kevent_t.filter)));
+        Assert.Equal(bsd["offsetof(struct kevent, flags)"], Offset<Libc.kevent_t>(nameof(Libc.kevent_t.flags)));
+        Assert.Equal(bsd["offsetof(struct kevent, fflags)"], Offset<Libc.kevent_t>(nameof(Libc.kevent_t.fflags)));
+        Assert.Equal(bsd["offsetof(struct kevent, data)"], Offset<Libc.kevent_t>(nameof(Libc.kevent_t.data)));
+        Assert.Equal(bsd["offsetof(struct kevent, udata)"], Offset<Libc.kevent_t>(nameof(Libc.kevent_t.udata)));
+        var constants = typeof(Libc).GetFields(System.Reflection.BindingFlags.NonPublic | System.Reflection.BindingFlags.Static)
+            .Where(f => f.IsLiteral && IsKqueueConstant(f.Name)).ToList();
+        Assert.Equal(10, constants.Count);
+        foreach (var field in constants)
+            Assert.True(bsd[field.Name] == Convert.ToInt64(field.GetValue(null)), $"{field.Name}: C# says {field.GetValue(null)}, <sys/event.h> says {bsd[field.Name]}");
+    }
 
     [Fact]
     public void EpollEvent_LayoutMatchesHeader()
@@ -100,7 +156,7 @@ public sealed class NativeAbiTests
         var constants = typeof(Libc).GetFields(System.Reflection.BindingFlags.NonPublic | System.Reflection.BindingFlags.Static)
             .Where(f => f.IsLiteral).ToList();
         Assert.True(constants.Count > 40, "expected Libc's constants to be found by reflection");
-        foreach (var field in constants.Where(f => f.Name != nameof(Libc.Name)))
+        foreach (var field in constants.Where(f => f.Name is not (nameof(Libc.Name) or nameof(Libc.KqueueLibrary)) && !IsKqueueConstant(f.Name)))
         {
             Assert.True(Header.Value.ContainsKey(field.Name), $"the C program does not print {field.Name}: add it so it is checked");
             Assert.True(Header.Value[field.Name] == Convert.ToInt64(field.GetValue(null)), $"{field.Name}: C# says {field.GetValue(null)}, the header says {Header.Value[field.Name]}");
@@ -123,12 +179,12 @@ public sealed class NativeAbiTests
 
     private static long Offset<T>(string field) => Marshal.OffsetOf<T>(field).ToInt64();
 
-    private static Dictionary<string, long> CompileAndRun()
+    private static Dictionary<string, long> CompileAndRun(string program)
     {
         string dir = Directory.CreateTempSubdirectory("epollserver-abi").FullName;
         string source = Path.Combine(dir, "abi.c");
         string binary = Path.Combine(dir, "abi");
-        File.WriteAllText(source, Program);
+        File.WriteAllText(source, program);
         Run("gcc", $"-D_GNU_SOURCE -o \"{binary}\" \"{source}\"", "gcc is needed to prove the ABI against the headers (apt-get install gcc; .ci/run installs it)");
         string output = Run(binary, "", "the compiled ABI probe failed");
         Directory.Delete(dir, recursive: true);

@@ -1,9 +1,11 @@
 // One contract, every backend: readiness, modify, remove, hang-up, error, stale events after close and fd reuse,
-// many fds, and a wait woken from another thread. Each backend this machine can run gets a subclass below.
+// many fds, and a wait woken from another thread. Each backend gets a subclass below; one this machine cannot run
+// (kqueue without libkqueue) has every test reported as skipped with the reason ([BackendFact]).
 using System.Net;
 using System.Net.Sockets;
 using EpollServer.Interop;
 using EpollServer.Reactor;
+using EpollServer.Tests.Infrastructure;
 
 namespace EpollServer.Tests;
 
@@ -16,7 +18,7 @@ public abstract class PollerContractTests : IDisposable
 
     private protected IPoller Poller { get; }
 
-    [Fact]
+    [BackendFact]
     public void Readable_OnlyOnceThereIsSomethingToRead_WithItsToken()
     {
         int fd = NewEventFd();
@@ -32,7 +34,7 @@ public abstract class PollerContractTests : IDisposable
         Assert.Empty(Wait(0));
     }
 
-    [Fact]
+    [BackendFact]
     public void Modify_ChangesInterestAndToken_NoneSilencesIt()
     {
         int fd = NewEventFd();
@@ -47,7 +49,7 @@ public abstract class PollerContractTests : IDisposable
         Assert.False(Poller.Modify(NewEventFd(), 3, Interest.Read).Ok, "modifying an fd never added must fail");
     }
 
-    [Fact]
+    [BackendFact]
     public void Remove_StopsEvents_AndAddingTwiceFails()
     {
         int fd = NewEventFd();
@@ -60,7 +62,7 @@ public abstract class PollerContractTests : IDisposable
     }
 
     // The peer closes: our side reads EOF (readable); once we shut down our side too, both directions are gone.
-    [Fact]
+    [BackendFact]
     public void PeerClose_IsReadable_BothSidesShut_IsHangUp()
     {
         (Socket local, Socket peer) = NewTcpPair();
@@ -74,7 +76,7 @@ public abstract class PollerContractTests : IDisposable
     }
 
     // A non-blocking connect to a port nobody listens on fails asynchronously: the socket error is reported.
-    [Fact]
+    [BackendFact]
     public void RefusedConnect_IsReportedAsAnError()
     {
         int port;
@@ -97,7 +99,7 @@ public abstract class PollerContractTests : IDisposable
     }
 
     // Close an fd and get its number again from the kernel: only the new registration's token is ever reported.
-    [Fact]
+    [BackendFact]
     public void FdNumberReused_OnlyTheNewTokenIsReported()
     {
         int first = NewEventFd();
@@ -115,7 +117,7 @@ public abstract class PollerContractTests : IDisposable
 
     // 1000 fds, every seventh ready: exactly those come back; with a batch of 16, ten waits (143 ready) plus slack
     // reach them all, so no ready fd is starved behind a full batch.
-    [Fact]
+    [BackendFact]
     public void ManyFds_ExactlyTheReadyOnesAreReported_EvenInSmallBatches()
     {
         var expected = new HashSet<ulong>();
@@ -136,7 +138,7 @@ public abstract class PollerContractTests : IDisposable
         Assert.Equal(expected, seen);
     }
 
-    [Fact]
+    [BackendFact]
     public void BlockedWait_IsWokenByAnotherThread()
     {
         int fd = NewEventFd();
@@ -204,3 +206,16 @@ public sealed class EpollPollerContractTests() : PollerContractTests(CreateEpoll
 }
 
 public sealed class PollPollerContractTests() : PollerContractTests(new PollPoller(initialCapacity: 4));
+
+// kqueue: the system's on macOS and FreeBSD; on Linux libkqueue's, when it is installed.
+public sealed class KqueuePollerContractTests() : PollerContractTests(CreateKqueue())
+{
+    public static string? NotRunBecause => KqueuePoller.Unavailable is { } why ? $"kqueue backend not run: {why}" : null;
+
+    private static KqueuePoller CreateKqueue()
+    {
+        SyscallResult created = KqueuePoller.Create(1024, out KqueuePoller? poller, out string? unavailable);
+        Assert.True(created.Ok, unavailable ?? $"kqueue: {created.Error}");
+        return poller!;
+    }
+}

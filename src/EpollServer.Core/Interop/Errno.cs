@@ -1,4 +1,4 @@
-// errno values as named constants (Linux numbering), so no code ever compares against a bare number.
+// errno values by name, numbered for the platform this runs on (ErrnoTable), so no code compares against a bare number.
 using System.Runtime.InteropServices;
 
 namespace EpollServer.Interop;
@@ -6,29 +6,31 @@ namespace EpollServer.Interop;
 internal readonly record struct Errno(int Value)
 {
     public static readonly Errno None = new(0);
-    public static readonly Errno EPERM = new(1);
-    public static readonly Errno ENOENT = new(2);
-    public static readonly Errno EINTR = new(4);
-    public static readonly Errno EBADF = new(9);
-    public static readonly Errno EAGAIN = new(11);   // == EWOULDBLOCK on Linux
-    public static readonly Errno ENOMEM = new(12);
-    public static readonly Errno EACCES = new(13);
-    public static readonly Errno EEXIST = new(17);
-    public static readonly Errno EINVAL = new(22);
-    public static readonly Errno ENFILE = new(23);
-    public static readonly Errno EMFILE = new(24);
-    public static readonly Errno EPIPE = new(32);
-    public static readonly Errno EPROTO = new(71);
-    public static readonly Errno EAFNOSUPPORT = new(97);
-    public static readonly Errno EADDRINUSE = new(98);
-    public static readonly Errno EADDRNOTAVAIL = new(99);
-    public static readonly Errno ECONNABORTED = new(103);
-    public static readonly Errno ECONNRESET = new(104);
-    public static readonly Errno ENOBUFS = new(105);
-    public static readonly Errno ENOTCONN = new(107);
-    public static readonly Errno ETIMEDOUT = new(110);
-    public static readonly Errno ECONNREFUSED = new(111);
-    public static readonly Errno EINPROGRESS = new(115);
+    public static readonly Errno EPERM = Named("EPERM");
+    public static readonly Errno ENOENT = Named("ENOENT");
+    public static readonly Errno EINTR = Named("EINTR");
+    public static readonly Errno EBADF = Named("EBADF");
+    public static readonly Errno EAGAIN = Named("EAGAIN");
+    public static readonly Errno ENOMEM = Named("ENOMEM");
+    public static readonly Errno EACCES = Named("EACCES");
+    public static readonly Errno EEXIST = Named("EEXIST");
+    public static readonly Errno EINVAL = Named("EINVAL");
+    public static readonly Errno ENFILE = Named("ENFILE");
+    public static readonly Errno EMFILE = Named("EMFILE");
+    public static readonly Errno EPIPE = Named("EPIPE");
+    public static readonly Errno EPROTO = Named("EPROTO");
+    public static readonly Errno EAFNOSUPPORT = Named("EAFNOSUPPORT");
+    public static readonly Errno EADDRINUSE = Named("EADDRINUSE");
+    public static readonly Errno EADDRNOTAVAIL = Named("EADDRNOTAVAIL");
+    public static readonly Errno ECONNABORTED = Named("ECONNABORTED");
+    public static readonly Errno ECONNRESET = Named("ECONNRESET");
+    public static readonly Errno ENOBUFS = Named("ENOBUFS");
+    public static readonly Errno ENOTCONN = Named("ENOTCONN");
+    public static readonly Errno ETIMEDOUT = Named("ETIMEDOUT");
+    public static readonly Errno ECONNREFUSED = Named("ECONNREFUSED");
+    public static readonly Errno EINPROGRESS = Named("EINPROGRESS");
+
+    private static Errno Named(string name) => new(ErrnoTable.ValueOf(name, ErrnoTable.Current));
 
     // The errno of the last P/Invoke on this thread, saved by the SetLastError stub before anything can change it.
     public static Errno Last => new(Marshal.GetLastPInvokeError());
@@ -43,12 +45,5 @@ internal readonly record struct Errno(int Value)
 
     public override string ToString() => Value == 0 ? "OK" : $"{Name} ({Value}): {Marshal.GetPInvokeErrorMessage(Value)}";
 
-    private string Name => Value switch
-    {
-        1 => "EPERM", 2 => "ENOENT", 4 => "EINTR", 9 => "EBADF", 11 => "EAGAIN", 12 => "ENOMEM", 13 => "EACCES", 17 => "EEXIST",
-        22 => "EINVAL", 23 => "ENFILE", 24 => "EMFILE", 32 => "EPIPE", 71 => "EPROTO", 97 => "EAFNOSUPPORT",
-        98 => "EADDRINUSE", 99 => "EADDRNOTAVAIL", 103 => "ECONNABORTED", 104 => "ECONNRESET", 105 => "ENOBUFS",
-        107 => "ENOTCONN", 110 => "ETIMEDOUT", 111 => "ECONNREFUSED", 115 => "EINPROGRESS",
-        _ => "errno",
-    };
+    private string Name => ErrnoTable.NameOf(Value, ErrnoTable.Current) ?? "errno";
 }

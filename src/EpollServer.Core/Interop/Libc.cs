@@ -19,6 +19,8 @@ internal static unsafe partial class Libc
 
     private static nint Resolve(string libraryName, Assembly assembly, DllImportSearchPath? searchPath)
     {
+        if (libraryName == KqueueLibrary)
+            return ResolveKqueue();   // 0 when missing: the runtime then throws DllNotFoundException, as for any library
         if (libraryName != Name)
             return 0;
         string path = OperatingSystem.IsMacOS() ? "libSystem.dylib" : OperatingSystem.IsFreeBSD() ? "libc.so.7" : "libc.so.6";

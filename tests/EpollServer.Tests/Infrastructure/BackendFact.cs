@@ -1,0 +1,50 @@
+// [BackendFact]: a fact that is reported as skipped, with the reason, when its test class cannot run on this machine
+// (a public static string NotRunBecause on the class says why; null or absent: it runs). The poller contract suite
+// uses it so that a backend whose library is missing (kqueue without libkqueue) shows up as "not run: ...", never as
+// a silent pass and never as an absent line.
+using System.Reflection;
+using Xunit.Abstractions;
+using Xunit.Sdk;
+
+namespace EpollServer.Tests.Infrastructure;
+
+[XunitTestCaseDiscoverer("EpollServer.Tests.Infrastructure.BackendFactDiscoverer", "EpollServer.Tests")]
+[AttributeUsage(AttributeTargets.Method)]
+public sealed class BackendFactAttribute : FactAttribute;
+
+public sealed class BackendFactDiscoverer(IMessageSink diagnostics) : IXunitTestCaseDiscoverer
+{
+    public IEnumerable<IXunitTestCase> Discover(ITestFrameworkDiscoveryOptions discoveryOptions, ITestMethod testMethod, IAttributeInfo factAttribute)
+    {
+        Type testClass = testMethod.TestClass.Class.ToRuntimeType();
+        string? notRun = testClass.GetProperty("NotRunBecause", BindingFlags.Public | BindingFlags.Static)?.GetValue(null) as string;
+        yield return new BackendTestCase(diagnostics, discoveryOptions.MethodDisplayOrDefault(), discoveryOptions.MethodDisplayOptionsOrDefault(), testMethod, notRun);
+    }
+}
+
+public sealed class BackendTestCase : XunitTestCase
+{
+    private string? _notRun;
+
+    [Obsolete("Called by the de-serializer; should only be called by deriving classes for de-serialization purposes")]
+    public BackendTestCase()
+    {
+    }
+
+    public BackendTestCase(IMessageSink diagnostics, TestMethodDisplay display, TestMethodDisplayOptions displayOptions, ITestMethod testMethod, string? notRun)
+        : base(diagnostics, display, displayOptions, testMethod) => _notRun = notRun;
+
+    protected override string GetSkipReason(IAttributeInfo factAttribute) => _notRun ?? base.GetSkipReason(factAttribute);
+
+    public override void Serialize(IXunitSerializationInfo data)
+    {
+        base.Serialize(data);
+        data.AddValue("NotRun", _notRun);
+    }
+
+    public override void Deserialize(IXunitSerializationInfo data)
+    {
+        _notRun = data.GetValue<string>("NotRun");
+        base.Deserialize(data);
+    }
+}
