@@ -26,7 +26,8 @@ public sealed partial class Server
         Loop.WakerFd,
         _spare.Fd,
         _connections.Snapshot().Select(c => c.Fd).ToArray(),
-        [.. _reserve.Fds]);
+        [.. _reserve.Fds],
+        Loop.WakerWriteFd);
 
     internal void LogHandlerError(Connection connection, Exception error)
     {

@@ -80,7 +80,7 @@ public sealed partial class Server : IDisposable
         {
             int count = (_udp?.Fd >= 0 ? 1 : 0) + (_spare.IsHeld ? 1 : 0) + _reserve.Fds.Count + _connections.Count;
             if (_loop is { } loop)
-                count += (loop.PollerFd >= 0 ? 1 : 0) + (loop.WakerFd >= 0 ? 1 : 0);
+                count += (loop.PollerFd >= 0 ? 1 : 0) + (loop.WakerFd >= 0 ? 1 : 0) + (loop.WakerWriteFd >= 0 ? 1 : 0);
             // By index, not foreach: the loop clears the list at stop, and an enumerator would throw at that moment.
             for (int i = 0; i < _listeners.Count; i++)
                 count += _listeners.ElementAtOrDefault(i) is { Fd: >= 0 } ? 1 : 0;

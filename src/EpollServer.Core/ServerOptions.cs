@@ -112,6 +112,8 @@ public sealed class ServerOptions
             errors.Add($"--greeting is longer than a quarter of the output buffer ({OutputBufferSize / 4} bytes)");
         if (UdpBufferSize is < 1 or > 65535)
             errors.Add($"--udp-buffer {UdpBufferSize} must be within 1..65535 bytes");
+        if (!OperatingSystem.IsLinux() && !OperatingSystem.IsMacOS())
+            errors.Add($"EpollServer runs on Linux and macOS (its syscall numbers and structs are known there); not on {System.Runtime.InteropServices.RuntimeInformation.OSDescription}");
         if (Poller is not ("auto" or "epoll" or "kqueue" or "poll"))
             errors.Add($"--poller '{Poller}' is not known; choose auto, epoll, kqueue or poll");
         else if (Poller == "epoll" && !OperatingSystem.IsLinux())

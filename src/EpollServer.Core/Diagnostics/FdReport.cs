@@ -7,13 +7,15 @@ public sealed record FdReport(
     int WakerFd,
     int SpareFd,
     IReadOnlyList<int> ConnectionFds,
-    IReadOnlyList<int> ReservedFds)
+    IReadOnlyList<int> ReservedFds,
+    int WakerWriteFd = -1)
 {
     public int Total => AllFds.Count();
 
-    // The poll backend has no fd of its own (PollerFd -1), and the spare may be missing: neither is listed then.
+    // The poll backend has no fd of its own (PollerFd -1), the waker has a second fd only where it is a pipe, and the
+    // spare may be missing: none of them is listed then.
     public IEnumerable<int> AllFds =>
-        ListenerFds.Concat([PollerFd, WakerFd, SpareFd]).Where(fd => fd >= 0).Concat(ReservedFds).Concat(ConnectionFds);
+        ListenerFds.Concat([PollerFd, WakerFd, WakerWriteFd, SpareFd]).Where(fd => fd >= 0).Concat(ReservedFds).Concat(ConnectionFds);
 
     public override string ToString() =>
         $"fds own={Total} (listeners=[{string.Join(',', ListenerFds)}] poller={(PollerFd >= 0 ? PollerFd.ToString(System.Globalization.CultureInfo.InvariantCulture) : "none")} waker={WakerFd} " +

@@ -1,31 +1,17 @@
 // Constants from the Linux UAPI and glibc headers, spelled as in C. Tests/NativeAbiTests compiles the real headers
-// and compares every value here, so a wrong number fails the build's tests rather than a production socket.
+// and compares every value here, so a wrong number fails the build's tests rather than a production socket. The ones
+// whose numbers differ on macOS are in Libc.Platform.cs; the epoll and eventfd ones exist on Linux only.
 namespace EpollServer.Interop;
 
 internal static partial class Libc
 {
     // <sys/socket.h>, <netinet/in.h>
     internal const int AF_INET = 2;
-    internal const int AF_INET6 = 10;
     internal const int SOCK_STREAM = 1;
     internal const int SOCK_DGRAM = 2;
-    internal const int SOCK_NONBLOCK = 0x800;
-    internal const int SOCK_CLOEXEC = 0x80000;
-    internal const int SOL_SOCKET = 1;
-    internal const int SO_REUSEADDR = 2;
-    internal const int SO_ERROR = 4;
-    internal const int SO_SNDBUF = 7;
-    internal const int SO_RCVBUF = 8;
-    internal const int SO_LINGER = 13;
     internal const int IPPROTO_TCP = 6;
     internal const int IPPROTO_IPV6 = 41;
     internal const int TCP_NODELAY = 1;
-    internal const int IPV6_V6ONLY = 26;
-    internal const int SO_RCVTIMEO = 20;
-    internal const int SO_SNDTIMEO = 21;
-    internal const int MSG_TRUNC = 0x20;
-    internal const int MSG_DONTWAIT = 0x40;
-    internal const int MSG_NOSIGNAL = 0x4000;
     internal const int SHUT_RD = 0;
     internal const int SHUT_WR = 1;
     internal const int SHUT_RDWR = 2;
@@ -54,14 +40,9 @@ internal static partial class Libc
     internal const int EFD_NONBLOCK = 0x800;
     internal const int EFD_CLOEXEC = 0x80000;
     internal const int O_RDONLY = 0;
-    internal const int O_NONBLOCK = 0x800;
-    internal const int O_CLOEXEC = 0x80000;
     internal const int F_GETFD = 1;
     internal const int F_SETFD = 2;
     internal const int F_GETFL = 3;
     internal const int F_SETFL = 4;
     internal const int FD_CLOEXEC = 1;
-
-    // <sys/resource.h>
-    internal const int RLIMIT_NOFILE = 7;
 }

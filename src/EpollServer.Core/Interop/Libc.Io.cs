@@ -47,3 +47,26 @@ internal static unsafe partial class Libc
     [LibraryImport(Name, SetLastError = true)]
     internal static partial int fcntl(int fd, int cmd, int arg);
 }
+
+// The wake-up pipe where there is no eventfd (macOS).
+internal static unsafe partial class Libc
+{
+    [LibraryImport(Name, SetLastError = true)]
+    internal static partial int pipe(int* pipefd);
+}
+
+// macOS on arm64 passes a variadic function's extra arguments on the stack, and a P/Invoke always calls as if the
+// function were not variadic: fcntl(fd, F_SETFL, O_NONBLOCK) from C# would leave its third argument in a register
+// that fcntl never reads. The runtime's own System.Native library wraps these two fcntl uses as plain functions, so
+// on macOS they go through it; this is the only place we call into the runtime's shim.
+internal static partial class Libc
+{
+    internal const string RuntimeShim = "libSystem.Native";
+    internal const int PAL_FD_CLOEXEC = 1;   // what the runtime's managed side passes for FD_CLOEXEC; the shim maps it to 1
+
+    [LibraryImport(RuntimeShim, EntryPoint = "SystemNative_FcntlSetIsNonBlocking", SetLastError = true)]
+    internal static partial int SystemNative_FcntlSetIsNonBlocking(nint fd, int isNonBlocking);
+
+    [LibraryImport(RuntimeShim, EntryPoint = "SystemNative_FcntlSetFD", SetLastError = true)]
+    internal static partial int SystemNative_FcntlSetFD(nint fd, int flags);
+}

@@ -24,6 +24,10 @@ internal static unsafe partial class Libc
     [LibraryImport(Name, SetLastError = true)]
     internal static partial int accept4(int sockfd, void* addr, uint* addrlen, int flags);
 
+    // macOS has no accept4: accept, then fcntl (Sys.Accept).
+    [LibraryImport(Name, SetLastError = true)]
+    internal static partial int accept(int sockfd, void* addr, uint* addrlen);
+
     [LibraryImport(Name, SetLastError = true)]
     internal static partial int connect(int sockfd, void* addr, uint addrlen);
 

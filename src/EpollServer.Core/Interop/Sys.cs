@@ -6,10 +6,43 @@ internal static unsafe class Sys
     public static SyscallResult Socket(int domain, int type, bool nonBlocking = true)
     {
         nint rc;
-        do rc = Libc.socket(domain, type | (nonBlocking ? Libc.SOCK_NONBLOCK : 0) | Libc.SOCK_CLOEXEC, 0);
+        if (!PlatformConstants.IsMacOS)
+        {
+            do rc = Libc.socket(domain, type | (nonBlocking ? Libc.SOCK_NONBLOCK : 0) | Libc.SOCK_CLOEXEC, 0);
+            while (SyscallResult.Interrupted(rc));
+            return SyscallResult.From(rc);
+        }
+        do rc = Libc.socket(domain, type, 0);
         while (SyscallResult.Interrupted(rc));
-        return SyscallResult.From(rc);
+        return rc < 0 ? SyscallResult.From(rc) : ConfigureNewSocket((int)rc, nonBlocking);
     }
+
+    // macOS: what SOCK_NONBLOCK, SOCK_CLOEXEC (socket, accept4) and MSG_NOSIGNAL (send) do on Linux, as calls on each
+    // new socket: close-on-exec, non-blocking, and SO_NOSIGPIPE so a write to a reset peer is EPIPE, not SIGPIPE.
+    // The fd is closed when any of them fails, so a half-configured socket never escapes.
+    private static SyscallResult ConfigureNewSocket(int fd, bool nonBlocking)
+    {
+        SyscallResult result = SetCloseOnExec(fd);
+        if (result.Ok && nonBlocking)
+            result = SetNonBlocking(fd);
+        if (result.Ok)
+            result = SetSockOpt(fd, Libc.SOL_SOCKET, Libc.SO_NOSIGPIPE, 1);
+        if (result.Ok)
+            return SyscallResult.Success(fd);
+        Close(fd);
+        return result;
+    }
+
+    public static SyscallResult SetNonBlocking(int fd)
+    {
+        if (PlatformConstants.IsMacOS)
+            return SyscallResult.From(Libc.SystemNative_FcntlSetIsNonBlocking(fd, 1));
+        SyscallResult flags = Fcntl(fd, Libc.F_GETFL);
+        return flags.Ok ? Fcntl(fd, Libc.F_SETFL, (int)flags.Value | Libc.O_NONBLOCK) : flags;
+    }
+
+    public static SyscallResult SetCloseOnExec(int fd) =>
+        PlatformConstants.IsMacOS ? SyscallResult.From(Libc.SystemNative_FcntlSetFD(fd, Libc.PAL_FD_CLOEXEC)) : Fcntl(fd, Libc.F_SETFD, Libc.FD_CLOEXEC);
 
     // A receive or send timeout on a blocking socket (the clients'): the call then fails with EAGAIN.
     public static SyscallResult SetTimeout(int fd, int option, TimeSpan timeout)
@@ -68,8 +101,25 @@ internal static unsafe class Sys
         uint length = (uint)sizeof(Libc.sockaddr_storage);
         nint rc;
         fixed (Libc.sockaddr_storage* p = &peer)
-            do rc = Libc.accept4(fd, p, &length, Libc.SOCK_NONBLOCK | Libc.SOCK_CLOEXEC);
-            while (SyscallResult.Interrupted(rc));
+        {
+            if (PlatformConstants.IsMacOS)
+            {
+                // No accept4: between accept and the fcntl the fd is blocking and inheritable, which matters to
+                // nobody here (the loop thread does both, and the server starts no processes).
+                do rc = Libc.accept(fd, p, &length);
+                while (SyscallResult.Interrupted(rc));
+                if (rc >= 0)
+                {
+                    peerLength = length;
+                    return ConfigureNewSocket((int)rc, nonBlocking: true);
+                }
+            }
+            else
+            {
+                do rc = Libc.accept4(fd, p, &length, Libc.SOCK_NONBLOCK | Libc.SOCK_CLOEXEC);
+                while (SyscallResult.Interrupted(rc));
+            }
+        }
         peerLength = length;
         return SyscallResult.From(rc);
     }
@@ -213,6 +263,30 @@ internal static unsafe class Sys
     public static SyscallResult EpollCreate() => SyscallResult.From(Libc.epoll_create1(Libc.EPOLL_CLOEXEC));
 
     public static SyscallResult EventFd() => SyscallResult.From(Libc.eventfd(0, Libc.EFD_NONBLOCK | Libc.EFD_CLOEXEC));
+
+    // A non-blocking, close-on-exec pipe: the loop's wake-up where there is no eventfd (macOS).
+    public static SyscallResult Pipe(out int readFd, out int writeFd)
+    {
+        int* fds = stackalloc int[2];
+        SyscallResult created = SyscallResult.From(Libc.pipe(fds));
+        (readFd, writeFd) = created.Ok ? (fds[0], fds[1]) : (-1, -1);
+        if (!created.Ok)
+            return created;
+        foreach (int fd in new[] { readFd, writeFd })
+        {
+            SyscallResult configured = SetCloseOnExec(fd);
+            if (configured.Ok)
+                configured = SetNonBlocking(fd);
+            if (!configured.Ok)
+            {
+                Close(readFd);
+                Close(writeFd);
+                (readFd, writeFd) = (-1, -1);
+                return configured;
+            }
+        }
+        return SyscallResult.Success(0);
+    }
 
     public static SyscallResult GetFdLimit(out ulong soft, out ulong hard)
     {

@@ -17,14 +17,14 @@ internal static unsafe class SocketAddresses
             if (length == 4)
             {
                 var v4 = (Libc.sockaddr_in*)p;
-                v4->sin_family = Libc.AF_INET;
+                v4->sin_family = Libc.FamilyField(Libc.AF_INET, sizeof(Libc.sockaddr_in));
                 v4->sin_port = BinaryPrimitives.ReverseEndianness((ushort)endPoint.Port);
                 v4->sin_addr = BitConverter.ToUInt32(bytes);
                 family = Libc.AF_INET;
                 return (uint)sizeof(Libc.sockaddr_in);
             }
             var v6 = (Libc.sockaddr_in6*)p;
-            v6->sin6_family = Libc.AF_INET6;
+            v6->sin6_family = Libc.FamilyField(Libc.AF_INET6, sizeof(Libc.sockaddr_in6));
             v6->sin6_port = BinaryPrimitives.ReverseEndianness((ushort)endPoint.Port);
             v6->sin6_scope_id = (uint)endPoint.Address.ScopeId;
             bytes.CopyTo(new Span<byte>(v6->sin6_addr, 16));
@@ -37,7 +37,7 @@ internal static unsafe class SocketAddresses
     {
         fixed (Libc.sockaddr_storage* p = &storage)
         {
-            if (p->ss_family == Libc.AF_INET)
+            if (Libc.FamilyOf(p->ss_family) == Libc.AF_INET)
             {
                 var v4 = (Libc.sockaddr_in*)p;
                 return new IPEndPoint(new IPAddress(v4->sin_addr), BinaryPrimitives.ReverseEndianness(v4->sin_port));
@@ -63,7 +63,7 @@ internal readonly unsafe struct PeerAddress
     {
         fixed (Libc.sockaddr_storage* p = &storage)
         {
-            if (p->ss_family == Libc.AF_INET)
+            if (Libc.FamilyOf(p->ss_family) == Libc.AF_INET)
             {
                 var v4 = (Libc.sockaddr_in*)p;
                 _address = v4->sin_addr;

@@ -29,6 +29,9 @@ internal sealed class EventLoop : IDisposable
 
     public int WakerFd => _waker.Fd;
 
+    // The pipe's write end where the waker is a pipe (macOS); -1 where one eventfd does both.
+    public int WakerWriteFd => _waker.WriteFd != _waker.Fd ? _waker.WriteFd : -1;
+
     public string PollerName => _poller.Name;
 
     // Runs once after every batch of events and timers, before the next wait: where output is flushed.

@@ -1,11 +1,12 @@
-// BSD backend: kqueue, level-triggered (no EV_CLEAR), as libuv's and Redis's ae_kqueue.c use it. Where epoll has
-// one registration per fd with an event mask, kqueue has one per (fd, filter): each fd gets an EVFILT_READ and an
-// EVFILT_WRITE knote, enabled or disabled by its interest, and the two halves of a wait's answer are merged back
-// into one neutral event per fd.
+// BSD backend: kqueue, level-triggered (no EV_CLEAR), as Redis's ae_kqueue.c and libuv use it. Where epoll has
+// one registration per fd with an event mask, kqueue has one per (fd, filter): an fd wanted for reading has an
+// EVFILT_READ knote, one wanted for writing an EVFILT_WRITE knote, added and deleted as the interest changes (as
+// Redis does: an fd that is never written to never gets a write knote, which some fds and libkqueue refuse). The
+// two halves of a wait's answer are merged back into one neutral event per fd.
 //
-// Interest changes (EPOLLOUT armed and dropped around every partial send) go into a change list handed to the next
-// kevent wait, saving a syscall each; that is safe because the fd stays open and registered until Remove, which,
-// like Add, first applies what is pending and then acts at once, so that a later close (which drops knotes by
+// Interest changes (the write knote added and deleted around every partial send) go into a change list handed to
+// the next kevent wait, saving a syscall each; that is safe because the fd stays open and registered until Remove,
+// which, like Add, first applies what is pending and then acts at once, so that a later close (which drops knotes by
 // itself) and a reuse of the fd number never meet a stale queued change.
 using System.Runtime.InteropServices;
 using EpollServer.Interop;
@@ -20,7 +21,7 @@ internal sealed unsafe class KqueuePoller : IPoller
     private Libc.kevent_t* _changes;
     private int _changeCount;
     private int _changeCapacity;
-    private readonly Dictionary<int, Interest> _registered = [];   // what the loop asked for; kqueue cannot say
+    private readonly Dictionary<int, (Interest Interest, ulong Token)> _registered = [];   // kqueue cannot say
     // Merging a wait's entries per fd without clearing a table each time: a slot counts only if stamped this wait.
     private int[] _slotOfFd = new int[256];
     private uint[] _stampOfFd = new uint[256];
@@ -53,7 +54,7 @@ internal sealed unsafe class KqueuePoller : IPoller
         if (created.Ok)
         {
             // kqueue() has no CLOEXEC flag (kqueue1 is not portable); set it, or a child process would inherit it.
-            Sys.Fcntl(created.Fd, Libc.F_SETFD, Libc.FD_CLOEXEC);
+            Sys.SetCloseOnExec(created.Fd);
             poller = new KqueuePoller(created.Fd, capacity);
         }
         return created;
@@ -63,28 +64,30 @@ internal sealed unsafe class KqueuePoller : IPoller
     {
         if (_registered.ContainsKey(fd))
             return SyscallResult.Failure(Errno.EEXIST);
-        SyscallResult applied = ApplyNow(fd, token, interest, Libc.EV_ADD);
+        SyscallResult applied = ApplyNow(fd, token, added: interest, deleted: Interest.None);
         if (applied.Ok)
-            _registered[fd] = interest;
+            _registered[fd] = (interest, token);
         return applied;
     }
 
+    // Only what changes is sent: a knote newly wanted is added, one no longer wanted deleted, and one kept is added
+    // again only when the token changes (EV_ADD on an existing knote updates its udata).
     public SyscallResult Modify(int fd, ulong token, Interest interest)
     {
-        if (!_registered.ContainsKey(fd))
+        if (!_registered.TryGetValue(fd, out var before))
             return SyscallResult.Failure(Errno.ENOENT);
-        _registered[fd] = interest;
-        // EV_ADD on an existing knote updates it, udata (the token) included.
-        QueueChange(fd, Libc.EVFILT_READ, (ushort)(Libc.EV_ADD | EnableFlag(interest, Interest.Read)), token);
-        QueueChange(fd, Libc.EVFILT_WRITE, (ushort)(Libc.EV_ADD | EnableFlag(interest, Interest.Write)), token);
+        _registered[fd] = (interest, token);
+        Interest keep = token == before.Token ? interest & ~before.Interest : interest;
+        QueueFilter(fd, Interest.Read, Libc.EVFILT_READ, keep, before.Interest & ~interest, token);
+        QueueFilter(fd, Interest.Write, Libc.EVFILT_WRITE, keep, before.Interest & ~interest, token);
         return SyscallResult.Success(0);
     }
 
     public SyscallResult Remove(int fd)
     {
-        if (!_registered.Remove(fd))
+        if (!_registered.Remove(fd, out var before))
             return SyscallResult.Failure(Errno.ENOENT);
-        return ApplyNow(fd, 0, Interest.None, Libc.EV_DELETE);
+        return ApplyNow(fd, 0, added: Interest.None, deleted: before.Interest);
     }
 
     public SyscallResult Wait(Span<PollEvent> events, int timeoutMs)
@@ -148,20 +151,26 @@ internal sealed unsafe class KqueuePoller : IPoller
         return events;
     }
 
-    // Both filters of one fd in one kevent call that waits for nothing; EV_RECEIPT makes each change answer for
+    // One fd's knote changes in one kevent call that waits for nothing; EV_RECEIPT makes each change answer for
     // itself, so a bad fd is reported here and not by a later wait.
-    private SyscallResult ApplyNow(int fd, ulong token, Interest interest, ushort action)
+    private SyscallResult ApplyNow(int fd, ulong token, Interest added, Interest deleted)
     {
         SyscallResult flushed = FlushChanges();
         if (!flushed.Ok)
             return flushed;
         Libc.kevent_t* change = stackalloc Libc.kevent_t[2];
         Libc.kevent_t* receipt = stackalloc Libc.kevent_t[2];
-        ushort readFlags = action == Libc.EV_DELETE ? action : (ushort)(action | EnableFlag(interest, Interest.Read));
-        ushort writeFlags = action == Libc.EV_DELETE ? action : (ushort)(action | EnableFlag(interest, Interest.Write));
-        change[0] = Change(fd, Libc.EVFILT_READ, (ushort)(readFlags | Libc.EV_RECEIPT), token);
-        change[1] = Change(fd, Libc.EVFILT_WRITE, (ushort)(writeFlags | Libc.EV_RECEIPT), token);
-        int n = Libc.kevent(_kq, change, 2, receipt, 2, null);
+        int count = 0;
+        foreach ((Interest which, short filter) in Filters)
+        {
+            if ((added & which) != 0)
+                change[count++] = Change(fd, filter, Libc.EV_ADD | Libc.EV_RECEIPT, token);
+            else if ((deleted & which) != 0)
+                change[count++] = Change(fd, filter, Libc.EV_DELETE | Libc.EV_RECEIPT, token);
+        }
+        if (count == 0)
+            return SyscallResult.Success(0);
+        int n = Libc.kevent(_kq, change, count, receipt, count, null);
         if (n < 0)
             return SyscallResult.Failure(Errno.Last);
         for (int i = 0; i < n; i++)
@@ -172,6 +181,8 @@ internal sealed unsafe class KqueuePoller : IPoller
         return SyscallResult.Success(0);
     }
 
+    private static readonly (Interest Which, short Filter)[] Filters = [(Interest.Read, Libc.EVFILT_READ), (Interest.Write, Libc.EVFILT_WRITE)];
+
     // Applies the queued interest changes without waiting (before an Add or Remove changes the picture).
     private SyscallResult FlushChanges()
     {
@@ -181,6 +192,14 @@ internal sealed unsafe class KqueuePoller : IPoller
         int n = Libc.kevent(_kq, _changes, _changeCount, null, 0, &zero);
         _changeCount = 0;
         return n < 0 ? SyscallResult.Failure(Errno.Last) : SyscallResult.Success(0);
+    }
+
+    private void QueueFilter(int fd, Interest which, short filter, Interest add, Interest delete, ulong token)
+    {
+        if ((add & which) != 0)
+            QueueChange(fd, filter, Libc.EV_ADD, token);
+        else if ((delete & which) != 0)
+            QueueChange(fd, filter, Libc.EV_DELETE, token);
     }
 
     private void QueueChange(int fd, short filter, ushort flags, ulong token)
@@ -195,9 +214,6 @@ internal sealed unsafe class KqueuePoller : IPoller
 
     private static Libc.kevent_t Change(int fd, short filter, ushort flags, ulong token) =>
         new() { ident = (nuint)fd, filter = filter, flags = flags, udata = (nuint)token };
-
-    private static ushort EnableFlag(Interest interest, Interest which) =>
-        (interest & which) != 0 ? Libc.EV_ENABLE : Libc.EV_DISABLE;
 
     private void EnsureFdTable(int fd)
     {

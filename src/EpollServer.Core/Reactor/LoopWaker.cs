@@ -1,4 +1,5 @@
-// Wakes a loop blocked in epoll_wait from another thread: work is queued, then the eventfd is written once.
+// Wakes a loop blocked in its wait from another thread: work is queued, then the waker is written once. On Linux
+// the waker is an eventfd (one fd, a counter); where there is none (macOS) a pipe, as libuv and Redis do there.
 using System.Collections.Concurrent;
 using EpollServer.Interop;
 
@@ -9,18 +10,35 @@ internal sealed class LoopWaker : IPollable, IDisposable
     private readonly ConcurrentQueue<Action> _work = new();
     private int _signalled;
 
-    private LoopWaker(int fd) => Fd = fd;
+    private LoopWaker(int fd, int writeFd)
+    {
+        Fd = fd;
+        WriteFd = writeFd;
+    }
 
+    // What the poller watches (the eventfd, or the pipe's read end).
     public int Fd { get; }
+
+    // Where Post writes: the eventfd itself, or the pipe's write end.
+    public int WriteFd { get; }
 
     public static SyscallResult Create(out LoopWaker? waker)
     {
-        SyscallResult created = Sys.EventFd();
-        waker = created.Ok ? new LoopWaker(created.Fd) : null;
-        return created;
+        waker = null;
+        if (OperatingSystem.IsLinux())
+        {
+            SyscallResult created = Sys.EventFd();
+            if (created.Ok)
+                waker = new LoopWaker(created.Fd, created.Fd);
+            return created;
+        }
+        SyscallResult piped = Sys.Pipe(out int readFd, out int writeFd);
+        if (piped.Ok)
+            waker = new LoopWaker(readFd, writeFd);
+        return piped;
     }
 
-    // Any thread. Only the first post after a wake-up writes the eventfd: a burst of posts costs one syscall.
+    // Any thread. Only the first post after a wake-up writes: a burst of posts costs one syscall.
     public void Post(Action work)
     {
         _work.Enqueue(work);
@@ -28,23 +46,30 @@ internal sealed class LoopWaker : IPollable, IDisposable
             Signal();
     }
 
+    // An eventfd takes an 8-byte count; a pipe any byte. EAGAIN means the loop is already due to wake.
     private void Signal()
     {
         Span<byte> one = stackalloc byte[8];
         BitConverter.TryWriteBytes(one, 1UL);
-        Sys.Write(Fd, one);   // EAGAIN means the counter is already non-zero: the loop will wake anyway.
+        Sys.Write(WriteFd, WriteFd == Fd ? one : one[..1]);
     }
 
     // Loop thread. Reset the flag before draining, so a post racing with the drain either is seen by this drain or
     // signals again.
     public void OnPollEvent(PollEvents events)
     {
-        Span<byte> counter = stackalloc byte[8];
-        Sys.Read(Fd, counter);
+        // One read empties an eventfd; a pipe holds at most a byte per signal, and 64 covers any that piled up.
+        Span<byte> drained = stackalloc byte[64];
+        Sys.Read(Fd, WriteFd == Fd ? drained[..8] : drained);
         Volatile.Write(ref _signalled, 0);
         while (_work.TryDequeue(out Action? work))
             work();
     }
 
-    public void Dispose() => Sys.Close(Fd);
+    public void Dispose()
+    {
+        Sys.Close(Fd);
+        if (WriteFd != Fd)
+            Sys.Close(WriteFd);
+    }
 }
