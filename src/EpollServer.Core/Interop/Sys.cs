@@ -267,25 +267,28 @@ internal static unsafe class Sys
     // A non-blocking, close-on-exec pipe: the loop's wake-up where there is no eventfd (macOS).
     public static SyscallResult Pipe(out int readFd, out int writeFd)
     {
+        readFd = writeFd = -1;
         int* fds = stackalloc int[2];
-        SyscallResult created = SyscallResult.From(Libc.pipe(fds));
-        (readFd, writeFd) = created.Ok ? (fds[0], fds[1]) : (-1, -1);
-        if (!created.Ok)
-            return created;
-        foreach (int fd in new[] { readFd, writeFd })
+        SyscallResult result = SyscallResult.From(Libc.pipe(fds));
+        if (!result.Ok)
+            return result;
+        result = ConfigurePipeEnd(fds[0]);
+        if (result.Ok)
+            result = ConfigurePipeEnd(fds[1]);
+        if (!result.Ok)
         {
-            SyscallResult configured = SetCloseOnExec(fd);
-            if (configured.Ok)
-                configured = SetNonBlocking(fd);
-            if (!configured.Ok)
-            {
-                Close(readFd);
-                Close(writeFd);
-                (readFd, writeFd) = (-1, -1);
-                return configured;
-            }
+            Close(fds[0]);
+            Close(fds[1]);
+            return result;
         }
+        (readFd, writeFd) = (fds[0], fds[1]);
         return SyscallResult.Success(0);
+    }
+
+    private static SyscallResult ConfigurePipeEnd(int fd)
+    {
+        SyscallResult result = SetCloseOnExec(fd);
+        return result.Ok ? SetNonBlocking(fd) : result;
     }
 
     public static SyscallResult GetFdLimit(out ulong soft, out ulong hard)

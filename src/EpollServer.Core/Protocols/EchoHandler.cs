@@ -18,6 +18,8 @@ public sealed class EchoHandler : IProtocolHandler
     public int OnData(Connection connection, ReadableBytes data)
     {
         int count = Math.Min(data.Length, connection.OutputSpace);
+        if (count == 0)
+            return 0;   // the output is full: nothing echoed, nothing counted
         connection.Write(data.Slice(0, count));
         _chunks++;   // one writer, the loop thread
         return count;

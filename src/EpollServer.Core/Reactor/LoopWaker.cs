@@ -22,10 +22,11 @@ internal sealed class LoopWaker : IPollable, IDisposable
     // Where Post writes: the eventfd itself, or the pipe's write end.
     public int WriteFd { get; }
 
-    public static SyscallResult Create(out LoopWaker? waker)
+    // usePipe: the macOS waker; tests take it on Linux too, where both kinds work.
+    public static SyscallResult Create(out LoopWaker? waker, bool usePipe = false)
     {
         waker = null;
-        if (OperatingSystem.IsLinux())
+        if (OperatingSystem.IsLinux() && !usePipe)
         {
             SyscallResult created = Sys.EventFd();
             if (created.Ok)
