@@ -14,10 +14,16 @@ public sealed class BackendFactAttribute : FactAttribute;
 
 public sealed class BackendFactDiscoverer(IMessageSink diagnostics) : IXunitTestCaseDiscoverer
 {
+    private static readonly System.Collections.Concurrent.ConcurrentDictionary<string, byte> Announced = new();
+
     public IEnumerable<IXunitTestCase> Discover(ITestFrameworkDiscoveryOptions discoveryOptions, ITestMethod testMethod, IAttributeInfo factAttribute)
     {
         Type testClass = testMethod.TestClass.Class.ToRuntimeType();
         string? notRun = testClass.GetProperty("NotRunBecause", BindingFlags.Public | BindingFlags.Static)?.GetValue(null) as string;
+        // Once per class, as a diagnostic line the console shows (xunit.runner.json: diagnosticMessages), so the
+        // reason stands in the run's output and not only in a report file.
+        if (notRun is not null && Announced.TryAdd(testClass.Name, 0))
+            diagnostics.OnMessage(new DiagnosticMessage($"NOT RUN: {testClass.Name}: {notRun}"));
         yield return new BackendTestCase(diagnostics, discoveryOptions.MethodDisplayOrDefault(), discoveryOptions.MethodDisplayOptionsOrDefault(), testMethod, notRun);
     }
 }
