@@ -70,16 +70,17 @@ internal sealed unsafe class KqueuePoller : IPoller
         return applied;
     }
 
-    // Only what changes is sent: a knote newly wanted is added, one no longer wanted deleted, and one kept is added
-    // again only when the token changes (EV_ADD on an existing knote updates its udata).
+    // Only what changes is sent: a knote newly wanted is added, one no longer wanted deleted. A kept knote whose
+    // token changes is deleted and added again: EV_ADD on an existing knote updates its udata on the BSDs, but
+    // libkqueue refuses it (it modifies a read or write knote only with EV_CLEAR), and the pair works everywhere.
     public SyscallResult Modify(int fd, ulong token, Interest interest)
     {
         if (!_registered.TryGetValue(fd, out var before))
             return SyscallResult.Failure(Errno.ENOENT);
         _registered[fd] = (interest, token);
-        Interest keep = token == before.Token ? interest & ~before.Interest : interest;
-        QueueFilter(fd, Interest.Read, Libc.EVFILT_READ, keep, before.Interest & ~interest, token);
-        QueueFilter(fd, Interest.Write, Libc.EVFILT_WRITE, keep, before.Interest & ~interest, token);
+        bool retoken = token != before.Token;
+        QueueFilter(fd, Interest.Read, Libc.EVFILT_READ, before.Interest, interest, retoken, token);
+        QueueFilter(fd, Interest.Write, Libc.EVFILT_WRITE, before.Interest, interest, retoken, token);
         return SyscallResult.Success(0);
     }
 
@@ -194,12 +195,14 @@ internal sealed unsafe class KqueuePoller : IPoller
         return n < 0 ? SyscallResult.Failure(Errno.Last) : SyscallResult.Success(0);
     }
 
-    private void QueueFilter(int fd, Interest which, short filter, Interest add, Interest delete, ulong token)
+    private void QueueFilter(int fd, Interest which, short filter, Interest before, Interest now, bool retoken, ulong token)
     {
-        if ((add & which) != 0)
-            QueueChange(fd, filter, Libc.EV_ADD, token);
-        else if ((delete & which) != 0)
+        bool had = (before & which) != 0;
+        bool wants = (now & which) != 0;
+        if (had && (!wants || retoken))
             QueueChange(fd, filter, Libc.EV_DELETE, token);
+        if (wants && (!had || retoken))
+            QueueChange(fd, filter, Libc.EV_ADD, token);
     }
 
     private void QueueChange(int fd, short filter, ushort flags, ulong token)
