@@ -11,8 +11,6 @@ namespace EpollServer.Host;
 
 internal static class StatsCommand
 {
-    private const int SIGUSR1 = 10;   // Linux; the stats file is a Linux (/proc) feature
-
     private static readonly Option<int> Pid = new("--pid") { Description = "the daemon's pid (default: the one epollserver process found in /proc)" };
     private static readonly Option<double> Timeout = new("--timeout", "-W") { Description = "seconds to wait for the daemon's answer", DefaultValueFactory = _ => 5 };
     private static readonly Option<bool> Json = new("--json") { Description = "print the daemon's snapshot as JSON" };
@@ -32,7 +30,7 @@ internal static class StatsCommand
         if (pid == 0 && FindDaemon(out pid) is { } notFound)
             return Fail(notFound);
         DateTime asked = DateTime.UtcNow;
-        SyscallResult signalled = Sys.Kill(pid, SIGUSR1);
+        SyscallResult signalled = Sys.Kill(pid, (int)StatsReporter.SIGUSR1);
         if (!signalled.Ok)
             return Fail($"cannot signal pid {pid}: {signalled.Error}");
         StatsSnapshot? snapshot = null;
