@@ -152,6 +152,7 @@ public sealed partial class Server : IDisposable
             throw new ServerStartException($"eventfd failed: {created.Error}");
         }
         _loop!.BatchCompleted = FlushQueued;
+        _loop.BusyPollTicks = (long)(Options.BusyPoll.TotalSeconds * System.Diagnostics.Stopwatch.Frequency);
         PollerName = _loop.PollerName;
         IdleQueue = TimeoutQueue(Options.IdleTimeout, CloseReason.IdleTimeout);
         FirstByteQueue = TimeoutQueue(Options.FirstByteTimeout, CloseReason.FirstByteTimeout);

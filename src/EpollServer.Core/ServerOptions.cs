@@ -46,6 +46,11 @@ public sealed class ServerOptions
     // epoll_wait's batch; a full batch is followed by a zero-timeout wait, so this bounds latency, not throughput.
     public int EventBatchSize { get; set; } = 1024;
 
+    // How long the loop keeps polling without sleeping after its last event (zero: off). A chatty peer's next
+    // request is then found by a zero-timeout wait instead of a wake-up from a sleeping epoll_wait, which is what
+    // the thread pool's spinning buys Kestrel and System.Net.Sockets on one connection; it costs CPU while it spins.
+    public TimeSpan BusyPoll { get; set; } = TimeSpan.Zero;
+
     public bool NoDelay { get; set; } = true;
 
     // The readiness backend: "auto" (epoll on Linux, kqueue on macOS and FreeBSD), "epoll", "kqueue" (libkqueue on
@@ -106,6 +111,8 @@ public sealed class ServerOptions
         CheckTimeout(errors, "--request-timeout", RequestTimeout);
         if (MaxAcceptsPerWake < 1)
             errors.Add($"--max-accepts-per-wake {MaxAcceptsPerWake} must be at least 1");
+        if (BusyPoll < TimeSpan.Zero || BusyPoll > TimeSpan.FromSeconds(1))
+            errors.Add($"--busy-poll {BusyPoll.TotalMicroseconds} must be within 0..1000000 microseconds");
         if (EventBatchSize is < 1 or > 65536)
             errors.Add($"event batch size {EventBatchSize} must be within 1..65536");
         if (Greeting is not null && System.Text.Encoding.UTF8.GetByteCount(Greeting) + 1 > OutputBufferSize / 4)

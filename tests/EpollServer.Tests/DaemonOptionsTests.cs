@@ -16,6 +16,7 @@ public sealed class DaemonOptionsTests
     [InlineData("--idle-timeout -1", "--idle-timeout -1 must be within 0 and 604800 seconds")]
     [InlineData("--request-timeout 1e300", "--request-timeout 1E+300 must be within 0 and 604800 seconds")]
     [InlineData("--max-connections-per-address -5", "--max-connections-per-address -5")]
+    [InlineData("--busy-poll 2000000", "--busy-poll 2000000 must be within 0..1000000 microseconds")]
     [InlineData("--protocol line --max-line 0", "--max-line 0 must be within 1..16382")]
     [InlineData("--protocol reverse --max-line 20000", "--max-line 20000 must be within 1..16382")]
     [InlineData("--protocol chat --output-buffer 4096 --max-line 100", "--output-buffer must be at least 16384 bytes for chat")]

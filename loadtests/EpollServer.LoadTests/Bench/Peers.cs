@@ -5,6 +5,9 @@ namespace EpollServer.LoadTests.Bench;
 
 internal sealed record Peer(string Name, string Description, bool ServesEveryProtocol, Func<PeerFiles, int, string, string[]> CommandLine)
 {
+    // In `bench` when --servers is not given; a variant measured on purpose (busy-poll) is named instead.
+    public bool InDefaultBench { get; init; } = true;
+
     public bool Serves(string protocol) => ServesEveryProtocol || protocol == "echo";
 }
 
@@ -14,17 +17,19 @@ internal static class Peers
 
     // Limits meant for hostile peers would cap the scenarios (10,000 idle connections from one address), so the
     // benchmark turns them off; everything else is the daemon's default.
-    private static string[] EpollServerArguments(PeerFiles files, int port, string protocol, string poller) =>
+    private static string[] EpollServerArguments(PeerFiles files, int port, string protocol, string poller, int busyPollMicroseconds = 0) =>
     [
         files.Dotnet, PeerFiles.Managed("epollserver.dll"), "--address", "127.0.0.1", "--port", port.ToString(),
         "--protocol", protocol, "--poller", poller, "--max-connections", "0", "--max-connections-per-address", "0",
-        "--idle-timeout", "0", "--first-byte-timeout", "0", "--request-timeout", "0",
+        "--idle-timeout", "0", "--first-byte-timeout", "0", "--request-timeout", "0", "--busy-poll", busyPollMicroseconds.ToString(),
     ];
 
     public static readonly IReadOnlyList<Peer> All =
     [
         new(EpollServer, "EpollServer, one reactor on epoll", true, (f, port, protocol) => EpollServerArguments(f, port, protocol, "epoll")),
         new("epollserver-poll", "EpollServer, one reactor on poll(2)", true, (f, port, protocol) => EpollServerArguments(f, port, protocol, "poll")),
+        new("epollserver-busy-poll", "EpollServer on epoll, polling 200 µs after each event before it sleeps (--busy-poll 200)", true,
+            (f, port, protocol) => EpollServerArguments(f, port, protocol, "epoll", busyPollMicroseconds: 200)) { InDefaultBench = false },
         new("sockets", "System.Net.Sockets async echo (loadtests/peers/SocketsEcho)", false,
             (f, port, _) => [f.Dotnet, PeerFiles.Managed("sockets-echo.dll"), port.ToString()]),
         new("kestrel", "Kestrel ConnectionHandler echo (loadtests/peers/KestrelEcho)", false,

@@ -11,7 +11,7 @@ internal static class BenchCommand
 {
     private static readonly Option<string> Suite = new("--suite") { Description = "quick (the headline echo case) or full (every case)", DefaultValueFactory = _ => "quick" };
     private static readonly Option<string?> Cases = new("--cases") { Description = "only these case ids, comma-separated (see `list`)" };
-    private static readonly Option<string> Servers = new("--servers") { Description = "servers, comma-separated (see `list`)", DefaultValueFactory = _ => string.Join(',', Peers.All.Select(p => p.Name)) };
+    private static readonly Option<string> Servers = new("--servers") { Description = "servers, comma-separated (see `list`)", DefaultValueFactory = _ => string.Join(',', Peers.All.Where(p => p.InDefaultBench).Select(p => p.Name)) };
     private static readonly Option<int> Rounds = new("--rounds") { Description = "interleaved rounds per server; medians are reported", DefaultValueFactory = _ => 3 };
 
     public static Command Create()

@@ -43,6 +43,9 @@ internal sealed class EventLoop : IDisposable
     // generator's open model uses that so requests leave within microseconds of their intended send time.
     public int MaxWaitMs { get; set; } = -1;
 
+    // Stopwatch ticks the loop keeps polling (zero-timeout waits) after the last wait that returned events; 0: off.
+    public long BusyPollTicks { get; set; }
+
     // The monotonic clock (Stopwatch ticks) read once per wake-up: what activity stamps use, so that the hot path
     // costs no clock read per message.
     public long Now { get; private set; } = LoopTimers.Now;
@@ -94,12 +97,15 @@ internal sealed class EventLoop : IDisposable
     {
         Span<PollEvent> events = _events;
         bool batchWasFull = false;
+        long lastEvents = 0;
         while (!_stopRequested)
         {
             // A full batch means more fds may be ready: look again without sleeping (level-triggered keeps them).
             int timeout = batchWasFull ? 0 : _timers.MillisecondsUntilNext();
             if (MaxWaitMs >= 0 && (timeout < 0 || timeout > MaxWaitMs))
                 timeout = MaxWaitMs;
+            if (BusyPollTicks > 0 && Now - lastEvents < BusyPollTicks)
+                timeout = 0;
             SyscallResult waited = _poller.Wait(events, timeout);
             if (!waited.Ok)
             {
@@ -109,6 +115,8 @@ internal sealed class EventLoop : IDisposable
             int count = (int)waited.Value;
             Iterations++;
             Now = LoopTimers.Now;
+            if (count > 0)
+                lastEvents = Now;
             for (int i = 0; i < count; i++)
                 Dispatch(events[i]);
             batchWasFull = count == events.Length;
