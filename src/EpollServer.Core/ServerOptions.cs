@@ -48,7 +48,7 @@ public sealed class ServerOptions
 
     // How long the loop keeps polling without sleeping after its last event (zero: off). A chatty peer's next
     // request is then found by a zero-timeout wait instead of a wake-up from a sleeping epoll_wait, which is what
-    // the thread pool's spinning buys Kestrel and System.Net.Sockets on one connection; it costs CPU while it spins.
+    // the thread pool's spinning buys Kestrel and socket-async servers on one connection; it costs CPU while it spins.
     public TimeSpan BusyPoll { get; set; } = TimeSpan.Zero;
 
     public bool NoDelay { get; set; } = true;
