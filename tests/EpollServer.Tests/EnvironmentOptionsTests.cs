@@ -42,8 +42,10 @@ public sealed class EnvironmentOptionsTests
         using var daemon = DaemonProcess.Start("", environment: new Dictionary<string, string>
         {
             ["EPOLLSERVER_ADDRESS"] = "127.0.0.1", ["EPOLLSERVER_PORT"] = "0", ["EPOLLSERVER_PROTOCOL"] = "reverse", ["EPOLLSERVER_IDLE_TIMEOUT"] = "60",
+            ["EPOLLSERVER_UDP"] = "yes",
         });
         Assert.Contains(daemon.Lines, l => l.Contains("protocol=reverse", StringComparison.Ordinal));
+        Assert.Contains(daemon.Lines, l => l.Contains($"+ UDP echo on 127.0.0.1:{daemon.Port}", StringComparison.Ordinal));
         using var client = TestClient.Connect(daemon.Port);
         client.Send("hello\n");
         Assert.Equal("olleh", client.ReadLine());
