@@ -5,16 +5,11 @@ internal static unsafe class Sys
 {
     public static SyscallResult Socket(int domain, int type, bool nonBlocking = true)
     {
+        // SOCK_NONBLOCK and SOCK_CLOEXEC are 0 on macOS (PlatformConstants), which sets both up afterwards instead.
         nint rc;
-        if (!PlatformConstants.IsMacOS)
-        {
-            do rc = Libc.socket(domain, type | (nonBlocking ? Libc.SOCK_NONBLOCK : 0) | Libc.SOCK_CLOEXEC, 0);
-            while (SyscallResult.Interrupted(rc));
-            return SyscallResult.From(rc);
-        }
-        do rc = Libc.socket(domain, type, 0);
+        do rc = Libc.socket(domain, type | (nonBlocking ? Libc.SOCK_NONBLOCK : 0) | Libc.SOCK_CLOEXEC, 0);
         while (SyscallResult.Interrupted(rc));
-        return rc < 0 ? SyscallResult.From(rc) : ConfigureNewSocket((int)rc, nonBlocking);
+        return rc >= 0 && PlatformConstants.IsMacOS ? ConfigureNewSocket((int)rc, nonBlocking) : SyscallResult.From(rc);
     }
 
     // macOS: what SOCK_NONBLOCK, SOCK_CLOEXEC (socket, accept4) and MSG_NOSIGNAL (send) do on Linux, as calls on each

@@ -113,7 +113,7 @@ internal sealed class HealthProbe(byte[] question, byte[] expected)
             if (result.Value == 0)
                 return $"the server closed the connection after {received.Count} bytes";
             received.AddRange(buffer.AsSpan(0, (int)result.Value));
-            if (received.ToArray().AsSpan().IndexOf(expected) >= 0)
+            if (System.Runtime.InteropServices.CollectionsMarshal.AsSpan(received).IndexOf(expected) >= 0)
                 return null;
         }
         return $"{MaxAnswerBytes} bytes arrived without the expected answer";
