@@ -23,24 +23,35 @@ fail() {
     compose logs --no-color --tail 40 server 2>/dev/null || true
     exit 1
 }
+# The host must be left as it was found: anything the engine left behind fails the test, whatever else happened.
 cleanup() {
+    local status=$? clean=0
     set +e
     if [[ -n ${DOCKER_HOST:-} ]]; then compose --profile load down --volumes --remove-orphans >/dev/null 2>&1; fi
     engine_stop "$work/engine" >/dev/null
-    engine_check_clean "$work/engine" || echo "container test: WARNING: the engine left the above behind"
+    engine_check_clean "$work/engine" || clean=1
     rm -rf "$work"
+    if ((clean)); then
+        echo "container test: FAILED: the engine left the above behind on this host"
+        exit 1
+    fi
+    exit "$status"
 }
 trap cleanup EXIT
 
+# Each step installs what it uses right before it: a machine image may have some of these tools and not others
+# (one had a docker CLI but no dockerd and no docker-compose).
 step "compose files valid (docker-compose config -q)"
+engine_require docker-compose
 docker-compose -f docker-compose.yml config -q
 docker-compose -f docker-compose.yml -f ci/docker-compose.ci.yml config -q
 
-step "engine: install and start dockerd"
-engine_install
+step "engine: install and start dockerd, with the CLI packaged with it"
+engine_require dockerd iptables nft
 engine_start "$work/engine"
 
 step "stand-in base images"
+engine_require debootstrap
 standin_images_build "$work/images"
 
 # A free loopback port for the published one, so a host that already serves 7007 does not fail the test.

@@ -2,7 +2,9 @@
 # A private Docker engine for the container tests, started by hand and removed without trace.
 #
 # Sourced, not run. Public functions:
-#   engine_install           install dockerd/docker/docker-compose/debootstrap/iptables if any is missing
+#   engine_require TOOL...   install the Debian packages of whichever TOOLs are missing (dockerd, docker-compose,
+#                            debootstrap, iptables, nft); call it right before the step that uses them
+#   docker ...               the docker CLI that came with the dockerd in use (see below), not whatever is on PATH
 #   engine_start DIR         start dockerd with all its state under DIR; exports DOCKER_HOST
 #   engine_stop DIR          stop it and undo everything it changed on the host (idempotent, EXIT-trap safe)
 #   engine_check_clean DIR   print what the engine left behind; return 1 if anything
@@ -19,23 +21,42 @@
 # kernel changed with it.)
 ENGINE_SYSCTLS=(net.ipv4.ip_forward net.bridge.bridge-nf-call-iptables net.bridge.bridge-nf-call-ip6tables)
 
-engine_install() {
-    local tool missing=() log
-    for tool in dockerd docker docker-compose debootstrap iptables; do
-        command -v "$tool" >/dev/null 2>&1 || missing+=("$tool")
+# What engine_start found before dockerd changed it ("key=value" lines), for engine_check_clean.
+ENGINE_SAVED_SYSCTLS=''
+
+# The Debian package that provides each tool engine_require knows.
+declare -A ENGINE_PACKAGES=(
+    [dockerd]=docker.io [docker-compose]=docker-compose [debootstrap]=debootstrap [iptables]=iptables [nft]=nftables
+)
+
+engine_require() {
+    local tool packages=() log
+    for tool in "$@"; do
+        if [[ -z ${ENGINE_PACKAGES[$tool]:-} ]]; then echo "engine_require: unknown tool $tool" >&2; return 1; fi
+        command -v "$tool" >/dev/null 2>&1 || packages+=("${ENGINE_PACKAGES[$tool]}")
     done
-    if ((${#missing[@]} == 0)); then return 0; fi
+    if ((${#packages[@]} == 0)); then return 0; fi
     # Quiet unless it fails: apt's output goes to a file that is shown only on failure.
     log=$(mktemp)
+    echo "engine: installing ${packages[*]}"
     if ! { DEBIAN_FRONTEND=noninteractive apt-get update -qq &&
-        DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends \
-            docker.io docker-compose debootstrap iptables; } >"$log" 2>&1; then
-        echo "engine_install: apt-get failed (missing: ${missing[*]}):" >&2
+        DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${packages[@]}"; } >"$log" 2>&1; then
+        echo "engine_require: apt-get failed (installing: ${packages[*]}):" >&2
         cat "$log" >&2
         rm -f "$log"
         return 1
     fi
     rm -f "$log"
+}
+
+# The CLI shipped with the dockerd on PATH: the package that owns dockerd names its docker binary. Another
+# docker found first on PATH (a machine image had a static 28.x CLI in /usr/local/bin beside no engine at
+# all) is a different release whose defaults (buildx, API version) need not match this engine.
+docker() {
+    if [[ -z ${ENGINE_DOCKER:-} ]]; then
+        ENGINE_DOCKER=$(_engine_find_cli) || { echo "engine: no docker CLI belongs to the dockerd on PATH" >&2; return 1; }
+    fi
+    "$ENGINE_DOCKER" "$@"
 }
 
 engine_start() {
@@ -47,6 +68,7 @@ engine_start() {
     t0=$(_engine_now)
     mkdir -p "$dir"
     _engine_save_host_state "$dir"
+    ENGINE_SAVED_SYSCTLS=$(<"$dir/sysctl.saved")
     # stdin from /dev/null so dockerd never holds the caller's terminal or pipe; its own pidfile is written
     # by dockerd itself, so $! goes to a second file for a daemon that dies before writing it.
     dockerd --host "$DOCKER_HOST" --data-root "$dir/root" --exec-root "$dir/exec" \
@@ -56,9 +78,14 @@ engine_start() {
     # Ready in about 1 s here; give up after 30 s (120 x 0.25 s) or as soon as dockerd has died.
     for ((i = 0; i < 120; i++)); do
         if _engine_answers "$dir"; then
-            printf 'engine: dockerd %s ready in %.1f s (%s)\n' \
-                "$(docker version --format '{{.Server.Version}}' 2>/dev/null || echo '?')" \
-                "$(_engine_since "$t0")" "$dir"
+            # The pair proves itself: the CLI must talk to this engine at an API version both know.
+            local pair
+            if ! pair=$(docker version --format \
+                'dockerd {{.Server.Version}} (API {{.Server.APIVersion}}), CLI {{.Client.Version}} (API {{.Client.APIVersion}})' 2>&1); then
+                echo "engine_start: the docker CLI $ENGINE_DOCKER cannot talk to this dockerd: $pair" >&2
+                return 1
+            fi
+            printf 'engine: %s from %s, ready in %.1f s (%s)\n' "$pair" "$ENGINE_DOCKER" "$(_engine_since "$t0")" "$dir"
             return 0
         fi
         if ! _engine_alive "$pid"; then break; fi
@@ -97,15 +124,20 @@ engine_stop() {
 }
 
 engine_check_clean() {
-    local dir out='' line
+    local dir out='' save line key value now
     dir=$(_engine_dir "${1:-}") || return 1
     out+=$(ip -o link show 2>/dev/null | awk -F': ' '{print $2}' | cut -d@ -f1 |
         grep -E '^(docker0|br-[0-9a-f]{12})$' | sed 's/^/link: /' || true)
-    for line in iptables-nft-save iptables-legacy-save; do
-        if command -v "$line" >/dev/null 2>&1; then
-            out+=$'\n'$("$line" 2>/dev/null | grep -E 'DOCKER|docker0|br-[0-9a-f]{12}' | sed "s/^/$line: /" || true)
+    for save in iptables-nft-save iptables-legacy-save ip6tables-nft-save ip6tables-legacy-save; do
+        if command -v "$save" >/dev/null 2>&1; then
+            out+=$'\n'$("$save" 2>/dev/null | grep -E 'DOCKER|docker0|br-[0-9a-f]{12}' | sed "s/^/$save: /" || true)
         fi
     done
+    while IFS='=' read -r key value; do
+        [[ -n $key ]] || continue
+        now=$(sysctl -n "$key" 2>/dev/null || echo '?')
+        if [[ $now != "$value" ]]; then out+=$'\n'"sysctl: $key is $now, was $value"; fi
+    done <<<"$ENGINE_SAVED_SYSCTLS"
     out+=$'\n'$(_engine_engine_pids "$dir" | sed 's/^/process: /' || true)
     out+=$'\n'$(_engine_mounts_under "$dir" | sed 's/^/mount: /' || true)
     if [[ -e $dir ]]; then out+=$'\n'"dir: $dir still exists"; fi
@@ -114,6 +146,7 @@ engine_check_clean() {
         printf 'engine_check_clean: left behind:\n%s\n' "$out" >&2
         return 1
     fi
+    echo "engine: nothing left behind (links, iptables and ip6tables in both backends, sysctls, processes, mounts)"
 }
 
 # ---- helpers ---------------------------------------------------------------------------------------
@@ -125,6 +158,17 @@ _engine_dir() {
     dir=$(realpath -m -- "$1")
     if [[ $dir == / ]]; then echo "engine: refusing DIR=/" >&2; return 1; fi
     printf '%s\n' "$dir"
+}
+
+# The docker binary of the package that installed dockerd, else the one beside dockerd.
+_engine_find_cli() {
+    local dockerd package cli=''
+    dockerd=$(command -v dockerd) || return 1
+    package=$(dpkg -S "$(realpath "$dockerd")" 2>/dev/null | head -n 1 | cut -d: -f1 || true)
+    if [[ -n $package ]]; then cli=$(dpkg -L "$package" 2>/dev/null | grep -E '/bin/docker$' | head -n 1 || true); fi
+    if [[ -z $cli ]]; then cli=$(dirname "$dockerd")/docker; fi
+    [[ -x $cli ]] || return 1
+    printf '%s\n' "$cli"
 }
 
 _engine_now() { date +%s.%N; }
@@ -166,7 +210,11 @@ _engine_save_host_state() {
     # With nf_tables, iptables creates the "ip filter"/"ip nat" tables on first use; if they were not
     # there before, engine_stop drops them again once they are empty.
     if [[ ! -e $dir/nft-tables.before ]]; then
-        { nft list tables 2>/dev/null || true; } >"$dir/nft-tables.before"
+        if command -v nft >/dev/null 2>&1; then
+            { nft list tables 2>/dev/null || true; } >"$dir/nft-tables.before"
+        else
+            echo '?' >"$dir/nft-tables.before"   # unknown: then no table is dropped at the end
+        fi
     fi
 }
 
@@ -290,23 +338,25 @@ _engine_remove_bridges() {
     done
 }
 
-# Both backends are looked at, so whichever dockerd used is cleaned. In filter and nat: delete the rules
-# of the built-in chains that jump to a DOCKER* chain or name a docker bridge (docker's MASQUERADE and
-# FORWARD ACCEPT rules), then flush and delete every DOCKER* chain, all in one iptables-restore
-# --noflush transaction per table. Then put the FORWARD policy back and drop nf_tables tables that did
-# not exist before and are now empty.
+# Both backends and both families are looked at, so whichever dockerd used is cleaned. In filter and nat:
+# delete the rules of the built-in chains that jump to a DOCKER* chain or name a docker bridge (docker's
+# MASQUERADE and FORWARD ACCEPT rules), then flush and delete every DOCKER* chain, all in one
+# iptables-restore --noflush transaction per table. Then put the FORWARD policy back and drop nf_tables
+# tables that did not exist before and are now empty.
 _engine_iptables_clean() {
-    local backend=$1 policy=$2 nft_before=$3 b t
-    for b in nft legacy; do
-        command -v "iptables-$b-save" >/dev/null 2>&1 || continue
-        for t in filter nat; do
-            if _engine_iptables_has_table "$b" "$t"; then _engine_iptables_clean_table "$b" "$t"; fi
+    local backend=$1 policy=$2 nft_before=$3 family b t
+    for family in iptables ip6tables; do
+        for b in nft legacy; do
+            command -v "$family-$b-save" >/dev/null 2>&1 || continue
+            for t in filter nat; do
+                if _engine_iptables_has_table "$family" "$b" "$t"; then _engine_iptables_clean_table "$family-$b" "$t"; fi
+            done
         done
     done
     if [[ -n $backend && -n $policy ]] && command -v "iptables-$backend" >/dev/null 2>&1; then
         "iptables-$backend" -P FORWARD "$policy" 2>/dev/null || true
     fi
-    if [[ $backend == nft && $nft_before != '?' ]]; then
+    if [[ $backend == nft && $nft_before != '?' ]] && command -v nft >/dev/null 2>&1; then
         for t in filter nat; do
             if ! grep -qx "table ip $t" <<<"$nft_before" && _engine_iptables_table_empty "$t"; then
                 nft delete table ip "$t" 2>/dev/null || true
@@ -315,20 +365,25 @@ _engine_iptables_clean() {
     fi
 }
 
-# Asked without touching the table: naming a legacy table (iptables-legacy-save -t filter) instantiates
-# it in the kernel for good (x_tables is built in here, no module to unload), after which every
-# iptables-nft-save prints "Warning: iptables-legacy tables present".
+# Asked without touching the table. nf_tables: what iptables-nft-save lists (it needs no `nft` binary,
+# which Debian's iptables package does not bring: an earlier teardown that asked `nft` found no tables and
+# so cleaned none). Legacy: naming a table (iptables-legacy-save -t filter) instantiates it in the kernel
+# for good, after which every iptables-nft-save prints "Warning: iptables-legacy tables present", so the
+# kernel's list of tables is read instead.
 _engine_iptables_has_table() {
-    case $1 in
-        nft) grep -qx "table ip $2" <<<"$(nft list tables 2>/dev/null || true)" ;;
-        legacy) grep -qx "$2" /proc/net/ip_tables_names 2>/dev/null ;;
+    local family=$1 backend=$2 table=$3 names=/proc/net/ip_tables_names
+    [[ $family == ip6tables ]] && names=/proc/net/ip6_tables_names
+    case $backend in
+        nft) "$family-nft-save" 2>/dev/null | grep -qx "\*$table" ;;
+        legacy) grep -qx "$table" "$names" 2>/dev/null ;;
         *) return 1 ;;
     esac
 }
 
+# $1: the tool prefix (iptables-nft, ip6tables-legacy, ...).
 _engine_iptables_clean_table() {
     local b=$1 t=$2 save deletes chains script c
-    save=$("iptables-$b-save" -t "$t" 2>/dev/null || true)
+    save=$("$b-save" -t "$t" 2>/dev/null || true)
     [[ $save == *DOCKER* || $save == *docker0* || $save =~ br-[0-9a-f]{12} ]] || return 0
     deletes=$(grep -E '^-A (PREROUTING|INPUT|FORWARD|OUTPUT|POSTROUTING) ' <<<"$save" |
         grep -E -- '-j DOCKER|docker0|br-[0-9a-f]{12}' | sed 's/^-A /-D /' || true)
@@ -338,8 +393,8 @@ _engine_iptables_clean_table() {
     for c in $chains; do script+="-F $c"$'\n'; done
     for c in $chains; do script+="-X $c"$'\n'; done
     script+="COMMIT"$'\n'
-    if ! "iptables-$b-restore" --noflush <<<"$script" 2>/dev/null; then
-        echo "engine_stop: iptables-$b-restore could not remove docker's $t rules:" >&2
+    if ! "$b-restore" --noflush <<<"$script" 2>/dev/null; then
+        echo "engine_stop: $b-restore could not remove docker's $t rules:" >&2
         printf '%s' "$script" >&2
     fi
 }

@@ -28,9 +28,11 @@ public sealed partial class Server : IDisposable
     private ServerMetrics? _metrics;
     private volatile ServerState _state = ServerState.Created;
 
-    public Server(ServerOptions options, IProtocolHandler handler, ILogger? logger = null)
+    // clock: where the loop's timers and timeouts read the time; TimeProvider.System unless a test advances its own.
+    public Server(ServerOptions options, IProtocolHandler handler, ILogger? logger = null, TimeProvider? clock = null)
     {
         Options = options;
+        Clock = clock ?? TimeProvider.System;
         Handler = handler;
         Logger = logger ?? NullLogger.Instance;
         InputPool = new BufferPool(options.InputBufferSize, options.MaxPooledBuffers);
@@ -41,10 +43,12 @@ public sealed partial class Server : IDisposable
         LowWatermark = options.OutputBufferSize / 4;
         DiscardBuffer = new byte[options.InputBufferSize];
         Greeting = EncodeGreeting(options.Greeting);
-        PeerErrorLog = new Diagnostics.PeerErrorLog(Logger, options.PeerErrorLogBurst, options.PeerErrorLogWindow);
+        PeerErrorLog = new Diagnostics.PeerErrorLog(Logger, options.PeerErrorLogBurst, options.PeerErrorLogWindow, Clock);
     }
 
     public ServerOptions Options { get; }
+
+    public TimeProvider Clock { get; }
 
     public IProtocolHandler Handler { get; }
 
@@ -145,14 +149,14 @@ public sealed partial class Server : IDisposable
     private void CreateLoop()
     {
         IPoller poller = CreatePoller();
-        SyscallResult created = EventLoop.Create(poller, Options.EventBatchSize, Logger, out _loop);
+        SyscallResult created = EventLoop.Create(poller, Options.EventBatchSize, Logger, out _loop, Clock);
         if (!created.Ok)
         {
             poller.Dispose();
             throw new ServerStartException($"eventfd failed: {created.Error}");
         }
         _loop!.BatchCompleted = FlushQueued;
-        _loop.BusyPollTicks = (long)(Options.BusyPoll.TotalSeconds * System.Diagnostics.Stopwatch.Frequency);
+        _loop.BusyPoll = Options.BusyPoll;
         PollerName = _loop.PollerName;
         IdleQueue = TimeoutQueue(Options.IdleTimeout, CloseReason.IdleTimeout);
         FirstByteQueue = TimeoutQueue(Options.FirstByteTimeout, CloseReason.FirstByteTimeout);

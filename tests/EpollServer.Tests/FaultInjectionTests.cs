@@ -12,7 +12,9 @@ public sealed class FaultInjectionTests
     [Fact]
     public void BadPeersOfEveryKind_GoodClientGetsEveryByte_FdsBackToBaseline()
     {
-        using var daemon = DaemonProcess.Start("--address 127.0.0.1 --port 0 --first-byte-timeout 2 --idle-timeout 3");
+        // Timeouts short enough to end the silent and the deaf peer within the test, long enough that a good client
+        // stalled for a second or two by a busy machine is not taken for idle.
+        using var daemon = DaemonProcess.Start("--address 127.0.0.1 --port 0 --first-byte-timeout 3 --idle-timeout 6");
         DaemonFdReport.Request(daemon);
         int baseline = ProcFd.Count(daemon.Pid);
 
@@ -55,7 +57,7 @@ public sealed class FaultInjectionTests
         // The silent one goes at the first-byte timeout, the deaf one at the idle timeout (nothing moves).
         Assert.Empty(silent.ReceiveToEnd());
         good.Dispose();
-        Wait.Until(() => ProcFd.Count(daemon.Pid) == baseline, $"the fd count returns to {baseline}", 15_000);
+        Wait.Until(() => ProcFd.Count(daemon.Pid) == baseline, $"the fd count returns to {baseline}", 30_000);
         DaemonFdReport after = DaemonFdReport.Request(daemon);
         Assert.Equal(0, after.Connections);
         Assert.False(daemon.HasExited);

@@ -13,17 +13,19 @@ public sealed class GracefulStopTests
         using var daemon = DaemonProcess.Start("--address 127.0.0.1 --port 0");
         const int clients = 8;
         var results = new Task<(byte[] Sent, byte[] Received)>[clients];
-        var started = new CountdownEvent(clients);
+        var echoed = new long[clients];
         for (int i = 0; i < clients; i++)
         {
             int id = i;
-            results[i] = Task.Factory.StartNew(() => SendUntilServerFin(daemon.Port, id, started), TaskCreationOptions.LongRunning);
+            results[i] = Task.Factory.StartNew(() => SendUntilServerFin(daemon.Port, id, echoed), TaskCreationOptions.LongRunning);
         }
-        Assert.True(started.Wait(10_000), "the clients did not start sending");
-        Thread.Sleep(300);   // let traffic flow: the stop must land mid-stream, not before it
+        // The stop must land mid-stream: every client has had some of its bytes back, and is still sending.
+        Wait.Until(() => Enumerable.Range(0, clients).All(i => Volatile.Read(ref echoed[i]) >= 64 * 1024) || results.Any(r => r.IsCompleted),
+            "every client had 64 KiB echoed", 60_000);
+        Assert.DoesNotContain(results, r => r.IsCompleted);
         daemon.Signal(DaemonProcess.SIGTERM);
 
-        Assert.True(Task.WaitAll(results, 30_000), "clients did not see the server's FIN in time");
+        Assert.True(Task.WaitAll(results, 60_000), "clients did not see the server's FIN in time");
         Assert.Equal(0, daemon.WaitForExit());
 
         long totalEchoed = 0;
@@ -42,17 +44,17 @@ public sealed class GracefulStopTests
     }
 
     // Sends a pattern in 16 KiB chunks until the server's FIN arrives on the reading side, then stops and half-closes,
-    // as a well-behaved client does.
-    private static (byte[] Sent, byte[] Received) SendUntilServerFin(int port, int id, CountdownEvent started)
+    // as a well-behaved client does. echoed[id]: what has come back so far.
+    private static (byte[] Sent, byte[] Received) SendUntilServerFin(int port, int id, long[] echoed)
     {
         using var client = TestClient.Connect(port);
-        byte[] pattern = Patterns.For(id, 64 * 1024 * 1024);
+        byte[] pattern = Patterns.For(id, 16 * 1024 * 1024);
         var finSeen = new ManualResetEventSlim();
         var reading = Task.Factory.StartNew(() =>
         {
             try
             {
-                return client.ReceiveToEnd(pattern.Length);
+                return ReceiveToEnd(client, pattern.Length, n => Volatile.Write(ref echoed[id], n));
             }
             finally
             {
@@ -60,7 +62,6 @@ public sealed class GracefulStopTests
             }
         }, TaskCreationOptions.LongRunning);
         int sent = 0;
-        started.Signal();
         try
         {
             while (!finSeen.IsSet && sent < pattern.Length)
@@ -74,7 +75,21 @@ public sealed class GracefulStopTests
         {
             // The server may already be gone after its FIN; what counts is what the reader got.
         }
-        Assert.True(reading.Wait(20_000), "no FIN from the server");
+        Assert.True(reading.Wait(60_000), "no FIN from the server");
         return (pattern[..sent], reading.Result);
+    }
+
+    private static byte[] ReceiveToEnd(TestClient client, int maxBytes, Action<long> progress)
+    {
+        var all = new MemoryStream();
+        var buffer = new byte[64 * 1024];
+        int n;
+        while ((n = client.Socket.Receive(buffer)) > 0)
+        {
+            all.Write(buffer, 0, n);
+            progress(all.Length);
+            Assert.True(all.Length <= maxBytes, "more bytes came back than were sent");
+        }
+        return all.ToArray();
     }
 }

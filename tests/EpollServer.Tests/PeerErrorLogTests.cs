@@ -2,6 +2,7 @@
 // of bad lines costs a few log lines and one summary, and the good client beside it is served throughout.
 using EpollServer.Protocols;
 using EpollServer.Tests.Infrastructure;
+using Microsoft.Extensions.Time.Testing;
 
 namespace EpollServer.Tests;
 
@@ -14,7 +15,7 @@ public sealed class PeerErrorLogTests
         {
             o.PeerErrorLogBurst = 3;
             o.PeerErrorLogWindow = TimeSpan.FromSeconds(2);
-        });
+        }, clock: new FakeTimeProvider());
         using var bad = TestClient.Connect(server.Port);
         using var good = TestClient.Connect(server.Port);
         byte[] invalid = [0xC3, 0x28, (byte)'\n'];   // a broken two-byte sequence
@@ -28,8 +29,9 @@ public sealed class PeerErrorLogTests
         Assert.Equal(20, server.Server.Stats.PeerErrors);
         Assert.Equal(3, server.Log.Lines.Count(l => l.Contains("line is not valid UTF-8") && l.Contains("peer 127.0.0.1:")));
 
-        // After the window, the next error brings the summary of what was left out, and is itself logged.
-        Thread.Sleep(2100);
+        // After the window (on the server's clock), the next error brings the summary of what was left out, and is
+        // itself logged.
+        server.Advance(TimeSpan.FromSeconds(2));
         bad.Send(invalid);
         Assert.Equal("ERR line is not valid UTF-8", bad.ReadLine());
         server.WaitUntil(s => s.Stats.PeerErrors == 21, "the 21st error counted");

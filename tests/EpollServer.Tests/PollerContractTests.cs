@@ -108,20 +108,22 @@ public abstract class PollerContractTests : IDisposable
         Assert.True(failed.Events.HasFlag(PollEvents.Error), $"expected an error event, got {failed.Events}");
     }
 
-    // Close an fd and get its number again from the kernel: only the new registration's token is ever reported.
+    // Close an fd and get its number again from the kernel: only the new registration's token is ever reported. The
+    // new eventfd is put on the old number with dup2 (which closes the old one in the same call), because the lowest
+    // free number is not promised to be the one just closed while other threads open and close fds.
     [BackendFact]
     public void FdNumberReused_OnlyTheNewTokenIsReported()
     {
-        int first = NewEventFd();
-        Assert.True(Poller.Add(first, 100, Interest.Read).Ok);
-        Signal(first);
-        Assert.True(Poller.Remove(first).Ok);
-        Sys.Close(first);
-        _eventFds.Remove(first);
-        int second = NewEventFd();
-        Assert.Equal(first, second);   // the lowest free number: the same one
-        Assert.True(Poller.Add(second, 200, Interest.Read).Ok);
-        Signal(second);
+        int number = NewEventFd();
+        Assert.True(Poller.Add(number, 100, Interest.Read).Ok);
+        Signal(number);
+        Assert.True(Poller.Remove(number).Ok);
+        int fresh = NewEventFd();
+        Assert.Equal(number, dup2(fresh, number));   // `number` is now the new eventfd; the old one is closed
+        Sys.Close(fresh);
+        _eventFds.Remove(fresh);
+        Assert.True(Poller.Add(number, 200, Interest.Read).Ok);
+        Signal(number);
         Assert.Equal([200UL], Wait(1000).Select(e => e.Token));
     }
 
@@ -153,13 +155,50 @@ public abstract class PollerContractTests : IDisposable
     {
         int fd = NewEventFd();
         Assert.True(Poller.Add(fd, 5, Interest.Read).Ok);
-        var waiting = Task.Factory.StartNew(() => Wait(-1), TaskCreationOptions.LongRunning);
-        Thread.Sleep(100);
+        int waiterTid = 0;
+        var waiting = Task.Factory.StartNew(() =>
+        {
+            Volatile.Write(ref waiterTid, gettid());
+            return Wait(-1);
+        }, TaskCreationOptions.LongRunning);
+        // Until the kernel shows the thread asleep in the wait, "not completed" would prove nothing.
+        Infrastructure.Wait.Until(() => IsAsleepInAWait(Volatile.Read(ref waiterTid)), "the waiting thread is asleep in its wait");
         Assert.False(waiting.IsCompleted, "the wait returned with nothing ready");
         Signal(fd);
-        Assert.True(waiting.Wait(5000), "the wait was not woken");
+        Assert.True(waiting.Wait(30_000), "the wait was not woken");
         Assert.Equal(5UL, Assert.Single(waiting.Result).Token);
     }
+
+    // The thread is sleeping (state S) inside epoll_wait/epoll_pwait/epoll_pwait2/poll/ppoll: /proc shows the
+    // syscall a blocked thread is in.
+    private static bool IsAsleepInAWait(int tid)
+    {
+        if (tid == 0)
+            return false;
+        try
+        {
+            string stat = File.ReadAllText($"/proc/self/task/{tid}/stat");
+            string syscall = File.ReadAllText($"/proc/self/task/{tid}/syscall");
+            char state = stat[(stat.LastIndexOf(')') + 2)..][0];
+            return state == 'S' && int.TryParse(syscall.Split(' ')[0], out int number) && WaitSyscalls.Contains(number);
+        }
+        catch (IOException)
+        {
+            return false;
+        }
+    }
+
+    private static readonly int[] WaitSyscalls = System.Runtime.InteropServices.RuntimeInformation.ProcessArchitecture switch
+    {
+        System.Runtime.InteropServices.Architecture.Arm64 => [22, 73, 441],          // epoll_pwait, ppoll, epoll_pwait2
+        _ => [232, 281, 441, 7, 271],                                                 // epoll_wait, epoll_pwait, epoll_pwait2, poll, ppoll
+    };
+
+    [System.Runtime.InteropServices.DllImport("libc.so.6")]
+    private static extern int gettid();
+
+    [System.Runtime.InteropServices.DllImport("libc.so.6")]
+    private static extern int dup2(int oldFd, int newFd);
 
     private PollEvent[] Wait(int timeoutMs, int batch = 1024)
     {

@@ -1,15 +1,14 @@
 // Timeouts that all have the same length (the idle timeout, say) need no heap: a deadline set "now" is never earlier
 // than one set before it, so an intrusive FIFO list keeps them in order (libevent's "common timeouts"). Touching
 // a member moves it to the tail in O(1) with no allocation; one loop timer watches the head.
-using System.Diagnostics;
-
 namespace EpollServer.Reactor;
 
 internal sealed class DeadlineQueue<T>
     where T : class
 {
-    // Deadlines are rounded up to this, so that members expiring microseconds apart are closed by one wake-up.
-    private static readonly long Granularity = Stopwatch.Frequency / 10;
+    // Deadlines are rounded up to a tenth of a second, so that members expiring microseconds apart are closed by one
+    // wake-up.
+    private readonly long _granularity;
 
     private readonly EventLoop _loop;
     private readonly long _length;
@@ -22,7 +21,8 @@ internal sealed class DeadlineQueue<T>
     public DeadlineQueue(EventLoop loop, TimeSpan length, Action<T> onExpired)
     {
         _loop = loop;
-        _length = (long)(length.TotalSeconds * Stopwatch.Frequency);
+        _length = loop.Ticks(length);
+        _granularity = loop.Ticks(TimeSpan.FromSeconds(0.1));
         _onExpired = onExpired;
         _onTimer = Expire;
     }
@@ -72,15 +72,14 @@ internal sealed class DeadlineQueue<T>
         if (_head is null || _timer is not null)
             return;
         long due = _head.Since + _length;
-        long deadline = (due + Granularity - 1) / Granularity * Granularity;
-        long delay = Math.Max(0, deadline - LoopTimers.Now);
-        _timer = _loop.Schedule(TimeSpan.FromSeconds((double)delay / Stopwatch.Frequency), _onTimer);
+        long deadline = (due + _granularity - 1) / _granularity * _granularity;
+        _timer = _loop.ScheduleAt(deadline, _onTimer);
     }
 
     private void Expire()
     {
         _timer = null;
-        long now = LoopTimers.Now;
+        long now = _loop.ReadClock();
         // Expiring a member closes it, which removes it (and may remove others): always take the current head.
         while (_head is not null && _head.Since + _length <= now)
         {

@@ -10,16 +10,19 @@ internal sealed class EventLoop : IDisposable
     private readonly IPoller _poller;
     private readonly LoopWaker _waker;
     private readonly PollRegistry _registry = new();
-    private readonly LoopTimers _timers = new();
+    private readonly LoopTimers _timers;
     private readonly PollEvent[] _events;
     private readonly ILogger _logger;
     private readonly Action _runTimers;   // cached: a method group converted per iteration would allocate each time
     private bool _stopRequested;
+    private long _busyPollTicks;
 
-    private EventLoop(IPoller poller, LoopWaker waker, int batchSize, ILogger logger)
+    private EventLoop(IPoller poller, LoopWaker waker, int batchSize, ILogger logger, TimeProvider clock)
     {
         _poller = poller;
         _waker = waker;
+        _timers = new LoopTimers(clock);
+        Now = _timers.Now;
         _events = new PollEvent[batchSize];
         _logger = logger;
         _runTimers = _timers.RunExpired;
@@ -43,20 +46,28 @@ internal sealed class EventLoop : IDisposable
     // generator's open model uses that so requests leave within microseconds of their intended send time.
     public int MaxWaitMs { get; set; } = -1;
 
-    // Stopwatch ticks the loop keeps polling (zero-timeout waits) after the last wait that returned events; 0: off.
-    public long BusyPollTicks { get; set; }
+    // How long the loop keeps polling (zero-timeout waits) after the last wait that returned events; zero: off.
+    public TimeSpan BusyPoll
+    {
+        get => TimeSpan.FromSeconds(_busyPollTicks / (double)_timers.Ticks(TimeSpan.FromSeconds(1)));
+        set => _busyPollTicks = _timers.Ticks(value);
+    }
 
-    // The monotonic clock (Stopwatch ticks) read once per wake-up: what activity stamps use, so that the hot path
-    // costs no clock read per message.
-    public long Now { get; private set; } = LoopTimers.Now;
+    // The monotonic clock (the TimeProvider's timestamps) read once per wake-up: what activity stamps use, so that
+    // the hot path costs no clock read per message.
+    public long Now { get; private set; }
 
-    public static SyscallResult Create(IPoller poller, int batchSize, ILogger logger, out EventLoop? loop)
+    // A duration in ticks of Now's clock.
+    public long Ticks(TimeSpan duration) => _timers.Ticks(duration);
+
+    // clock: TimeProvider.System (Stopwatch ticks) unless a test injects one it advances by hand.
+    public static SyscallResult Create(IPoller poller, int batchSize, ILogger logger, out EventLoop? loop, TimeProvider? clock = null)
     {
         loop = null;
         SyscallResult made = LoopWaker.Create(out LoopWaker? waker);
         if (!made.Ok)
             return made;
-        var created = new EventLoop(poller, waker!, batchSize, logger);
+        var created = new EventLoop(poller, waker!, batchSize, logger, clock ?? TimeProvider.System);
         SyscallResult added = created.Register(waker!, waker!.Fd, Interest.Read, out _);
         if (!added.Ok)
         {
@@ -87,6 +98,12 @@ internal sealed class EventLoop : IDisposable
 
     public LoopTimer Schedule(TimeSpan delay, Action callback) => _timers.Schedule(delay, callback);
 
+    // deadline: a timestamp of the loop's clock (Now, ReadClock).
+    public LoopTimer ScheduleAt(long deadline, Action callback) => _timers.ScheduleAt(deadline, callback);
+
+    // The clock read now, for the rare caller that cannot use the stamp of the current wake-up (Now).
+    public long ReadClock() => _timers.Now;
+
     // Thread-safe: the only way another thread talks to this loop.
     public void Post(Action work) => _waker.Post(work);
 
@@ -104,7 +121,7 @@ internal sealed class EventLoop : IDisposable
             int timeout = batchWasFull ? 0 : _timers.MillisecondsUntilNext();
             if (MaxWaitMs >= 0 && (timeout < 0 || timeout > MaxWaitMs))
                 timeout = MaxWaitMs;
-            if (BusyPollTicks > 0 && Now - lastEvents < BusyPollTicks)
+            if (_busyPollTicks > 0 && Now - lastEvents < _busyPollTicks)
                 timeout = 0;
             SyscallResult waited = _poller.Wait(events, timeout);
             if (!waited.Ok)
@@ -114,7 +131,7 @@ internal sealed class EventLoop : IDisposable
             }
             int count = (int)waited.Value;
             Iterations++;
-            Now = LoopTimers.Now;
+            Now = _timers.Now;
             if (count > 0)
                 lastEvents = Now;
             for (int i = 0; i < count; i++)

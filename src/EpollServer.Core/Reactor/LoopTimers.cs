@@ -1,6 +1,5 @@
-// One-shot timers on the loop thread: a min-heap by deadline on the monotonic clock (Stopwatch ticks).
-using System.Diagnostics;
-
+// One-shot timers on the loop thread: a min-heap by deadline on the loop's monotonic clock (its TimeProvider's
+// timestamps: Stopwatch ticks in production, a clock the test advances in tests).
 namespace EpollServer.Reactor;
 
 internal sealed class LoopTimer
@@ -21,17 +20,23 @@ internal sealed class LoopTimer
     public void Cancel() => Cancelled = true;
 }
 
-internal sealed class LoopTimers
+internal sealed class LoopTimers(TimeProvider clock)
 {
     private readonly PriorityQueue<LoopTimer, long> _heap = new();
+    private readonly long _frequency = clock.TimestampFrequency;
 
     public int Count => _heap.Count;
 
-    public static long Now => Stopwatch.GetTimestamp();
+    public long Now => clock.GetTimestamp();
 
-    public LoopTimer Schedule(TimeSpan delay, Action callback)
+    // A duration in this clock's ticks.
+    public long Ticks(TimeSpan duration) => (long)(duration.TotalSeconds * _frequency);
+
+    public LoopTimer Schedule(TimeSpan delay, Action callback) => ScheduleAt(Now + Ticks(delay), callback);
+
+    // deadline: a timestamp of this clock.
+    public LoopTimer ScheduleAt(long deadline, Action callback)
     {
-        long deadline = Now + (long)(delay.TotalSeconds * Stopwatch.Frequency);
         var timer = new LoopTimer(deadline, callback);
         _heap.Enqueue(timer, deadline);
         return timer;
@@ -48,7 +53,7 @@ internal sealed class LoopTimers
         long remaining = deadline - Now;
         if (remaining <= 0)
             return 0;
-        return (int)Math.Min(int.MaxValue, (remaining * 1000 + Stopwatch.Frequency - 1) / Stopwatch.Frequency);
+        return (int)Math.Min(int.MaxValue, (remaining * 1000 + _frequency - 1) / _frequency);
     }
 
     public void RunExpired()

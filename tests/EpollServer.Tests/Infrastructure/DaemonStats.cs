@@ -12,7 +12,11 @@ public sealed partial record DaemonFdReport(int OwnTotal, int Poller, int Waker,
         int before = daemon.Lines.Count(l => l.Contains("stats: ", StringComparison.Ordinal));
         Interlocked.Increment(ref _requests);
         daemon.Signal(DaemonProcess.SIGUSR1);
-        string line = daemon.WaitForLine(StatsLine(), skip: before);
+        return Parse(daemon.WaitForLine(StatsLine(), skip: before));
+    }
+
+    public static DaemonFdReport Parse(string line)
+    {
         Match m = StatsLine().Match(line);
         return new DaemonFdReport(
             int.Parse(m.Groups["own"].Value), int.Parse(m.Groups["poller"].Value), int.Parse(m.Groups["waker"].Value),
@@ -22,5 +26,5 @@ public sealed partial record DaemonFdReport(int OwnTotal, int Poller, int Waker,
     }
 
     [GeneratedRegex(@"stats: .*fds own=(?<own>\d+) \(listeners=\[(?<listeners>[\d,]*)\] poller=(?<poller>\d+) waker=(?<waker>\d+) spare=(?<spare>\d+) connections=(?<conns>\d+) reserved=(?<reserved>\d+)\) fd-list=\[(?<list>[\d,]*)\]")]
-    private static partial Regex StatsLine();
+    public static partial Regex StatsLine();
 }

@@ -1,20 +1,27 @@
-// An in-process EpollServer on loopback port 0, with its log lines captured for assertions.
+// An in-process EpollServer on loopback port 0, with its log lines captured for assertions. A test about time gives
+// it a FakeTimeProvider and moves the server's clock with Advance: no test waits for a wall-clock timeout.
 using EpollServer.Protocols;
+using Microsoft.Extensions.Time.Testing;
 
 namespace EpollServer.Tests.Infrastructure;
 
 public sealed class TestServer : IDisposable
 {
     // poller: "auto" (epoll), or "poll" for the suites that run on every backend (see Pollers).
-    public TestServer(IProtocolHandler? handler = null, Action<ServerOptions>? configure = null, string address = "127.0.0.1", string poller = "auto")
+    public TestServer(IProtocolHandler? handler = null, Action<ServerOptions>? configure = null, string address = "127.0.0.1", string poller = "auto",
+        FakeTimeProvider? clock = null)
     {
         var options = new ServerOptions { Address = address, Port = 0, ShutdownTimeout = TimeSpan.FromSeconds(3), Poller = poller };
         configure?.Invoke(options);
-        Server = new Server(options, handler ?? new EchoHandler(), Log);
+        Clock = clock;
+        Server = new Server(options, handler ?? new EchoHandler(), Log, clock);
         Server.Start();
     }
 
     public Server Server { get; }
+
+    // The server's clock when the test injected one; null when it runs on the real clock.
+    public FakeTimeProvider? Clock { get; }
 
     public CapturingLogger Log { get; } = new();
 
@@ -24,9 +31,24 @@ public sealed class TestServer : IDisposable
     public void WaitUntil(Func<Server, bool> condition, string what, int timeoutMs = 10_000) =>
         Wait.Until(() => condition(Server), what, timeoutMs);
 
+    // Moves the injected clock and returns once the server has acted on every timer that became due.
+    public void Advance(TimeSpan by)
+    {
+        Assert.NotNull(Clock);
+        Clock.Advance(by);
+        Assert.True(Server.AfterDueTimersAsync().Wait(TimeSpan.FromSeconds(30)), "the loop did not run its due timers");
+    }
+
     public void Dispose()
     {
         Server.Stop();
+        // A stop that waits on its drain or linger deadline: on an injected clock, that time has to be made to pass
+        // (a second at a time, each followed by a wake-up, so the loop sees it).
+        for (int i = 0; Clock is not null && i < 60 && !Server.Completion.Wait(TimeSpan.FromMilliseconds(100)); i++)
+        {
+            Clock.Advance(TimeSpan.FromSeconds(1));
+            _ = Server.AfterDueTimersAsync();
+        }
         Assert.True(Server.Completion.Wait(TimeSpan.FromSeconds(15)), "the server did not stop within 15 s");
     }
 }
