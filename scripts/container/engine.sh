@@ -52,10 +52,10 @@ engine_require() {
 # The CLI shipped with the dockerd on PATH: the package that owns dockerd names its docker binary. Another
 # docker found first on PATH (a machine image had a static 28.x CLI in /usr/local/bin beside no engine at
 # all) is a different release whose defaults (buildx, API version) need not match this engine.
+# Resolved in engine_start (a call inside $(...) could not keep what it found).
+ENGINE_DOCKER=''
 docker() {
-    if [[ -z ${ENGINE_DOCKER:-} ]]; then
-        ENGINE_DOCKER=$(_engine_find_cli) || { echo "engine: no docker CLI belongs to the dockerd on PATH" >&2; return 1; }
-    fi
+    if [[ -z $ENGINE_DOCKER ]]; then echo "engine: docker called before engine_start chose the CLI" >&2; return 1; fi
     "$ENGINE_DOCKER" "$@"
 }
 
@@ -63,6 +63,10 @@ engine_start() {
     local dir pid i t0
     dir=$(_engine_dir "${1:-}") || return 1
     export DOCKER_HOST="unix://$dir/docker.sock"
+    if ! ENGINE_DOCKER=$(_engine_find_cli); then
+        echo "engine_start: no docker CLI belongs to the dockerd on PATH ($(command -v dockerd || echo 'none'))" >&2
+        return 1
+    fi
     # Already running for this DIR (a second call): nothing to do.
     if _engine_answers "$dir"; then return 0; fi
     t0=$(_engine_now)
@@ -175,7 +179,7 @@ _engine_now() { date +%s.%N; }
 _engine_since() { awk -v a="$1" -v b="$(date +%s.%N)" 'BEGIN {printf "%.2f", b - a}'; }
 
 _engine_answers() {
-    [[ -S $1/docker.sock ]] && timeout 5 docker -H "unix://$1/docker.sock" info >/dev/null 2>&1
+    [[ -S $1/docker.sock ]] && timeout 5 "${ENGINE_DOCKER:-docker}" -H "unix://$1/docker.sock" info >/dev/null 2>&1
 }
 
 # Alive and not a zombie: a dockerd started from this shell stays a zombie until reaped, and kill -0
@@ -223,10 +227,10 @@ _engine_save_host_state() {
 _engine_remove_containers() {
     local sock="unix://$1/docker.sock" ids
     [[ -S $1/docker.sock ]] || return 0
-    ids=$(timeout 20 docker -H "$sock" ps -q 2>/dev/null || true)
+    ids=$(timeout 20 "${ENGINE_DOCKER:-docker}" -H "$sock" ps -q 2>/dev/null || true)
     if [[ -n $ids ]]; then
         # shellcheck disable=SC2086  # one id per word
-        timeout 60 docker -H "$sock" rm -f $ids >/dev/null 2>&1 || true
+        timeout 60 "${ENGINE_DOCKER:-docker}" -H "$sock" rm -f $ids >/dev/null 2>&1 || true
     fi
 }
 
