@@ -1,6 +1,7 @@
 // `epollserver ping`: per-probe lines and the summary, parsed and checked for consistency, over TCP and UDP.
 using System.Globalization;
 using System.Text.RegularExpressions;
+using EpollServer.Protocols;
 using EpollServer.Protocols.Chat;
 using EpollServer.Tests.Infrastructure;
 
@@ -42,15 +43,56 @@ public sealed partial class PingCommandTests
         Assert.Contains("3 probes sent, 0 answered, 100.0% loss", ping.Output, StringComparison.Ordinal);
     }
 
-    // The chat server greets instead of echoing: the answer differs from the probe, and ping says so.
+    // An echo server that greets first (--greeting) answers every probe: the greeting is skipped and shown, whether
+    // it is shorter or longer than a probe.
+    [Theory]
+    [InlineData("hello, this is the greeting", 64)]
+    [InlineData("a greeting longer than the probe", 8)]
+    public void GreetingBeforeTheEcho_IsSkipped_EveryProbeAnswered(string greeting, int size)
+    {
+        using var server = new TestServer(configure: o => o.Greeting = greeting);
+        using var ping = DaemonProcess.Start($"ping 127.0.0.1 {server.Port} -c 3 -s {size} -i 0", expectListening: false);
+        Assert.True(ping.WaitForExit() == 0, ping.Output);
+        Assert.Contains($"the server sent a greeting before the first answer ({greeting.Length + 1} bytes, skipped): {greeting}", ping.Output, StringComparison.Ordinal);
+        Assert.Contains("3 probes sent, 3 answered, 0.0% loss", ping.Output, StringComparison.Ordinal);
+    }
+
+    // The chat server greets and then does not echo: ping shows the greeting, and says the probe got no answer.
     [Fact]
-    public void NotAnEchoServer_WrongAnswerIsReported()
+    public void NotAnEchoServer_ItsGreetingIsShown_AndTheProbeIsLost()
     {
         using var server = new TestServer(new ChatHandler());
-        using var ping = DaemonProcess.Start($"ping 127.0.0.1 {server.Port} -c 3 -s 16 -i 0", expectListening: false);
+        using var ping = DaemonProcess.Start($"ping 127.0.0.1 {server.Port} -c 3 -s 16 -i 0 -W 0.5", expectListening: false);
+        Assert.Equal(1, ping.WaitForExit());
+        Assert.Contains("the server sent a greeting before the first answer", ping.Output, StringComparison.Ordinal);
+        Assert.Contains("* welcome to EpollServer chat", ping.Output, StringComparison.Ordinal);
+        Assert.Contains("seq=1 timeout", ping.Output, StringComparison.Ordinal);
+        Assert.Contains("3 probes sent, 0 answered, 100.0% loss", ping.Output, StringComparison.Ordinal);
+    }
+
+    // A server that answers at once with other bytes than the probe's is a wrong answer, not a greeting.
+    [Fact]
+    public void WrongBytesBack_AreReportedAsAWrongAnswer()
+    {
+        using var server = new TestServer(new UpperCaseEcho());
+        using var ping = DaemonProcess.Start($"ping 127.0.0.1 {server.Port} -c 3 -s 16 -i 0 -W 0.5", expectListening: false);
         Assert.Equal(1, ping.WaitForExit());
         Assert.Contains("seq=1 wrong answer: the bytes differ from the probe", ping.Output, StringComparison.Ordinal);
+        Assert.DoesNotContain("greeting", ping.Output, StringComparison.Ordinal);
         Assert.Contains("3 probes sent, 0 answered, 100.0% loss", ping.Output, StringComparison.Ordinal);
+    }
+
+    private sealed class UpperCaseEcho : IProtocolHandler
+    {
+        public string Name => "upper";
+
+        public int OnData(Net.Connection connection, Buffers.ReadableBytes data)
+        {
+            byte[] upper = data.ToArray();
+            for (int i = 0; i < upper.Length; i++)
+                upper[i] = (byte)char.ToUpperInvariant((char)upper[i]);
+            return connection.Write(upper) ? upper.Length : 0;
+        }
     }
 
     private static double[] Summary(DaemonProcess ping)

@@ -48,7 +48,7 @@ internal static class PingCommand
         var started = Stopwatch.StartNew();
         for (int seq = 1; seq <= probe.Count; seq++)
         {
-            double? rtt = probe.Udp ? ProbeUdp(socket, probe, seq) : ProbeTcp(socket, probe, seq);
+            double? rtt = probe.Udp ? ProbeUdp(socket, probe, seq) : ProbeTcp(socket, probe, seq, greetingPossible: seq == 1);
             if (rtt is double ms)
                 rtts.Add(ms);
             else if (!probe.Udp)
@@ -60,8 +60,9 @@ internal static class PingCommand
         return rtts.Count == probe.Count ? 0 : 1;
     }
 
-    // One probe over the connection: the bytes sent must come back exactly.
-    private static double? ProbeTcp(BlockingSocket socket, ProbeSettings probe, int seq)
+    // One probe over the connection: the bytes sent must come back exactly. Before the first answer the server may
+    // have sent a greeting (--greeting): lines ending in LF followed by the probe's echo; they are skipped and shown.
+    private static double? ProbeTcp(BlockingSocket socket, ProbeSettings probe, int seq, bool greetingPossible)
     {
         byte[] payload = Payload(probe.Size, seq);
         var answer = new byte[probe.Size];
@@ -69,6 +70,8 @@ internal static class PingCommand
         SyscallResult result = socket.SendAll(payload);
         if (result.Ok)
             result = socket.ReceiveExactly(answer);
+        if (greetingPossible && result.Ok && result.Value == probe.Size && !answer.AsSpan().SequenceEqual(payload))
+            result = SkipGreeting(socket, payload, ref answer);
         double ms = Stopwatch.GetElapsedTime(start).TotalMilliseconds;
         if (!result.Ok || result.Value < probe.Size)
         {
@@ -83,6 +86,53 @@ internal static class PingCommand
         }
         Console.WriteLine(string.Create(CultureInfo.InvariantCulture, $"{probe.Size} bytes from {socket.RemoteEndPoint}: seq={seq} time={ms:F3} ms"));
         return ms;
+    }
+
+    // The answer did not start with the probe: find a greeting in front of it. The received bytes must be whole lines
+    // followed by the start of the probe; read on (at most a greeting's worth, within the receive timeout) until they
+    // are, then take the rest of the echo. `answer` becomes what followed the greeting.
+    private static SyscallResult SkipGreeting(BlockingSocket socket, byte[] payload, ref byte[] answer)
+    {
+        const int MaxGreeting = 64 * 1024;
+        var received = new List<byte>(answer);
+        var chunk = new byte[4096];
+        int searchFrom = 0;
+        while (received.Count < MaxGreeting + payload.Length)
+        {
+            int greeting = GreetingLength(received, payload, ref searchFrom);
+            if (greeting > 0)
+            {
+                Console.WriteLine($"the server sent a greeting before the first answer ({greeting} bytes, skipped): " +
+                    System.Text.Encoding.UTF8.GetString([.. received.Take(Math.Min(greeting, 200))]).TrimEnd('\n').ReplaceLineEndings(" | "));
+                byte[] rest = new byte[payload.Length - (received.Count - greeting)];
+                SyscallResult more = rest.Length > 0 ? socket.ReceiveExactly(rest) : SyscallResult.Success(0);
+                if (!more.Ok || more.Value < rest.Length)
+                    return more.Ok ? SyscallResult.Success(received.Count - greeting + more.Value) : more;
+                answer = [.. received.Skip(greeting), .. rest];
+                return SyscallResult.Success(payload.Length);
+            }
+            SyscallResult read = socket.Receive(chunk);
+            if (!read.Ok || read.Value == 0)
+                return SyscallResult.Success(payload.Length);   // nothing more: the answer stands, and differs
+            received.AddRange(chunk.AsSpan(0, (int)read.Value));
+        }
+        return SyscallResult.Success(payload.Length);
+    }
+
+    // The length of the leading lines when what follows them is a prefix of the probe no longer than it; 0 when no LF
+    // seen so far qualifies. searchFrom: where the next LF is looked for.
+    private static int GreetingLength(List<byte> received, byte[] payload, ref int searchFrom)
+    {
+        for (int i = searchFrom; i < received.Count; i++)
+        {
+            if (received[i] != (byte)'\n')
+                continue;
+            int tail = received.Count - (i + 1);
+            if (tail <= payload.Length && received.Skip(i + 1).SequenceEqual(payload.Take(tail)))
+                return i + 1;
+        }
+        searchFrom = received.Count;
+        return 0;
     }
 
     // One datagram; answers to earlier probes that arrive late are skipped, not mistaken for this one.
