@@ -77,6 +77,8 @@ public sealed partial class Connection
             return;
         }
         _input.Consume(consumed);
+        if (consumed > 0)
+            OnRequestsCompleted();
         if (_input.IsEmpty)
             ReleaseInput();
         else if (_input.Free == 0 && _output.Count < _server.HighWatermark)

@@ -35,8 +35,9 @@ public sealed partial class Connection
     }
 
     // Input the handler left unconsumed while reading is on is a request waiting for its end (a line for its LF);
-    // its time starts when it first appears and is not restarted by more bytes of the same request. Input held back
-    // by backpressure is not: there the server waits for the peer to read, which the idle timeout bounds.
+    // its time starts when it first appears and is not restarted by more bytes of the same request, only when the
+    // handler takes input (OnRequestsCompleted). Input held back by backpressure is not waiting: there the server
+    // waits for the peer to read, which the idle timeout bounds.
     private void UpdateRequestTimeout()
     {
         if (_server.RequestQueue is not { } requests || !_spoke)
@@ -46,6 +47,15 @@ public sealed partial class Connection
             requests.Touch(_waiting ??= new DeadlineLink<Connection>(this));
         else if (!waiting && _waiting is { Queued: true })
             requests.Remove(_waiting);
+    }
+
+    // The handler consumed input: a request ended, so what is left is the start of the next one, whose time starts
+    // now (UpdateRequestTimeout queues it again). A client that pipelines, each segment finishing one line and
+    // starting the next, is making progress and is never cut off; a line that never ends still is.
+    private void OnRequestsCompleted()
+    {
+        if (_spoke && _waiting is { Queued: true })
+            _server.RequestQueue!.Remove(_waiting);
     }
 
     private void LeaveTimeoutQueues()
