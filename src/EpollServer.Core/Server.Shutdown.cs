@@ -48,7 +48,9 @@ public sealed partial class Server
     {
         Connection[] left = _connections.Snapshot();
         long unsent = left.Sum(c => (long)c.PendingOutput);
-        Logger.LogWarning("drain deadline reached: closing {Count} connections with {Bytes} bytes unsent", left.Length, unsent);
+        long unserved = left.Sum(c => (long)c.PendingInput);
+        Logger.LogWarning("drain deadline reached: closing {Count} connections with {Bytes} bytes unsent and {Unserved} bytes read but not served",
+            left.Length, unsent, unserved);
         foreach (Connection connection in left)
             connection.CloseNow(CloseReason.DrainDeadline);
         FinishShutdown();

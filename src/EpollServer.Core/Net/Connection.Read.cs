@@ -89,6 +89,8 @@ public sealed partial class Connection
             return;
         }
         UpdateBackpressure();
+        if (_draining)
+            ContinueDrain();
     }
 
     // The peer's FIN. Input still buffered (waiting for output space) is served first; the handler hears of the
@@ -150,14 +152,29 @@ public sealed partial class Connection
             CloseNow(ReasonFor(received.Error));
     }
 
-    // Server shutdown: serve what has already arrived (one read), then close the way Close() does.
+    // Server shutdown: what has already arrived is read (one read, unless reading is paused) and everything read is
+    // served: input waiting for output space is offered again as the peer reads, and a request begun is read to its
+    // end. Then the connection closes the way Close() does. The server's drain deadline bounds all of it.
     internal void BeginDrain()
     {
-        if (IsClosed)
+        if (IsClosed || _draining)
             return;
-        if (WantsRead)
+        bool reading = WantsRead;
+        _draining = true;
+        if (reading)
             Receive();
         if (!IsClosed)
+            ContinueDrain();
+    }
+
+    // Closes once nothing read is left to serve; until then reading stays on only for the rest of a begun request.
+    private void ContinueDrain()
+    {
+        if (IsClosing)
+            return;
+        if (_input.IsEmpty)
             Close();
+        else
+            UpdateInterest();
     }
 }

@@ -34,6 +34,7 @@ public sealed partial class Connection : IPollable
     private bool _writeArmed;      // the last send left a remainder, so EPOLLOUT is wanted
     private bool _inputEnded;      // the peer's FIN was read
     private bool _closeRequested;  // Close(): flush, then shut down our side
+    private bool _draining;        // the server is stopping: serve what was read, then Close (Connection.Read.cs)
     private bool _lingering;       // our FIN is sent; reading and discarding until the peer's FIN
     private bool _queuedForFlush;
     private LoopTimer? _lingerTimer;
@@ -68,6 +69,9 @@ public sealed partial class Connection : IPollable
     public int OutputSpace => IsClosed || _closeRequested ? 0 : _output.HasStorage ? _output.Free : _server.Options.OutputBufferSize;
 
     public int PendingOutput => _output.Count;
+
+    // Bytes read from the peer that the handler has not consumed yet.
+    public int PendingInput => _input.Count;
 
     internal int Fd { get; }
 
@@ -124,7 +128,8 @@ public sealed partial class Connection : IPollable
             CloseNow(CloseReason.Error);
     }
 
-    private bool WantsRead => !_inputEnded && (_lingering || (!_readPaused && !_closeRequested));
+    // While draining, only the rest of a request already begun is read: new ones are not taken.
+    private bool WantsRead => !_inputEnded && (_lingering || (!_readPaused && !_closeRequested && (!_draining || !_input.IsEmpty)));
 
     private void UpdateInterest()
     {
