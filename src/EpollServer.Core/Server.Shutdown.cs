@@ -29,6 +29,8 @@ public sealed partial class Server
         if (_state != ServerState.Running)
             return;
         _state = ServerState.Draining;
+        // The deadline counts from the moment the stop begins, before any connection has been asked to drain.
+        _drainDeadline = Loop.Schedule(Options.ShutdownTimeout, OnDrainDeadline);
         foreach (Listener listener in _listeners)
             listener.Close(Loop);
         _udp?.Close(Loop);
@@ -37,11 +39,7 @@ public sealed partial class Server
         foreach (Connection connection in _connections.Snapshot())
             connection.BeginDrain();
         if (_connections.Count == 0)
-        {
             FinishShutdown();
-            return;
-        }
-        _drainDeadline = Loop.Schedule(Options.ShutdownTimeout, OnDrainDeadline);
     }
 
     private void OnDrainDeadline()

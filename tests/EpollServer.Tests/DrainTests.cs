@@ -62,8 +62,9 @@ public sealed partial class DrainTests
             clients.ForEach(c => c.Start());
             Wait.Until(() => clients.All(c => c.SendingStopped), $"{shape}: every sender is done or blocked", 60_000);
             server.Server.Stop();
-            // The deadline is set when the loop begins the stop: only then does moving the clock reach it.
-            Wait.Until(() => server.Log.Lines.Any(l => l.Contains("stopping:", StringComparison.Ordinal)), "the stop began");
+            // The deadline is set when the loop begins the stop (posted by Stop, so before this barrier): only after
+            // that does moving the clock reach it.
+            Assert.True(Task.WhenAny(server.Server.AfterDueTimersAsync(), server.Server.Completion).Wait(30_000), "the stop did not begin");
             server.Advance(TimeSpan.FromSeconds(5));
             Assert.True(server.Server.Completion.Wait(TimeSpan.FromSeconds(30)), $"{shape}: the deadline did not end the stop");
 
