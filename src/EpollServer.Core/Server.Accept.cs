@@ -44,17 +44,18 @@ public sealed partial class Server
 
     private void OnAccepted(int fd, in Libc.sockaddr_storage peer)
     {
+        // Counted before the refusal is sent: whoever reads the line may read the counter next.
         if (_state != ServerState.Running || _connections.Count >= MaxConnections)
         {
-            Refuse(fd, RefusalLine);
             Counters.ConnectionsRejectedLimit++;
+            Refuse(fd, RefusalLine);
             return;
         }
         var address = new PeerAddress(peer);
         if (!AdmitAddress(address.Host))
         {
-            Refuse(fd, PerAddressRefusalLine);
             Counters.ConnectionsRejectedPerAddress++;
+            Refuse(fd, PerAddressRefusalLine);
             return;
         }
         // Small replies must not wait for Nagle's 40 ms; the output ring already batches writes into one send.
@@ -137,6 +138,7 @@ public sealed partial class Server
             SyscallResult accepted = Sys.Accept(listener.Fd, out _, out _);
             if (accepted.Ok)
             {
+                Counters.ConnectionsRejectedNoFds++;
                 Sys.Close(accepted.Fd);
                 rejected++;
             }
@@ -144,7 +146,6 @@ public sealed partial class Server
             if (!accepted.Ok)
                 break;
         }
-        Counters.ConnectionsRejectedNoFds += rejected;
         Logger.LogWarning("out of file descriptors ({Error}): closed {Count} pending connections; accepting again in {Ms} ms",
             error, rejected, Options.AcceptBackoff.TotalMilliseconds);
     }
