@@ -28,10 +28,27 @@ public sealed class PlatformLayerTests
             Assert.Equal([0, 1, 2], ran);
             Assert.Equal(0, poller.Wait(events, 0).Value);   // drained: nothing left to report
             int readFd = waker.Fd, writeFd = waker.WriteFd;
+            string? readPipe = FdTarget(readFd), writePipe = FdTarget(writeFd);
+            Assert.StartsWith("pipe:", readPipe);
+            Assert.Equal(readPipe, writePipe);   // both ends of one pipe
             poller.Remove(readFd);
             waker.Dispose();
-            Assert.False(Sys.Fcntl(readFd, Libc.F_GETFD).Ok);
-            Assert.False(Sys.Fcntl(writeFd, Libc.F_GETFD).Ok);
+            // By identity: another test's thread may get either number back at once, but never this pipe.
+            Assert.NotEqual(readPipe, FdTarget(readFd));
+            Assert.NotEqual(writePipe, FdTarget(writeFd));
+        }
+    }
+
+    // What an fd number refers to now ("pipe:[inode]", "socket:[inode]", a path), or null when it is not open.
+    private static string? FdTarget(int fd)
+    {
+        try
+        {
+            return new FileInfo($"/proc/self/fd/{fd}").LinkTarget;
+        }
+        catch (IOException)
+        {
+            return null;
         }
     }
 
