@@ -10,6 +10,10 @@ public sealed class PollRegistryTests
         public void OnPollEvent(PollEvents events)
         {
         }
+
+        public void OnDispatchFailed(Exception error)
+        {
+        }
     }
 
     [Fact]
@@ -18,9 +22,9 @@ public sealed class PollRegistryTests
         var registry = new PollRegistry();
         var first = new Target();
         var second = new Target();
-        ulong oldToken = registry.Add(first);
+        ulong oldToken = registry.Add(first, 5);
         registry.Remove(oldToken);
-        ulong newToken = registry.Add(second);   // reuses the slot, as a reused fd number would in one batch
+        ulong newToken = registry.Add(second, 5);   // reuses the slot, as a reused fd number would in one batch
         Assert.Equal((uint)oldToken, (uint)newToken);
         Assert.NotEqual(oldToken, newToken);
         Assert.Null(registry.Find(oldToken));
@@ -32,9 +36,12 @@ public sealed class PollRegistryTests
     {
         var registry = new PollRegistry();
         var targets = Enumerable.Range(0, 1000).Select(_ => new Target()).ToList();
-        var tokens = targets.Select(registry.Add).ToList();
+        var tokens = targets.Select((t, i) => registry.Add(t, 100 + i)).ToList();
         for (int i = 0; i < targets.Count; i++)
+        {
             Assert.Same(targets[i], registry.Find(tokens[i]));
+            Assert.Equal(100 + i, registry.FdOf(tokens[i]));
+        }
         Assert.Equal(1000, registry.Count);
     }
 }

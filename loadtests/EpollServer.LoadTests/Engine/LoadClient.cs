@@ -95,11 +95,13 @@ internal abstract class LoadClient : IPollable
             FinishConnect();
             return;
         }
-        if ((events & (PollEvents.Readable | PollEvents.HangUp | PollEvents.Error)) != 0)
+        if ((events & PollEvents.Readable) != 0)
             ReadOnce();
         if (_fd >= 0 && (events & PollEvents.Writable) != 0)
             Flush();
     }
+
+    public void OnDispatchFailed(Exception error) => Fail(LoadError.Reset);
 
     private void FinishConnect()
     {

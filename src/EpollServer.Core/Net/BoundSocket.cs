@@ -21,6 +21,13 @@ internal abstract class BoundSocket : IPollable
 
     public abstract void OnPollEvent(PollEvents events);
 
+    // The loop has already taken the fd off the poller.
+    public void OnDispatchFailed(Exception error)
+    {
+        Sys.Close(Fd);
+        Fd = -1;
+    }
+
     public void Close(EventLoop loop)
     {
         if (Fd < 0)

@@ -115,20 +115,25 @@ public sealed partial class Connection : IPollable
 
     void IPollable.OnPollEvent(PollEvents events)
     {
-        if ((events & (PollEvents.Writable | PollEvents.Error | PollEvents.HangUp)) != 0)
-        {
-            // On error or hang-up the send reports the socket's errno, which closes the connection.
-            if (!_output.IsEmpty || _writeArmed)
-                Flush();
-        }
-        if (!IsClosed && (events & (PollEvents.Readable | PollEvents.Error | PollEvents.HangUp)) != 0 && WantsRead)
+        // On an error or hang-up (reported as readable and writable too) the send or recv returns the socket's errno
+        // or EOF, which closes the connection.
+        if ((events & PollEvents.Writable) != 0 && (!_output.IsEmpty || _writeArmed))
+            Flush();
+        if (!IsClosed && (events & PollEvents.Readable) != 0 && WantsRead)
             Receive();
-        // Level-triggered error and hang-up events repeat until the fd is gone: never leave one unanswered.
-        if (!IsClosed && (events & (PollEvents.Error | PollEvents.HangUp)) != 0 && !WantsRead && _output.IsEmpty)
+        // Level-triggered, Ended repeats until the fd is gone: a connection that made neither call closes.
+        if (!IsClosed && (events & PollEvents.Ended) != 0 && !WantsRead && _output.IsEmpty)
             CloseNow(CloseReason.Error);
     }
 
     // While draining, only the rest of a request already begun is read: new ones are not taken.
+    // A bug in this class (handler exceptions are caught where the handler is called): closed and counted.
+    void IPollable.OnDispatchFailed(Exception error)
+    {
+        _server.Counters.HandlerErrors++;
+        CloseNow(CloseReason.HandlerError);
+    }
+
     private bool WantsRead => !_inputEnded && (_lingering || (!_readPaused && !_closeRequested && (!_draining || !_input.IsEmpty)));
 
     private void UpdateInterest()

@@ -87,10 +87,8 @@ internal sealed unsafe class EpollPoller : IPoller
             events |= PollEvents.Readable;
         if ((mask & Libc.EPOLLOUT) != 0)
             events |= PollEvents.Writable;
-        if ((mask & Libc.EPOLLHUP) != 0)
-            events |= PollEvents.HangUp;
-        if ((mask & Libc.EPOLLERR) != 0)
-            events |= PollEvents.Error;
+        if ((mask & (Libc.EPOLLHUP | Libc.EPOLLERR)) != 0)
+            events |= PollEvents.Failure;
         return events;
     }
 

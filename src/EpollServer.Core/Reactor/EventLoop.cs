@@ -42,6 +42,9 @@ internal sealed class EventLoop : IDisposable
 
     public long Iterations { get; private set; }
 
+    // Targets whose event handling threw, and were removed and closed for it.
+    public long DispatchFailures { get; private set; }
+
     // The longest the loop may sleep in one wait (-1: until the next timer). 0 makes it a busy poller: the load
     // generator's open model uses that so requests leave within microseconds of their intended send time.
     public int MaxWaitMs { get; set; } = -1;
@@ -68,6 +71,7 @@ internal sealed class EventLoop : IDisposable
         if (!made.Ok)
             return made;
         var created = new EventLoop(poller, waker!, batchSize, logger, clock ?? TimeProvider.System);
+        waker!.OnWorkFailed = e => logger.LogError(e, "work posted to the loop failed");
         SyscallResult added = created.Register(waker!, waker!.Fd, Interest.Read, out _);
         if (!added.Ok)
         {
@@ -80,7 +84,7 @@ internal sealed class EventLoop : IDisposable
 
     public SyscallResult Register(IPollable target, int fd, Interest interest, out ulong token)
     {
-        token = _registry.Add(target);
+        token = _registry.Add(target, fd);
         SyscallResult added = _poller.Add(fd, token, interest);
         if (!added.Ok)
             _registry.Remove(token);
@@ -156,8 +160,26 @@ internal sealed class EventLoop : IDisposable
         }
         catch (Exception e)
         {
-            // A bug in one connection's code must not take the loop and every other connection down with it.
-            _logger.LogError(e, "unhandled exception while dispatching {Events} to {Target}", pollEvent.Events, target);
+            RemoveFailed(target, pollEvent, e);
+        }
+    }
+
+    // A bug in one target's code must not take the loop and every other connection down with it, nor, left
+    // registered, fire again on every wait and flood the log: it is removed, counted, logged once, closed. (A method
+    // of its own: a lambda capturing the target in Dispatch would allocate a closure on every event.)
+    private void RemoveFailed(IPollable target, PollEvent pollEvent, Exception error)
+    {
+        DispatchFailures++;
+        _logger.LogError(error, "{Target} failed while handling {Events}; it is closed", target, pollEvent.Events);
+        if (ReferenceEquals(_registry.Find(pollEvent.Token), target))   // unless it got as far as closing itself
+            Unregister(pollEvent.Token, _registry.FdOf(pollEvent.Token));
+        try
+        {
+            target.OnDispatchFailed(error);
+        }
+        catch (Exception e)
+        {
+            _logger.LogError(e, "closing {Target} after its failure failed too", target);
         }
     }
 

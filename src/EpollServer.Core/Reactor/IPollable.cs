@@ -4,4 +4,8 @@ namespace EpollServer.Reactor;
 internal interface IPollable
 {
     void OnPollEvent(PollEvents events);
+
+    // OnPollEvent threw: the loop has already removed the fd from the poller (level-triggered, it would fire again
+    // on every wait), and the target closes what it owns. Never called for the waker, which does not throw.
+    void OnDispatchFailed(Exception error);
 }

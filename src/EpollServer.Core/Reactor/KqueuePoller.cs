@@ -138,16 +138,15 @@ internal sealed unsafe class KqueuePoller : IPoller
     private static PollEvents FromKevent(in Libc.kevent_t ev)
     {
         if ((ev.flags & Libc.EV_ERROR) != 0)
-            return ev.data == 0 ? PollEvents.None : PollEvents.Error;   // a queued change failed for this fd
+            return ev.data == 0 ? PollEvents.None : PollEvents.Failure;   // a queued change failed for this fd
         PollEvents events = ev.filter == Libc.EVFILT_READ ? PollEvents.Readable : PollEvents.Writable;
         if ((ev.flags & Libc.EV_EOF) != 0)
         {
             // EOF on the write filter: nothing more can be sent, the peer is gone (epoll says EPOLLHUP). EOF on the
             // read filter is only the peer's FIN: readable, and recv returns 0 once the rest is read.
-            if (ev.filter == Libc.EVFILT_WRITE)
-                events |= PollEvents.HangUp;
-            if (ev.fflags != 0)
-                events |= PollEvents.Error;   // fflags holds the pending socket error (a refused connect, a reset)
+            // fflags holds the pending socket error (a refused connect, a reset).
+            if (ev.filter == Libc.EVFILT_WRITE || ev.fflags != 0)
+                events |= PollEvents.Failure;
         }
         return events;
     }

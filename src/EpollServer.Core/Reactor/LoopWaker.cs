@@ -16,6 +16,9 @@ internal sealed class LoopWaker : IPollable, IDisposable
         WriteFd = writeFd;
     }
 
+    // Where a posted work item's exception goes: the item is lost, the waker and the items behind it are not.
+    public Action<Exception>? OnWorkFailed { get; set; }
+
     // What the poller watches (the eventfd, or the pipe's read end).
     public int Fd { get; }
 
@@ -64,7 +67,21 @@ internal sealed class LoopWaker : IPollable, IDisposable
         Sys.Read(Fd, WriteFd == Fd ? drained[..8] : drained);
         Volatile.Write(ref _signalled, 0);
         while (_work.TryDequeue(out Action? work))
-            work();
+        {
+            try
+            {
+                work();
+            }
+            catch (Exception e)
+            {
+                OnWorkFailed?.Invoke(e);
+            }
+        }
+    }
+
+    // Never called: OnPollEvent does not throw, so the waker is never taken off the loop.
+    public void OnDispatchFailed(Exception error)
+    {
     }
 
     public void Dispose()

@@ -15,8 +15,15 @@ internal enum PollEvents : byte
     None = 0,
     Readable = 1,
     Writable = 2,
-    HangUp = 4,    // both directions are shut (EPOLLHUP); reads drain what is left, then return 0
-    Error = 8,     // a pending socket error (EPOLLERR); the next recv or send reports it
+
+    // An error or a hang-up (EPOLLERR, EPOLLHUP; kqueue's EV_ERROR, or EV_EOF on a write filter): the backends report
+    // it together with Readable and Writable, as Redis's ae_epoll.c folds both into AE_READABLE|AE_WRITABLE, so the
+    // recv or send a consumer makes anyway tells it what happened. Level-triggered, it repeats until the fd is closed:
+    // a consumer that can neither read nor write the fd then must close it. This bit is the only thing it decides.
+    Ended = 4,
+
+    // What every backend reports for an error or a hang-up: defined once, here.
+    Failure = Readable | Writable | Ended,
 }
 
 // One ready fd: the token it was registered with and what it is ready for.

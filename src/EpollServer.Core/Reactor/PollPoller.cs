@@ -111,10 +111,8 @@ internal sealed unsafe class PollPoller : IPoller
             events |= PollEvents.Readable;
         if ((mask & Libc.POLLOUT) != 0)
             events |= PollEvents.Writable;
-        if ((mask & Libc.POLLHUP) != 0)
-            events |= PollEvents.HangUp;
-        if ((mask & (Libc.POLLERR | Libc.POLLNVAL)) != 0)
-            events |= PollEvents.Error;
+        if ((mask & (Libc.POLLHUP | Libc.POLLERR | Libc.POLLNVAL)) != 0)
+            events |= PollEvents.Failure;
         return events;
     }
 
