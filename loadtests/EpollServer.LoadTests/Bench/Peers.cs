@@ -17,9 +17,10 @@ internal static class Peers
 
     // Limits meant for hostile peers would cap the scenarios (10,000 idle connections from one address), so the
     // benchmark turns them off; everything else is the daemon's default.
-    private static string[] EpollServerArguments(PeerFiles files, int port, string protocol, string poller, int busyPollMicroseconds = 0) =>
+    private static string[] EpollServerArguments(PeerFiles files, int port, string protocol, string poller, int busyPollMicroseconds = 0,
+        string? dll = null) =>
     [
-        files.Dotnet, PeerFiles.Managed("epollserver.dll"), "--address", "127.0.0.1", "--port", port.ToString(),
+        files.Dotnet, dll ?? PeerFiles.Managed("epollserver.dll"), "--address", "127.0.0.1", "--port", port.ToString(),
         "--protocol", protocol, "--poller", poller, "--max-connections", "0", "--max-connections-per-address", "0",
         "--idle-timeout", "0", "--first-byte-timeout", "0", "--request-timeout", "0", "--busy-poll", busyPollMicroseconds.ToString(),
     ];
@@ -30,6 +31,10 @@ internal static class Peers
         new("epollserver-poll", "EpollServer, one reactor on poll(2)", true, (f, port, protocol) => EpollServerArguments(f, port, protocol, "poll")),
         new("epollserver-busy-poll", "EpollServer on epoll, polling 200 µs after each event before it sleeps (--busy-poll 200)", true,
             (f, port, protocol) => EpollServerArguments(f, port, protocol, "epoll", busyPollMicroseconds: 200)) { InDefaultBench = false },
+        // Another build of EpollServer (an earlier commit's `dotnet publish src/EpollServer.Host -o DIR`), for measuring a
+        // change against what came before in one interleaved run: EPOLLSERVER_BASELINE=DIR.
+        new("epollserver-baseline", "EpollServer, the build in $EPOLLSERVER_BASELINE (before a change)", true,
+            (f, port, protocol) => EpollServerArguments(f, port, protocol, "epoll", dll: PeerFiles.Baseline())) { InDefaultBench = false },
         new("sockets", "System.Net.Sockets async echo (loadtests/peers/SocketsEcho)", false,
             (f, port, _) => [f.Dotnet, PeerFiles.Managed("sockets-echo.dll"), port.ToString()]),
         new("kestrel", "Kestrel ConnectionHandler echo (loadtests/peers/KestrelEcho)", false,
@@ -64,6 +69,11 @@ internal sealed class PeerFiles
     public string Dotnet { get; }
 
     public static string Managed(string dll) => Path.Combine(AppContext.BaseDirectory, dll);
+
+    public static string Baseline() =>
+        Environment.GetEnvironmentVariable("EPOLLSERVER_BASELINE") is { Length: > 0 } directory && File.Exists(Path.Combine(directory, "epollserver.dll"))
+            ? Path.Combine(directory, "epollserver.dll")
+            : throw new InvalidOperationException("epollserver-baseline needs EPOLLSERVER_BASELINE=DIR, a folder holding an epollserver.dll build");
 
     public string Native(string program) => Path.Combine(_nativeDirectory.Value, program);
 
