@@ -16,6 +16,9 @@ public sealed partial class Server
     // Open connections per peer IP address, for --max-connections-per-address; an address leaves at zero.
     private readonly Dictionary<(UInt128, bool), int> _perAddress = [];
 
+    // Accepted connections still open: what --max-connections limits (a proxy's upstream connections are not peers).
+    private int _acceptedOpen;
+
     private void OnListenerReadable(Listener listener)
     {
         for (int i = 0; i < Options.MaxAcceptsPerWake; i++)
@@ -45,7 +48,7 @@ public sealed partial class Server
     private void OnAccepted(int fd, in Libc.sockaddr_storage peer)
     {
         // Counted before the refusal is sent: whoever reads the line may read the counter next.
-        if (_state != ServerState.Running || _connections.Count >= MaxConnections)
+        if (_state != ServerState.Running || _acceptedOpen >= MaxConnections)
         {
             Counters.ConnectionsRejectedLimit++;
             Refuse(fd, RefusalLine);
@@ -61,8 +64,8 @@ public sealed partial class Server
         // Small replies must not wait for Nagle's 40 ms; the output ring already batches writes into one send.
         if (Options.NoDelay)
             Sys.SetSockOpt(fd, Libc.IPPROTO_TCP, Libc.TCP_NODELAY, 1);
-        var connection = new Connection(this, fd, ++_nextConnectionId, address);
-        SyscallResult registered = Loop.Register(connection, fd, Interest.Read, out ulong token);
+        var connection = new Connection(Context, fd, address, Handler, accepted: true);
+        SyscallResult registered = connection.Register();
         if (!registered.Ok)
         {
             Logger.LogError("epoll_ctl(ADD) for a new connection failed: {Error}", registered.Error);
@@ -70,8 +73,8 @@ public sealed partial class Server
             ForgetAddress(address.Host);
             return;
         }
-        connection.Register(token);
-        _connections.Add(connection);
+        Context.Connections.Add(connection);
+        _acceptedOpen++;
         Counters.ConnectionsAccepted++;
         connection.StartTimeouts();
         connection.Write(Greeting);
@@ -81,7 +84,7 @@ public sealed partial class Server
         }
         catch (Exception e)
         {
-            LogHandlerError(connection, e);
+            Context.LogHandlerError(connection, e);
             connection.CloseNow(CloseReason.HandlerError);
         }
     }
@@ -95,7 +98,7 @@ public sealed partial class Server
         if (_reserve.Fds.Count == 0)
             return;
         _reserve.Dispose();
-        MaxConnections = Math.Max(1, _connections.Count);
+        MaxConnections = Math.Max(1, _acceptedOpen);
         Logger.LogWarning("out of file descriptors ({Error}): gave back the {Count} fds reserved for the runtime; max connections " +
             "lowered to {Max}", error, RuntimeFdReserve.Size, MaxConnections);
     }

@@ -36,23 +36,8 @@ public sealed partial class Server
         Loop.PollerFd,
         Loop.WakerFd,
         _spare.Fd,
-        _connections.Snapshot().Select(c => c.Fd).ToArray(),
+        Context.Connections.Snapshot().Where(c => c.Fd >= 0).Select(c => c.Fd).ToArray(),
         [.. _reserve.Fds],
         Loop.WakerWriteFd);
 
-    internal void LogHandlerError(Connection connection, Exception error)
-    {
-        Counters.HandlerErrors++;
-        Logger.LogError(error, "{Handler} handler failed on {Connection}; closing it", Handler.Name, connection);
-    }
-
-    internal void LogStall(Connection connection)
-    {
-        Counters.HandlerErrors++;
-        Logger.LogError("{Connection}: the input buffer ({Size} bytes) is full and the {Handler} handler consumed none of it; closing",
-            connection, Options.InputBufferSize, Handler.Name);
-    }
-
-    internal void LogSocketError(Connection connection, string call, Errno error) =>
-        Logger.LogError("{Connection}: {Call} failed: {Error}", connection, call, error);
 }

@@ -35,16 +35,21 @@ public sealed partial class Server
             listener.Close(Loop);
         _udp?.Close(Loop);
         Logger.LogInformation("stopping: listener closed, draining {Count} connections (deadline {Seconds} s)",
-            _connections.Count, Options.ShutdownTimeout.TotalSeconds);
-        foreach (Connection connection in _connections.Snapshot())
-            connection.BeginDrain();
-        if (_connections.Count == 0)
+            OpenConnections, Options.ShutdownTimeout.TotalSeconds);
+        // The accepted connections drain; those a handler opened end with what they serve (a proxy's upstream
+        // closes with its client).
+        foreach (Connection connection in Context.Connections.Snapshot())
+        {
+            if (connection.IsAccepted)
+                connection.BeginDrain();
+        }
+        if (OpenConnections == 0)
             FinishShutdown();
     }
 
     private void OnDrainDeadline()
     {
-        Connection[] left = _connections.Snapshot();
+        Connection[] left = Context.Connections.Snapshot();
         long unsent = left.Sum(c => (long)c.PendingOutput);
         long unserved = left.Sum(c => (long)c.PendingInput);
         Logger.LogWarning("drain deadline reached: closing {Count} connections with {Bytes} bytes unsent and {Unserved} bytes read but not served",

@@ -15,16 +15,13 @@ namespace EpollServer;
 
 public sealed partial class Server : IDisposable
 {
-    private readonly ConnectionTable _connections = new();
     private readonly List<Listener> _listeners = [];
     private UdpEchoSocket? _udp;
-    private readonly List<Connection> _flushQueue = [];
     private readonly SpareFd _spare = new();
     private readonly RuntimeFdReserve _reserve = new();
     private readonly TaskCompletionSource _completion = new(TaskCreationOptions.RunContinuationsAsynchronously);
-    private EventLoop? _loop;
+    private LoopContext? _context;
     private Thread? _thread;
-    private long _nextConnectionId;
     private ServerMetrics? _metrics;
     private volatile ServerState _state = ServerState.Created;
 
@@ -35,15 +32,7 @@ public sealed partial class Server : IDisposable
         Clock = clock ?? TimeProvider.System;
         Handler = handler;
         Logger = logger ?? NullLogger.Instance;
-        InputPool = new BufferPool(options.InputBufferSize, options.MaxPooledBuffers);
-        OutputPool = new BufferPool(options.OutputBufferSize, options.MaxPooledBuffers);
-        // Reading stops at 3/4 of the output ring and resumes at 1/4: far enough apart that a connection does not
-        // flap between paused and reading on every send.
-        HighWatermark = options.OutputBufferSize / 4 * 3;
-        LowWatermark = options.OutputBufferSize / 4;
-        DiscardBuffer = new byte[options.InputBufferSize];
         Greeting = EncodeGreeting(options.Greeting);
-        PeerErrorLog = new Diagnostics.PeerErrorLog(Logger, options.PeerErrorLogBurst, options.PeerErrorLogWindow, Clock);
     }
 
     public ServerOptions Options { get; }
@@ -52,7 +41,10 @@ public sealed partial class Server : IDisposable
 
     public IProtocolHandler Handler { get; }
 
-    public ServerCounters Counters { get; } = new();
+    // What the server's loop counts (its context's counter sink); all zeros before Start.
+    public ServerCounters Counters => _context?.Counters ?? NotStarted;
+
+    private static readonly ServerCounters NotStarted = new();
 
     public IReadOnlyList<IPEndPoint> LocalEndPoints { get; private set; } = [];
 
@@ -67,14 +59,14 @@ public sealed partial class Server : IDisposable
     // Completes when the loop thread has stopped and every fd is closed.
     public Task Completion => _completion.Task;
 
-    public int OpenConnections => _connections.Count;
+    public int OpenConnections => _context?.Connections.Count ?? 0;
 
     // Options.MaxConnections, lowered at start-up when the fd limit cannot hold that many (see CapByFdLimit).
     public int MaxConnections { get; private set; } = int.MaxValue;
 
-    public ServerStats Stats => Counters.Snapshot(_connections.Count, LoopIterations, Handler.MessagesHandled);
+    public ServerStats Stats => Counters.Snapshot(OpenConnections, LoopIterations, Handler.MessagesHandled);
 
-    public long LoopIterations => _loop?.Iterations ?? 0;
+    public long LoopIterations => _context?.Loop.Iterations ?? 0;
 
     // The fds the server holds, counted from any thread without asking the loop (GetFdReportAsync lists them
     // exactly): it may be a connection behind, which a gauge can afford.
@@ -82,8 +74,8 @@ public sealed partial class Server : IDisposable
     {
         get
         {
-            int count = (_udp?.Fd >= 0 ? 1 : 0) + (_spare.IsHeld ? 1 : 0) + _reserve.Fds.Count + _connections.Count;
-            if (_loop is { } loop)
+            int count = (_udp?.Fd >= 0 ? 1 : 0) + (_spare.IsHeld ? 1 : 0) + _reserve.Fds.Count + OpenConnections;
+            if (_context?.Loop is { } loop)
                 count += (loop.PollerFd >= 0 ? 1 : 0) + (loop.WakerFd >= 0 ? 1 : 0) + (loop.WakerWriteFd >= 0 ? 1 : 0);
             // By index, not foreach: the loop clears the list at stop, and an enumerator would throw at that moment.
             for (int i = 0; i < _listeners.Count; i++)
@@ -94,28 +86,12 @@ public sealed partial class Server : IDisposable
 
     internal ILogger Logger { get; }
 
-    internal EventLoop Loop => _loop!;
+    internal EventLoop Loop => _context!.Loop;
 
-    internal Diagnostics.PeerErrorLog PeerErrorLog { get; }
-
-    internal BufferPool InputPool { get; }
-
-    internal BufferPool OutputPool { get; }
-
-    internal int HighWatermark { get; }
-
-    internal int LowWatermark { get; }
-
-    internal byte[] DiscardBuffer { get; }
+    // The loop's context: what its connections know of it.
+    internal LoopContext Context => _context!;
 
     internal byte[] Greeting { get; }
-
-    // The timeouts' queues (Connection.Timeouts.cs); null when that timeout is off.
-    internal DeadlineQueue<Connection>? IdleQueue { get; private set; }
-
-    internal DeadlineQueue<Connection>? FirstByteQueue { get; private set; }
-
-    internal DeadlineQueue<Connection>? RequestQueue { get; private set; }
 
     // Binds and starts the loop thread. Throws ServerStartException with the errno when a resource cannot be had.
     public void Start()
@@ -148,38 +124,10 @@ public sealed partial class Server : IDisposable
 
     private void CreateLoop()
     {
-        IPoller poller = CreatePoller();
-        SyscallResult created = EventLoop.Create(poller, Options.EventBatchSize, Logger, out _loop, Clock);
-        if (!created.Ok)
-        {
-            poller.Dispose();
-            throw new ServerStartException($"eventfd failed: {created.Error}");
-        }
-        _loop!.BatchCompleted = FlushQueued;
-        _loop.BusyPoll = Options.BusyPoll;
-        PollerName = _loop.PollerName;
-        IdleQueue = TimeoutQueue(Options.IdleTimeout, CloseReason.IdleTimeout);
-        FirstByteQueue = TimeoutQueue(Options.FirstByteTimeout, CloseReason.FirstByteTimeout);
-        RequestQueue = TimeoutQueue(Options.RequestTimeout, CloseReason.RequestTimeout);
+        _context = LoopContext.Create(Options, Logger, Clock);
+        _context.Closed = OnConnectionClosed;
+        PollerName = _context.Loop.PollerName;
     }
-
-    private IPoller CreatePoller()
-    {
-        switch (Options.ResolvedPoller)
-        {
-            case "poll":
-                return new PollPoller();
-            case "kqueue":
-                SyscallResult queue = KqueuePoller.Create(Options.EventBatchSize, out KqueuePoller? kqueue, out string? unavailable);
-                return queue.Ok ? kqueue! : throw new ServerStartException(unavailable ?? $"kqueue failed: {queue.Error}");
-            default:
-                SyscallResult created = EpollPoller.Create(Options.EventBatchSize, out EpollPoller? epoll);
-                return created.Ok ? epoll! : throw new ServerStartException($"epoll_create1 failed: {created.Error}");
-        }
-    }
-
-    private DeadlineQueue<Connection>? TimeoutQueue(TimeSpan length, CloseReason reason) =>
-        length > TimeSpan.Zero ? new DeadlineQueue<Connection>(Loop, length, connection => connection.CloseNow(reason)) : null;
 
     // Fds kept free beyond the connections, as Redis keeps 32 (CONFIG_MIN_RESERVED_FDS): the runtime needs fds of
     // its own (a pipe for every thread it creates, files it opens lazily) and at EMFILE it aborts in ways no handler
@@ -251,10 +199,12 @@ public sealed partial class Server : IDisposable
         }
         finally
         {
-            // Whatever ended the loop, no connection or listener outlives it. The poller and the eventfd stay
-            // open until Dispose, so that a Stop or Post racing with the end never writes to a closed fd number.
-            foreach (Connection connection in _connections.Snapshot())
+            // Whatever ended the loop, no connection or listener outlives it, and every handler hears of its close.
+            // The poller and the eventfd stay open until Dispose, so that a Stop or Post racing with the end never
+            // writes to a closed fd number.
+            foreach (Connection connection in Context.Connections.Snapshot())
                 connection.CloseNow(CloseReason.DrainDeadline);
+            Loop.RunDeferred();
             CloseListenersAndSpare();
             _state = ServerState.Stopped;
             _completion.TrySetResult();
@@ -273,42 +223,25 @@ public sealed partial class Server : IDisposable
 
     private void ReleaseResources()
     {
-        if (_loop is null)
+        if (_context is null)
             return;
         CloseListenersAndSpare();
-        _loop.Dispose();
-        _loop = null;
+        _context.Dispose();
+        _context = null;
     }
 
     private static byte[] EncodeGreeting(string? text) =>
         string.IsNullOrEmpty(text) ? [] : System.Text.Encoding.UTF8.GetBytes(text.EndsWith('\n') ? text : text + "\n");
 
-    internal void QueueFlush(Connection connection) => _flushQueue.Add(connection);
-
-    // After every batch: one send per connection that has output, however many writes its handler made.
-    private void FlushQueued()
+    // The context's report of a close: the server's own bookkeeping only (the handler hears of it separately).
+    private void OnConnectionClosed(Connection connection)
     {
-        // By index: a flush may run the handler again, which may queue more connections behind this one.
-        for (int i = 0; i < _flushQueue.Count; i++)
-            _flushQueue[i].Flush();
-        _flushQueue.Clear();
-    }
-
-    internal void OnConnectionClosed(Connection connection, CloseReason reason)
-    {
-        _connections.Remove(connection);
-        Counters.ConnectionsClosed++;
-        ForgetAddress(connection.Host);
-        Counters.CountClose(reason);
-        try
+        if (connection.IsAccepted)
         {
-            Handler.OnClose(connection);
+            _acceptedOpen--;
+            ForgetAddress(connection.Host);
         }
-        catch (Exception e)
-        {
-            LogHandlerError(connection, e);
-        }
-        if (_state == ServerState.Draining && _connections.Count == 0)
+        if (_state == ServerState.Draining && OpenConnections == 0)
             FinishShutdown();
     }
 

@@ -13,6 +13,9 @@ public sealed class ServerOptions
 
     public int Port { get; set; } = DefaultPort;
 
+    // How long an outgoing connection (a proxy's upstream) may take to be established, name lookup included.
+    public TimeSpan ConnectTimeout { get; set; } = TimeSpan.FromSeconds(5);
+
     // Linux caps this at net.core.somaxconn (4096 on current kernels); 511 is what Redis and nginx ask for.
     public int Backlog { get; set; } = 511;
 

@@ -99,10 +99,10 @@ public sealed class EchoTests
         }
         // Every connection drained its rings, so all storage is back in the pool and none is held per connection;
         // and since the echoes ran one after another, one pair of buffers served all twenty.
-        server.WaitUntil(s => s.OpenConnections == 20 && s.InputPool.Retained == s.InputPool.Allocated
-            && s.OutputPool.Retained == s.OutputPool.Allocated, "every ring's storage is back in the pool");
-        Assert.InRange(server.Server.InputPool.Allocated, 1, 2);
-        Assert.InRange(server.Server.OutputPool.Allocated, 1, 2);
+        server.WaitUntil(s => s.OpenConnections == 20 && s.Context.InputPool.Retained == s.Context.InputPool.Allocated
+            && s.Context.OutputPool.Retained == s.Context.OutputPool.Allocated, "every ring's storage is back in the pool");
+        Assert.InRange(server.Server.Context.InputPool.Allocated, 1, 2);
+        Assert.InRange(server.Server.Context.OutputPool.Allocated, 1, 2);
         clients.ForEach(c => c.Dispose());
     }
 }

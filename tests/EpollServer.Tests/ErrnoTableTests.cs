@@ -36,6 +36,7 @@ public sealed class ErrnoTableTests
     [InlineData("ECONNRESET", 104, 54, 54)]
     [InlineData("ECONNREFUSED", 111, 61, 61)]
     [InlineData("ETIMEDOUT", 110, 60, 60)]
+    [InlineData("EHOSTUNREACH", 113, 65, 65)]
     [InlineData("EPROTO", 71, 100, 92)]
     [InlineData("EMFILE", 24, 24, 24)]
     public void BsdNumbers_AreTheirHeaders(string name, int linux, int macOS, int freeBsd)

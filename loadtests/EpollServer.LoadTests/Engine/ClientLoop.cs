@@ -22,7 +22,7 @@ internal sealed class ClientLoop : IDisposable
         Loop = loop;
         Stats = stats;
         _thread = new Thread(loop.Run) { Name = $"load-loop-{index}", IsBackground = true };
-        loop.BatchCompleted = RunAfterBatch;
+        loop.AddBatchHook(RunAfterBatch);
     }
 
     public int Index { get; }

@@ -27,17 +27,30 @@ public sealed class ServerCounters
     internal long DatagramsTruncated;         // longer than the datagram buffer: counted, not echoed
     internal long DatagramsDropped;           // sendto failed (socket buffer full): UDP may drop, so it does
     internal long DatagramErrors;             // recvfrom failed with something other than EAGAIN
+    internal long ConnectsStarted;            // outgoing connections begun (LoopContext.Connect)
+    internal long ConnectsSucceeded;
+    internal long ConnectFailures;
+    internal long ConnectTimeouts;
+    internal long Aborts;
 
     internal void CountClose(Net.CloseReason reason)
     {
         switch (reason)
         {
             case Net.CloseReason.Reset: ConnectionsReset++; break;
-            case Net.CloseReason.SlowConsumer: SlowConsumerDisconnects++; break;
+            case Net.CloseReason.ConnectFailed: ConnectFailures++; break;
+            case Net.CloseReason.ConnectTimeout: ConnectTimeouts++; break;
             case Net.CloseReason.IdleTimeout: IdleTimeouts++; break;
             case Net.CloseReason.FirstByteTimeout: FirstByteTimeouts++; break;
             case Net.CloseReason.RequestTimeout: RequestTimeouts++; break;
         }
+    }
+
+    internal void CountAbort(string reason)
+    {
+        Aborts++;
+        if (reason == "slow-consumer")
+            SlowConsumerDisconnects++;
     }
 
     public ServerStats Snapshot(int openConnections, long loopIterations, long messages) => new(

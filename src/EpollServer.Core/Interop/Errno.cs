@@ -28,6 +28,7 @@ internal readonly record struct Errno(int Value)
     public static readonly Errno ENOTCONN = Named("ENOTCONN");
     public static readonly Errno ETIMEDOUT = Named("ETIMEDOUT");
     public static readonly Errno ECONNREFUSED = Named("ECONNREFUSED");
+    public static readonly Errno EHOSTUNREACH = Named("EHOSTUNREACH");
     public static readonly Errno EINPROGRESS = Named("EINPROGRESS");
 
     private static Errno Named(string name) => new(ErrnoTable.ValueOf(name, ErrnoTable.Current));

@@ -31,6 +31,7 @@ internal static class ErrnoTable
         new("ENOTCONN", 107, 57, 57),
         new("ETIMEDOUT", 110, 60, 60),
         new("ECONNREFUSED", 111, 61, 61),
+        new("EHOSTUNREACH", 113, 65, 65),
         new("EINPROGRESS", 115, 36, 36),
     ];
 

@@ -1,4 +1,5 @@
-// The read side of a connection: recv into the input ring, hand it to the protocol, notice EOF.
+// The read side of a connection: recv into the input ring, hand it to the handler, notice EOF; the handler's own
+// pause of reading (PauseReading/ResumeReading); and the drain of a stopping server.
 using EpollServer.Buffers;
 using EpollServer.Interop;
 
@@ -6,6 +7,26 @@ namespace EpollServer.Net;
 
 public sealed partial class Connection
 {
+    // Stops reading until ResumeReading: for a handler whose input waits on something other than this connection's
+    // output (a proxy forwarding into an upstream that is full). What is buffered stays, and is offered again then.
+    public void PauseReading()
+    {
+        _readStopped = true;
+        UpdateInterest();
+    }
+
+    // Reading goes on, and the buffered input is offered to the handler at the end of the current batch (not inside
+    // the caller's callback).
+    public void ResumeReading()
+    {
+        if (!_readStopped || IsClosed)
+            return;
+        _readStopped = false;
+        _offerInput = true;
+        QueueFlush();
+        UpdateInterest();
+    }
+
     private void Receive()
     {
         if (_lingering)
@@ -14,7 +35,7 @@ public sealed partial class Connection
             return;
         }
         if (!_input.HasStorage)
-            _input.Attach(_server.InputPool.Rent());
+            _input.Attach(_context.InputPool.Rent());
         if (_input.Free == 0)
         {
             // Never recv into zero bytes: that returns 0, which reads as the peer's FIN. Offer the input again;
@@ -31,7 +52,7 @@ public sealed partial class Connection
         if (received.Ok && received.Value > 0)
         {
             _input.Commit((int)received.Value);
-            _server.Counters.BytesReceived += received.Value;
+            _context.Counters.BytesReceived += received.Value;
             OnBytesReceived();
             ProcessInput();
         }
@@ -41,7 +62,7 @@ public sealed partial class Connection
         }
         else if (received.Error.IsWouldBlock)
         {
-            _server.Counters.RecvWouldBlock++;
+            _context.Counters.RecvWouldBlock++;
             if (_input.IsEmpty)
                 ReleaseInput();
         }
@@ -51,7 +72,7 @@ public sealed partial class Connection
         }
     }
 
-    // Offers the buffered input to the protocol once; called after a read and again when output space frees up.
+    // Offers the buffered input to the handler once; called after a read and again when output space frees up.
     internal void ProcessInput()
     {
         ReadableBytes data = _input.Readable;
@@ -60,11 +81,11 @@ public sealed partial class Connection
         int consumed;
         try
         {
-            consumed = _server.Handler.OnData(this, data);
+            consumed = Handler.OnData(this, data);
         }
         catch (Exception e)
         {
-            _server.LogHandlerError(this, e);
+            _context.LogHandlerError(this, e);
             CloseNow(CloseReason.HandlerError);
             return;
         }
@@ -72,7 +93,7 @@ public sealed partial class Connection
             return;
         if ((uint)consumed > (uint)data.Length)
         {
-            _server.LogHandlerError(this, new InvalidOperationException($"OnData consumed {consumed} of {data.Length} bytes"));
+            _context.LogHandlerError(this, new InvalidOperationException($"OnData consumed {consumed} of {data.Length} bytes"));
             CloseNow(CloseReason.HandlerError);
             return;
         }
@@ -81,10 +102,11 @@ public sealed partial class Connection
             OnRequestsCompleted();
         if (_input.IsEmpty)
             ReleaseInput();
-        else if (_input.Free == 0 && _output.Count < _server.HighWatermark)
+        else if (_input.Free == 0 && _output.Count < _context.HighWatermark && !_readStopped)
         {
-            // A full input ring that the protocol will not take while its output has room can never make progress.
-            _server.LogStall(this);
+            // A full input ring that the handler will not take while its output has room, and that it did not say it
+            // is holding back (PauseReading), can never make progress.
+            _context.LogStall(this);
             CloseNow(CloseReason.HandlerError);
             return;
         }
@@ -107,7 +129,8 @@ public sealed partial class Connection
     {
         if (_closeRequested)
             return;
-        if (!_input.IsEmpty && !_output.IsEmpty)
+        // Input still waiting (for this output to drain, or for what the handler paused reading for) comes first.
+        if (!_input.IsEmpty && (!_output.IsEmpty || _readStopped))
         {
             UpdateInterest();
             return;
@@ -115,11 +138,11 @@ public sealed partial class Connection
         ReadableBytes remaining = _input.Readable;
         try
         {
-            _server.Handler.OnInputEnded(this, remaining);
+            Handler.OnInputEnded(this, remaining);
         }
         catch (Exception e)
         {
-            _server.LogHandlerError(this, e);
+            _context.LogHandlerError(this, e);
             CloseNow(CloseReason.HandlerError);
             return;
         }
@@ -127,6 +150,16 @@ public sealed partial class Connection
             return;
         _input.Consume(remaining.Length);
         ReleaseInput();
+        if (Handler.KeepsOutputOpenAfterInputEnds)
+        {
+            // Half-open: the handler still writes (a proxy passing the other direction on) and ends it with
+            // ShutdownOutput or Close; if it already has, both directions are done.
+            if (_outputShut)
+                CloseNow(CloseReason.PeerClosed);
+            else
+                UpdateInterest();
+            return;
+        }
         // The peer will send nothing more. Nothing owed: close now (no epoll_ctl MOD right before the DEL).
         // Otherwise deliver what is owed first; Flush closes when it is out.
         if (_output.IsEmpty)
@@ -142,10 +175,10 @@ public sealed partial class Connection
     // Lingering close: our FIN is out; read whatever the peer still sends and drop it until its FIN arrives.
     private void Discard()
     {
-        Span<byte> sink = _server.DiscardBuffer;
+        Span<byte> sink = _context.DiscardBuffer;
         SyscallResult received = Sys.Recv(Fd, sink);
         if (received.Ok && received.Value > 0)
-            _server.Counters.BytesDiscarded += received.Value;
+            _context.Counters.BytesDiscarded += received.Value;
         else if (received.Ok)
             CloseNow(CloseReason.Closed);
         else if (!received.Error.IsWouldBlock)

@@ -1,19 +1,21 @@
-// A connection's timeouts: idle (no byte either way), first byte (the client never spoke) and request (input left
-// incomplete, as a slowloris peer leaves it). Each is a place in one of the server's DeadlineQueues, so an idle
-// connection costs a link object and no timer of its own (see Reactor/DeadlineQueue.cs).
+// A connection's timeouts: idle (no byte either way), first byte (the client never spoke), request (input left
+// incomplete, as a slowloris peer leaves it) and connect (an outgoing connection not yet established). Each is a
+// place in one of the context's DeadlineQueues, so an idle connection costs a link object and no timer of its own
+// (see Reactor/DeadlineQueue.cs).
 using EpollServer.Reactor;
 
 namespace EpollServer.Net;
 
 public sealed partial class Connection
 {
-    private bool _spoke;   // the client has sent at least one byte; until then _waiting is in the first-byte queue
+    private bool _spoke;   // the peer has sent at least one byte; until then _waiting may be in the first-byte queue
 
+    // An open connection: idle from now, and an accepted one whose client speaks first must say something soon.
     internal void StartTimeouts()
     {
-        if (_server.IdleQueue is { } idle)
+        if (_context.IdleQueue is { } idle)
             idle.Touch(_idle = new DeadlineLink<Connection>(this));
-        if (_server.FirstByteQueue is { } firstByte && _server.Handler.ClientSpeaksFirst)
+        if (_context.FirstByteQueue is { } firstByte && IsAccepted && Handler.ClientSpeaksFirst)
             firstByte.Touch(_waiting = new DeadlineLink<Connection>(this));
     }
 
@@ -21,7 +23,7 @@ public sealed partial class Connection
     private void OnBytesMoved()
     {
         if (_idle is not null)
-            _server.IdleQueue!.Touch(_idle);
+            _context.IdleQueue!.Touch(_idle);
     }
 
     private void OnBytesReceived()
@@ -31,7 +33,7 @@ public sealed partial class Connection
             return;
         _spoke = true;
         if (_waiting is { Queued: true })
-            _server.FirstByteQueue!.Remove(_waiting);
+            _context.FirstByteQueue!.Remove(_waiting);
     }
 
     // Input the handler left unconsumed while reading is on is a request waiting for its end (a line for its LF);
@@ -40,9 +42,9 @@ public sealed partial class Connection
     // waits for the peer to read, which the idle timeout bounds.
     private void UpdateRequestTimeout()
     {
-        if (_server.RequestQueue is not { } requests || !_spoke)
+        if (_context.RequestQueue is not { } requests || !_spoke)
             return;
-        bool waiting = !_input.IsEmpty && !_readPaused && !_closeRequested;
+        bool waiting = !_input.IsEmpty && !_readPaused && !_readStopped && !_closeRequested;
         if (waiting && _waiting is not { Queued: true })
             requests.Touch(_waiting ??= new DeadlineLink<Connection>(this));
         else if (!waiting && _waiting is { Queued: true })
@@ -55,14 +57,18 @@ public sealed partial class Connection
     private void OnRequestsCompleted()
     {
         if (_spoke && _waiting is { Queued: true })
-            _server.RequestQueue!.Remove(_waiting);
+            _context.RequestQueue!.Remove(_waiting);
     }
 
     private void LeaveTimeoutQueues()
     {
         if (_idle is { Queued: true })
-            _server.IdleQueue!.Remove(_idle);
+            _context.IdleQueue!.Remove(_idle);
         if (_waiting is { Queued: true })
-            (_spoke ? _server.RequestQueue : _server.FirstByteQueue)!.Remove(_waiting);
+            WaitingQueue()!.Remove(_waiting);
     }
+
+    // Which queue _waiting is in: connect until connected, then first-byte until the peer spoke, then request.
+    private DeadlineQueue<Connection>? WaitingQueue() =>
+        _connecting || _resolving ? _context.ConnectQueue : _spoke ? _context.RequestQueue : _context.FirstByteQueue;
 }

@@ -1,5 +1,5 @@
 // The write side of a connection: append to the output ring, send at the end of the batch, arm EPOLLOUT only for
-// a remainder, and apply backpressure to the read side.
+// a remainder, apply backpressure to the read side, and the two ways of ending the output (Close, ShutdownOutput).
 using EpollServer.Buffers;
 using EpollServer.Interop;
 
@@ -8,7 +8,8 @@ namespace EpollServer.Net;
 public sealed partial class Connection
 {
     // Appends all of data to the output, or nothing when it does not fit (false). Bytes leave at the end of the
-    // current batch, so several writes in one callback go out in one send.
+    // current batch, so several writes in one callback go out in one send. A connection still connecting buffers
+    // what it is given until it is connected.
     public bool Write(ReadOnlySpan<byte> data)
     {
         if (data.Length > OutputSpace)
@@ -16,7 +17,7 @@ public sealed partial class Connection
         if (data.IsEmpty)
             return true;
         if (!_output.HasStorage)
-            _output.Attach(_server.OutputPool.Rent());
+            _output.Attach(_context.OutputPool.Rent());
         _output.TryWrite(data);
         QueueFlush();
         return true;
@@ -29,29 +30,48 @@ public sealed partial class Connection
         return Write(data.First) && Write(data.Second);
     }
 
+    // The handler's OnWritable is called once, when the output has drained to the low watermark: for a handler that
+    // holds something back for lack of OutputSpace (a proxy pausing the other side's reads until there is room).
+    public void NotifyWhenWritable()
+    {
+        _wantsWritable = true;
+        QueueFlush();
+    }
+
+    // Ends the output and only the output: what is owed is sent, then our FIN; reading goes on (a half-close, as a
+    // proxy passes a peer's FIN on). Once the peer's FIN has come too, the connection closes.
+    public void ShutdownOutput()
+    {
+        if (IsClosing || _shutdownRequested)
+            return;
+        _shutdownRequested = true;
+        QueueFlush();
+    }
+
     private void QueueFlush()
     {
         if (_queuedForFlush || IsClosed)
             return;
         _queuedForFlush = true;
-        _server.QueueFlush(this);
+        _context.QueueFlush(this);
     }
 
-    // Called by the server after each batch and by OnPollEvent when the socket is writable again.
+    // Called by the context after each batch and by OnPollEvent when the socket is writable again.
     internal void Flush()
     {
         _queuedForFlush = false;
-        if (IsClosed)
+        if (IsClosed || _connecting)
             return;
         if (!_output.IsEmpty && !Send())
             return;
         if (_output.IsEmpty)
             ReleaseOutput();
         _writeArmed = !_output.IsEmpty;
-        // Input that waited for output space gets its turn once the output is below the low watermark; what it
-        // writes re-queues this connection, so it is sent in this same pass.
-        if (!_input.IsEmpty && _output.Count <= _server.LowWatermark)
+        // Input that waited for output space gets its turn once the output is below the low watermark (or when the
+        // handler resumed reading); what it writes re-queues this connection, so it is sent in this same pass.
+        if (!_input.IsEmpty && (_output.Count <= _context.LowWatermark || _offerInput))
         {
+            _offerInput = false;
             ProcessInput();
             if (IsClosed)
                 return;
@@ -62,12 +82,30 @@ public sealed partial class Connection
             if (IsClosed)
                 return;
         }
-        if (_closeRequested && _output.IsEmpty)
+        if (_output.IsEmpty && (_closeRequested || _shutdownRequested) && !_outputShut)
         {
-            FinishClose();
-            return;
+            EndOutput();
+            if (IsClosed)
+                return;
         }
         UpdateBackpressure();
+        NotifyIfWritable();
+    }
+
+    private void NotifyIfWritable()
+    {
+        if (!_wantsWritable || IsClosed || _output.Count > _context.LowWatermark)
+            return;
+        _wantsWritable = false;
+        try
+        {
+            Handler.OnWritable(this);
+        }
+        catch (Exception e)
+        {
+            _context.LogHandlerError(this, e);
+            CloseNow(CloseReason.HandlerError);
+        }
     }
 
     // For fan-out (chat): one batch of input can produce more output for a reader than its ring holds before the
@@ -77,7 +115,7 @@ public sealed partial class Connection
     {
         if (OutputSpace >= needed)
             return true;
-        if (IsClosing || _output.IsEmpty)
+        if (IsClosing || _output.IsEmpty || _connecting)
             return false;
         SyscallResult sent = SendPending();
         if (!sent.Ok && !sent.Error.IsWouldBlock)
@@ -102,24 +140,24 @@ public sealed partial class Connection
         if (sent.Ok)
         {
             _output.Consume((int)sent.Value);
-            _server.Counters.BytesSent += sent.Value;
+            _context.Counters.BytesSent += sent.Value;
             OnBytesMoved();
         }
         else if (sent.Error.IsWouldBlock)
         {
-            _server.Counters.SendWouldBlock++;
+            _context.Counters.SendWouldBlock++;
         }
         return sent;
     }
 
     private void UpdateBackpressure()
     {
-        if (!_readPaused && _output.Count >= _server.HighWatermark)
+        if (!_readPaused && _output.Count >= _context.HighWatermark)
         {
             _readPaused = true;
-            _server.Counters.ReadPauses++;
+            _context.Counters.ReadPauses++;
         }
-        else if (_readPaused && _output.Count <= _server.LowWatermark)
+        else if (_readPaused && _output.Count <= _context.LowWatermark)
         {
             _readPaused = false;
         }
@@ -127,17 +165,22 @@ public sealed partial class Connection
         UpdateInterest();
     }
 
-    private void FinishClose()
+    // Everything owed is out: our FIN. After Close() the connection then lingers for the peer's FIN (or the linger
+    // timeout); after ShutdownOutput() it reads on, and closes once the peer's FIN has come too.
+    private void EndOutput()
     {
         if (_inputEnded)
         {
             CloseNow(CloseReason.PeerClosed);
             return;
         }
-        // Our FIN goes after the last byte; the peer's FIN, or the linger timeout, ends it.
         Sys.Shutdown(Fd, Libc.SHUT_WR);
-        _lingering = true;
-        _lingerTimer = _server.Loop.Schedule(_server.Options.LingerTimeout, () => CloseNow(CloseReason.Closed));
+        _outputShut = true;
+        if (_closeRequested)
+        {
+            _lingering = true;
+            _lingerTimer = _context.Loop.Schedule(_context.Options.LingerTimeout, () => CloseNow(CloseReason.Closed));
+        }
         UpdateInterest();
     }
 }

@@ -59,6 +59,17 @@ internal readonly unsafe struct PeerAddress
     // The address without the port: what --max-connections-per-address counts by.
     public (UInt128 Address, bool IsV6) Host => (_address, _isV6);
 
+    public PeerAddress(IPEndPoint endPoint)
+        : this(Storage(endPoint))
+    {
+    }
+
+    private static Libc.sockaddr_storage Storage(IPEndPoint endPoint)
+    {
+        SocketAddresses.Write(endPoint, out Libc.sockaddr_storage storage, out _);
+        return storage;
+    }
+
     public PeerAddress(in Libc.sockaddr_storage storage)
     {
         fixed (Libc.sockaddr_storage* p = &storage)

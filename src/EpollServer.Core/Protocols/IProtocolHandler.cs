@@ -1,4 +1,6 @@
-// What a user embeds: the server calls these on its loop thread, one connection at a time, never concurrently.
+// What a user embeds: the loop calls these on its thread, one connection at a time, never concurrently, and never one
+// callback inside another (a close's OnClose comes after the callback that caused it has returned). The same contract
+// serves accepted connections (the server's protocol) and connections a handler opens (LoopContext.Connect).
 using EpollServer.Buffers;
 using EpollServer.Net;
 
@@ -13,6 +15,7 @@ public interface IProtocolHandler
     // protocol that greets and then may legitimately wait (chat) says false.
     bool ClientSpeaksFirst => true;
 
+    // Accepted, or (for a connection a handler opened) connected.
     void OnOpen(Connection connection)
     {
     }
@@ -30,9 +33,20 @@ public interface IProtocolHandler
     {
     }
 
+    // Once per connection, opened or not (a connect that failed gets only this; ClosedBecause and ConnectFailure say why).
     void OnClose(Connection connection)
     {
     }
+
+    // After NotifyWhenWritable: the output has drained to the low watermark, so there is room to write again.
+    void OnWritable(Connection connection)
+    {
+    }
+
+    // False (the default): once the peer's input has ended and been answered, the connection closes when what is owed
+    // is sent, as a request/reply protocol wants. True: it stays open for output until the handler calls
+    // ShutdownOutput or Close (a proxy passing a half-close on).
+    bool KeepsOutputOpenAfterInputEnds => false;
 
     // Messages handled so far (a line, a request: whatever the protocol calls one), for the stats line and the
     // epollserver.messages metric; read from any thread. A handler that does not count leaves it 0.

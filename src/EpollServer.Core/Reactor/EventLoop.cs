@@ -14,6 +14,8 @@ internal sealed class EventLoop : IDisposable
     private readonly PollEvent[] _events;
     private readonly ILogger _logger;
     private readonly Action _runTimers;   // cached: a method group converted per iteration would allocate each time
+    private readonly List<Action> _batchHooks = [];
+    private readonly Queue<IDeferred> _deferred = new();
     private bool _stopRequested;
     private long _busyPollTicks;
 
@@ -37,8 +39,12 @@ internal sealed class EventLoop : IDisposable
 
     public string PollerName => _poller.Name;
 
-    // Runs once after every batch of events and timers, before the next wait: where output is flushed.
-    public Action? BatchCompleted { get; set; }
+    // Runs once after every batch of events and timers, before the next wait, in the order added: where output is
+    // flushed (Redis's beforeSleep), and where the load generator paces its requests.
+    public void AddBatchHook(Action hook) => _batchHooks.Add(hook);
+
+    // Runs `work` once the current event, timer pass or batch hook has returned: never inside it.
+    public void Defer(IDeferred work) => _deferred.Enqueue(work);
 
     public long Iterations { get; private set; }
 
@@ -139,10 +145,32 @@ internal sealed class EventLoop : IDisposable
             if (count > 0)
                 lastEvents = Now;
             for (int i = 0; i < count; i++)
+            {
                 Dispatch(events[i]);
+                RunDeferred();
+            }
             batchWasFull = count == events.Length;
             RunGuarded(_runTimers);
-            RunGuarded(BatchCompleted);
+            RunDeferred();
+            for (int i = 0; i < _batchHooks.Count; i++)
+                RunGuarded(_batchHooks[i]);
+            RunDeferred();
+        }
+    }
+
+    // What was deferred, including what that defers in turn, each guarded like any callback.
+    internal void RunDeferred()
+    {
+        while (_deferred.TryDequeue(out IDeferred? work))
+        {
+            try
+            {
+                work.RunDeferred();
+            }
+            catch (Exception e)
+            {
+                _logger.LogError(e, "deferred work on the loop failed");
+            }
         }
     }
 

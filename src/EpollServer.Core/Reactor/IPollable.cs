@@ -9,3 +9,10 @@ internal interface IPollable
     // on every wait), and the target closes what it owns. Never called for the waker, which does not throw.
     void OnDispatchFailed(Exception error);
 }
+
+// Work the loop runs after the event, timer pass or batch during which it was deferred: how a close tells the
+// handler without running protocol code inside another connection's callback (Redis's freeClientAsync).
+internal interface IDeferred
+{
+    void RunDeferred();
+}

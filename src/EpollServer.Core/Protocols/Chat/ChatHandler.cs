@@ -19,9 +19,11 @@ public sealed partial class ChatHandler : LineProtocolHandler
 
     private readonly Dictionary<string, ChatClient> _byNick = new(StringComparer.OrdinalIgnoreCase);
     private readonly Dictionary<string, ChatRoom> _rooms = new(StringComparer.OrdinalIgnoreCase);
+    // Why a reader that fell behind is aborted: counted under this name, and told to the room.
+    public const string SlowConsumerReason = "slow-consumer";
+
     private readonly List<ChatClient> _slowConsumers = [];
     private readonly byte[] _message;   // "<nick> text" of the message being broadcast
-    private bool _disconnecting;
     private long _nextGuest;
     private long _messages;
 
@@ -62,7 +64,7 @@ public sealed partial class ChatHandler : LineProtocolHandler
             return;
         _byNick.Remove(client.Nick);
         if (client.Room is not null)
-            Leave(client, $"* {client.Nick} {Farewell(connection.ClosedBecause)}");
+            Leave(client, $"* {client.Nick} {Farewell(connection)}");
     }
 
     protected override bool OnLine(Connection connection, ReadOnlySpan<byte> line, bool endsWithNewline)
@@ -97,8 +99,8 @@ public sealed partial class ChatHandler : LineProtocolHandler
     }
 
     // Appends `line` to every member but `except`. A member without room for it, even after sending what it has
-    // buffered, is not waited for: it is marked, and disconnected once the loop over the members is done (its
-    // close tells the room, which may drop others).
+    // buffered, is not waited for: it is marked, and aborted once the loop over the members is done. Its close tells
+    // the room after this callback has returned (the loop defers OnClose), and that notice may drop others in turn.
     private void Broadcast(ChatRoom room, ChatClient? except, ReadOnlySpan<byte> line)
     {
         foreach (ChatClient member in room.Members)
@@ -118,22 +120,11 @@ public sealed partial class ChatHandler : LineProtocolHandler
         DisconnectSlowConsumers();
     }
 
-    // Not re-entered: a disconnect's notice may find more slow members, which join the list being worked through.
     private void DisconnectSlowConsumers()
     {
-        if (_disconnecting)
-            return;
-        _disconnecting = true;
-        try
-        {
-            for (int i = 0; i < _slowConsumers.Count; i++)
-                _slowConsumers[i].Connection.DisconnectSlowConsumer();
-        }
-        finally
-        {
-            _slowConsumers.Clear();
-            _disconnecting = false;
-        }
+        foreach (ChatClient slow in _slowConsumers)
+            slow.Connection.Abort(SlowConsumerReason);
+        _slowConsumers.Clear();
     }
 
     private void Notify(ChatRoom room, ChatClient? except, string notice) => Broadcast(room, except, Encoding.UTF8.GetBytes(notice));
@@ -168,9 +159,9 @@ public sealed partial class ChatHandler : LineProtocolHandler
         Notify(room, null, notice);
     }
 
-    private static string Farewell(CloseReason? reason) => reason switch
+    private static string Farewell(Connection connection) => connection.ClosedBecause switch
     {
-        CloseReason.SlowConsumer => "was disconnected: too slow (output cap reached)",
+        CloseReason.Aborted when connection.AbortReason == SlowConsumerReason => "was disconnected: too slow (output cap reached)",
         CloseReason.Reset or CloseReason.Error => "left (connection lost)",
         CloseReason.DrainDeadline => "left (server shutting down)",
         CloseReason.IdleTimeout => "left (idle timeout)",

@@ -1,0 +1,139 @@
+// Outgoing connections on the loop: a non-blocking connect (EINPROGRESS, then writability and SO_ERROR), a host name
+// resolved off the loop thread, the connect timeout, and then the same stream as an accepted connection. The handler
+// hears OnOpen once connected; a connection that never opens gets only OnClose (ConnectFailed or ConnectTimeout,
+// with ConnectError saying why).
+using System.Net;
+using EpollServer.Interop;
+using EpollServer.Protocols;
+using EpollServer.Reactor;
+
+namespace EpollServer.Net;
+
+public sealed partial class LoopContext
+{
+    // Starts connecting to `remote`; the connection is returned at once (not yet open) so that the caller can pair it
+    // with whatever it serves (State). Loop thread only, like everything on a connection.
+    public Connection Connect(IPEndPoint remote, IProtocolHandler handler)
+    {
+        Connection connection = Connection.StartOutgoing(this, handler, new PeerAddress(remote), remote.ToString());
+        connection.BeginConnect(remote);
+        return connection;
+    }
+
+    // The same for a host name: an IP literal connects at once; a name is resolved on the thread pool (getaddrinfo
+    // blocks), and the connect starts back on this loop. The connect timeout covers the resolution too.
+    public Connection Connect(string host, int port, IProtocolHandler handler)
+    {
+        if (IPAddress.TryParse(host, out IPAddress? address))
+            return Connect(new IPEndPoint(address, port), handler);
+        Connection connection = Connection.StartOutgoing(this, handler, default, $"{host}:{port}");
+        connection.Resolve(host, port);
+        return connection;
+    }
+}
+
+public sealed partial class Connection
+{
+    private bool _connecting;   // connect(2) returned EINPROGRESS; writability will say how it went
+    private bool _resolving;    // waiting for the host name
+    private string? _remoteName;
+
+    // Why an outgoing connection failed (ECONNREFUSED, ETIMEDOUT, ...); None otherwise. A name that did not resolve
+    // is EHOSTUNREACH.
+    internal Errno ConnectError { get; private set; }
+
+    // The same in words ("ECONNREFUSED (111): Connection refused"), or null when no connect failed.
+    public string? ConnectFailure => ConnectError == Errno.None ? null : ConnectError.ToString();
+
+    internal static Connection StartOutgoing(LoopContext context, IProtocolHandler handler, PeerAddress peer, string remoteName)
+    {
+        var connection = new Connection(context, -1, peer, handler, accepted: false) { _remoteName = remoteName };
+        context.Connections.Add(connection);
+        context.Counters.ConnectsStarted++;
+        if (context.ConnectQueue is { } timeouts)
+            timeouts.Touch(connection._waiting = new DeadlineLink<Connection>(connection));
+        return connection;
+    }
+
+    // Even a connect that succeeds at once is finished from the writable event, never here: the handler's OnOpen must
+    // not run inside the callback of whoever asked for the connection.
+    internal void BeginConnect(IPEndPoint remote)
+    {
+        _resolving = false;
+        _peer = new PeerAddress(remote);
+        uint length = SocketAddresses.Write(remote, out Libc.sockaddr_storage address, out int family);
+        SyscallResult socket = Sys.Socket(family, Libc.SOCK_STREAM);
+        if (!socket.Ok)
+        {
+            FailConnect(socket.Error);
+            return;
+        }
+        Fd = socket.Fd;
+        if (_context.Options.NoDelay)
+            Sys.SetSockOpt(Fd, Libc.IPPROTO_TCP, Libc.TCP_NODELAY, 1);
+        SyscallResult connected = Sys.Connect(Fd, address, length);
+        if (!connected.Ok && connected.Error != Errno.EINPROGRESS)
+        {
+            FailConnect(connected.Error);
+            return;
+        }
+        _connecting = true;
+        SyscallResult registered = _context.Loop.Register(this, Fd, Interest.Write, out _token);
+        if (!registered.Ok)
+            FailConnect(registered.Error);
+        else
+            _interest = Interest.Write;
+    }
+
+    internal void Resolve(string host, int port)
+    {
+        _resolving = true;
+        EventLoop loop = _context.Loop;
+        _ = Dns.GetHostAddressesAsync(host).ContinueWith(resolved => loop.Post(() =>
+        {
+            if (IsClosed)
+                return;   // aborted, or timed out, while the name was being looked up
+            IPAddress[] addresses = resolved.IsCompletedSuccessfully ? resolved.Result : [];
+            if (addresses.Length == 0)
+                FailConnect(Errno.EHOSTUNREACH);
+            else
+                BeginConnect(new IPEndPoint(addresses[0], port));
+        }), TaskScheduler.Default);
+    }
+
+    // Writable (or failed): SO_ERROR says whether the connect succeeded.
+    private void FinishConnect()
+    {
+        SyscallResult error = Sys.GetSockOpt(Fd, Libc.SOL_SOCKET, Libc.SO_ERROR);
+        if (!error.Ok || error.Value != 0)
+        {
+            FailConnect(error.Ok ? new Errno((int)error.Value) : error.Error);
+            return;
+        }
+        if (_waiting is { Queued: true })
+            _context.ConnectQueue!.Remove(_waiting);
+        _connecting = false;
+        _context.Counters.ConnectsSucceeded++;
+        StartTimeouts();
+        try
+        {
+            Handler.OnOpen(this);
+        }
+        catch (Exception e)
+        {
+            _context.LogHandlerError(this, e);
+            CloseNow(CloseReason.HandlerError);
+            return;
+        }
+        // What the handler wrote while connecting (and in OnOpen) goes out in this batch.
+        if (!_output.IsEmpty)
+            QueueFlush();
+        UpdateInterest();
+    }
+
+    private void FailConnect(Errno error)
+    {
+        ConnectError = error;
+        CloseNow(CloseReason.ConnectFailed);
+    }
+}
