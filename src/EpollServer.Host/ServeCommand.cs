@@ -11,7 +11,9 @@ internal static class ServeCommand
 {
     private static readonly Option<string> Address = new("--address") { Description = "IP address to listen on; :: is every IPv4 and IPv6 address (dual-stack)", DefaultValueFactory = _ => "::" };
     private static readonly Option<int> Port = new("--port", "-p") { Description = "TCP port; 0 picks a free one (the log line says which)", DefaultValueFactory = _ => ServerOptions.DefaultPort };
-    private static readonly Option<string> Protocol = new("--protocol") { Description = "what to serve: echo, line, reverse or chat", DefaultValueFactory = _ => "echo" };
+    private static readonly Option<string> Protocol = new("--protocol") { Description = "what to serve: echo, line, reverse, chat or proxy", DefaultValueFactory = _ => "echo" };
+    private static readonly Option<string?> Upstream = new("--upstream") { Description = "for --protocol proxy: HOST:PORT every client is connected through to (a name is resolved for each client, off the loop)" };
+    private static readonly Option<double> ConnectTimeout = new("--connect-timeout") { Description = "seconds an outgoing connection (the proxy's upstream) may take to be established, name lookup included", DefaultValueFactory = _ => 5 };
     private static readonly Option<int> MaxLine = new("--max-line") { Description = "longest line accepted by line, reverse and chat (bytes, without the LF); a longer one gets an error line and the connection is closed", DefaultValueFactory = _ => LineProtocolHandler.DefaultMaxLineLength };
     private static readonly Option<string?> Greeting = new("--greeting") { Description = "text sent to every client on connect (a LF is added)" };
     private static readonly Option<bool> Udp = new("--udp") { Description = "also serve UDP echo on the same port (each datagram sent back unchanged)" };
@@ -39,7 +41,7 @@ internal static class ServeCommand
         var root = new RootCommand("EpollServer: a TCP server on a raw-syscall epoll reactor. Every option can also be set " +
             "by an environment variable named after it (--max-line: EPOLLSERVER_MAX_LINE); the command line wins.")
         {
-            Address, Port, Protocol, MaxLine, Greeting, Udp, UdpBuffer, Poller, Backlog, InputBuffer, OutputBuffer, MaxConnections, MaxPerAddress,
+            Address, Port, Protocol, Upstream, ConnectTimeout, MaxLine, Greeting, Udp, UdpBuffer, Poller, Backlog, InputBuffer, OutputBuffer, MaxConnections, MaxPerAddress,
             IdleTimeout, FirstByteTimeout, RequestTimeout, MaxAccepts, ShutdownTimeout, BusyPoll, StatsInterval, LogFormat,
         };
         root.SetAction(Run);
@@ -73,6 +75,7 @@ internal static class ServeCommand
             RequestTimeout = Seconds(parsed, RequestTimeout, errors),
             MaxAcceptsPerWake = parsed.GetValue(MaxAccepts),
             ShutdownTimeout = Seconds(parsed, ShutdownTimeout, errors),
+            ConnectTimeout = Seconds(parsed, ConnectTimeout, errors),
             Greeting = parsed.GetValue(Greeting),
             UdpEcho = parsed.GetValue(Udp),
             Poller = parsed.GetValue(Poller)!,
@@ -83,7 +86,7 @@ internal static class ServeCommand
         double statsInterval = parsed.GetValue(StatsInterval);
         if (statsInterval < 0)
             errors.Add("--stats-interval must be 0 or more seconds");
-        IProtocolHandler? handler = ProtocolCatalog.Create(parsed.GetValue(Protocol)!, parsed.GetValue(MaxLine), options, errors);
+        IProtocolHandler? handler = ProtocolCatalog.Create(parsed.GetValue(Protocol)!, parsed.GetValue(MaxLine), parsed.GetValue(Upstream), options, errors);
         string logFormat = parsed.GetValue(LogFormat)!;
         if (logFormat is not ("text" or "json"))
             errors.Add($"--log-format '{logFormat}' is not known; choose text or json");
@@ -108,10 +111,14 @@ internal static class ServeCommand
 
 internal static class ProtocolCatalog
 {
-    public static readonly string[] Names = ["echo", "line", "reverse", "chat"];
+    public static readonly string[] Names = ["echo", "line", "reverse", "chat", "proxy"];
 
-    public static IProtocolHandler? Create(string name, int maxLine, ServerOptions options, List<string> errors)
+    public static IProtocolHandler? Create(string name, int maxLine, string? upstream, ServerOptions options, List<string> errors)
     {
+        if (name == "proxy")
+            return ParseUpstream(upstream, errors) is (string host, int port) ? new ProxyHandler(host, port) : null;
+        if (upstream is not null)
+            errors.Add($"--upstream is for --protocol proxy, not {name}");
         if (name != "echo" && !CheckMaxLine(maxLine, options, errors))
             return null;
         switch (name)
@@ -130,6 +137,19 @@ internal static class ProtocolCatalog
                 errors.Add($"--protocol '{name}' is not known; choose one of: {string.Join(", ", Names)}");
                 return null;
         }
+    }
+
+    // HOST:PORT, [IPv6]:PORT or IPv6-literal:PORT (the last colon separates the port).
+    private static (string Host, int Port)? ParseUpstream(string? upstream, List<string> errors)
+    {
+        int colon = upstream?.LastIndexOf(':') ?? -1;
+        if (upstream is null || colon <= 0 || !int.TryParse(upstream[(colon + 1)..], System.Globalization.CultureInfo.InvariantCulture, out int port)
+            || port is < 1 or > 65535)
+        {
+            errors.Add($"--protocol proxy needs --upstream HOST:PORT (a port within 1..65535){(upstream is null ? "" : $"; got '{upstream}'")}");
+            return null;
+        }
+        return (upstream[..colon].Trim('[', ']'), port);
     }
 
     // A whole line must fit in the input ring, and its answer below the output's high watermark, or a connection

@@ -72,6 +72,22 @@ public sealed class HotPathAllocationTests
         Assert.True(after - before < 2_000, $"the loop thread allocated {after - before} bytes over 10,000 chat messages");
     }
 
+    // The proxy's forwarding, both ways (client to upstream, upstream back to the client), allocates nothing either.
+    [Fact]
+    public void ProxyForwarding_TenThousandRoundTrips_AllocatesNothingOnTheLoopThread()
+    {
+        using var upstream = new TestServer();
+        using var proxy = new TestServer(new ProxyHandler("127.0.0.1", upstream.Port));
+        using var client = TestClient.Connect(proxy.Port);
+        byte[] message = Patterns.For(43, 100);
+        RoundTrips(client, message, 2_000);
+
+        long before = LoopThreadAllocatedBytes(proxy.Server);
+        RoundTrips(client, message, 10_000);
+        long after = LoopThreadAllocatedBytes(proxy.Server);
+        Assert.True(after - before < 2_000, $"the proxy's loop thread allocated {after - before} bytes over 10,000 round trips");
+    }
+
     private static void RoundTrips(TestClient client, byte[] message, int count, byte[]? expected = null)
     {
         expected ??= message;

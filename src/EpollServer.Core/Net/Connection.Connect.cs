@@ -125,8 +125,8 @@ public sealed partial class Connection
             CloseNow(CloseReason.HandlerError);
             return;
         }
-        // What the handler wrote while connecting (and in OnOpen) goes out in this batch.
-        if (!_output.IsEmpty)
+        // What the handler wrote while connecting (and in OnOpen), and a shutdown it asked for, happen in this batch.
+        if (!_output.IsEmpty || _shutdownRequested || _closeRequested)
             QueueFlush();
         UpdateInterest();
     }

@@ -11,7 +11,10 @@ public sealed partial class Connection
     // output (a proxy forwarding into an upstream that is full). What is buffered stays, and is offered again then.
     public void PauseReading()
     {
+        if (_readStopped)
+            return;
         _readStopped = true;
+        _context.Counters.ReadPauses++;   // backpressure, as much as a full output is
         UpdateInterest();
     }
 

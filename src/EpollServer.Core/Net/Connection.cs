@@ -116,6 +116,11 @@ public sealed partial class Connection : IPollable, IDeferred
     {
         if (IsClosed || _closeRequested)
             return;
+        if ((_connecting || _resolving) && _output.IsEmpty)
+        {
+            CloseNow(CloseReason.Closed);   // nothing to deliver: no need to finish connecting first
+            return;
+        }
         _closeRequested = true;
         QueueFlush();
         UpdateInterest();
