@@ -202,9 +202,7 @@ public sealed partial class Server : IDisposable
             // Whatever ended the loop, no connection or listener outlives it, and every handler hears of its close.
             // The poller and the eventfd stay open until Dispose, so that a Stop or Post racing with the end never
             // writes to a closed fd number.
-            foreach (Connection connection in Context.Connections.Snapshot())
-                connection.CloseNow(CloseReason.DrainDeadline);
-            Loop.RunDeferred();
+            Context.CloseAll(CloseReason.DrainDeadline);
             CloseListenersAndSpare();
             _state = ServerState.Stopped;
             _completion.TrySetResult();

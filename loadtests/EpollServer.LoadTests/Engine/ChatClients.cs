@@ -51,14 +51,16 @@ internal sealed class ChatSender : LoadClient
     private readonly ChatFanout _fanout;
     private readonly int _size;
     private readonly bool _paced;
+    private readonly byte[] _line;   // scratch: one message is formatted here, then written
     private bool _welcomed;
     private bool _started;
 
     public ChatSender(ClientLoop owner, ChatFanout fanout, int size, bool paced)
-        : base(owner, size * 64)
+        : base(owner)
     {
         _fanout = fanout;
         _size = Math.Max(size, MinimumSize);
+        _line = new byte[_size];
         _paced = paced;
         fanout.Sender = this;
     }
@@ -81,15 +83,13 @@ internal sealed class ChatSender : LoadClient
     {
         if (!_started || _paced || !IsOpen)
             return;
-        bool wrote = false;
-        while (Sent - _fanout.FullyDelivered < _fanout.Window && Owner.Clock.Issuing(Now) && HasRoomFor(_size))
-        {
-            Write(Now);
-            wrote = true;
-        }
-        if (wrote)
-            Flush();
+        while (Sent - _fanout.FullyDelivered < _fanout.Window && Owner.Clock.Issuing(Now) && CanWrite(_size))
+            WriteMessage(Now);
+        if (Sent - _fanout.FullyDelivered < _fanout.Window && Owner.Clock.Issuing(Now))
+            NotifyWhenWritable();   // the window allows more than the output takes now
     }
+
+    protected override void OnWritable() => WindowMoved();
 
     // Open model: the pacer's request.
     public bool Send(long intended)
@@ -99,14 +99,18 @@ internal sealed class ChatSender : LoadClient
             Stats.RecordError(LoadError.Overflow, Now);
             return false;
         }
-        Write(intended);
-        Flush();
+        if (!CanWrite(_size))
+        {
+            Stats.RecordError(LoadError.Overflow, Now);
+            return false;
+        }
+        WriteMessage(intended);
         return true;
     }
 
-    private void Write(long intended)
+    private void WriteMessage(long intended)
     {
-        Span<byte> line = Reserve(_size);
+        Span<byte> line = _line;
         line.Fill((byte)'.');
         line[0] = (byte)'m';
         line[1] = (byte)' ';
@@ -115,6 +119,7 @@ internal sealed class ChatSender : LoadClient
         Utf8Formatter.TryFormat((ulong)intended, line.Slice(19, 16), out _, new System.Buffers.StandardFormat('x', 16));
         line[35] = (byte)' ';
         line[^1] = (byte)'\n';
+        Write(line);
         Sent++;
         Stats.Outstanding += _fanout.Receivers;
     }
@@ -139,7 +144,7 @@ internal sealed class ChatReceiver : LoadClient
     private bool _welcomed;
 
     public ChatReceiver(ClientLoop owner, ChatFanout fanout)
-        : base(owner, 64)
+        : base(owner)
     {
         _fanout = fanout;
     }

@@ -11,7 +11,7 @@ internal sealed class ChurnClient : LoadClient
     private bool _inCycle;
 
     public ChurnClient(ClientLoop owner)
-        : base(owner, 16)
+        : base(owner)
     {
     }
 
@@ -34,7 +34,7 @@ internal sealed class ChurnClient : LoadClient
         Connect(Owner.Target);
     }
 
-    protected override void OnConnected() => Probe.CopyTo(Reserve(Probe.Length));
+    protected override void OnConnected() => Write(Probe);
 
     protected override void OnReceived(ReadOnlySpan<byte> data)
     {

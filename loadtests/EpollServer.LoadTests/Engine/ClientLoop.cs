@@ -1,7 +1,8 @@
-// One generator thread: an EventLoop from the server's own reactor (epoll), driving the non-blocking client sockets
-// given to it. Other threads talk to it only through Post, as they would to a server loop.
+// One generator thread: a loop and its context built by the server's own factory (LoopContext.Create), whose
+// connections are the server's own stream type, each with a load client as its handler. Other threads talk to it
+// only through Post, as they would to a server loop.
 using System.Net;
-using EpollServer.Interop;
+using EpollServer.Net;
 using EpollServer.Reactor;
 using Microsoft.Extensions.Logging.Abstractions;
 
@@ -14,20 +15,23 @@ internal sealed class ClientLoop : IDisposable
     private readonly Thread _thread;
     private readonly List<Action> _afterBatch = [];
 
-    private ClientLoop(int index, EventLoop loop, LoadStats stats, RunClock clock, IPEndPoint target)
+    private ClientLoop(int index, LoopContext context, LoadStats stats, RunClock clock, IPEndPoint target)
     {
         Target = target;
         Index = index;
         Clock = clock;
-        Loop = loop;
+        Context = context;
         Stats = stats;
-        _thread = new Thread(loop.Run) { Name = $"load-loop-{index}", IsBackground = true };
-        loop.AddBatchHook(RunAfterBatch);
+        _thread = new Thread(context.Loop.Run) { Name = $"load-loop-{index}", IsBackground = true };
+        // Before the context's flush: what the pacer writes in this batch goes out in this batch.
+        context.Loop.AddBatchHook(RunAfterBatch, first: true);
     }
 
     public int Index { get; }
 
-    public EventLoop Loop { get; }
+    public LoopContext Context { get; }
+
+    public EventLoop Loop => Context.Loop;
 
     public LoadStats Stats { get; }
 
@@ -41,22 +45,28 @@ internal sealed class ClientLoop : IDisposable
     // Every client of this loop, in the order they were added (the open model hands requests out round-robin).
     public List<LoadClient> Clients { get; } = [];
 
-    // One receive buffer for the whole loop: a client consumes what it read before the next recv, so 10,000 idle
-    // clients cost no receive memory.
-    public byte[] ReceiveBuffer { get; } = new byte[64 * 1024];
-
-    public static ClientLoop Create(int index, RunClock clock, int timelineSeconds, IPEndPoint target)
+    public static ClientLoop Create(int index, LoadPlan plan, RunClock clock, int timelineSeconds)
     {
-        SyscallResult made = EpollPoller.Create(1024, out EpollPoller? poller);
-        if (!made.Ok)
-            throw new InvalidOperationException($"epoll_create1 failed: {made.Error}");
-        SyscallResult created = EventLoop.Create(poller!, 1024, NullLogger.Instance, out EventLoop? loop);
-        if (!created.Ok)
+        LoopContext context = LoopContext.Create(GeneratorOptions(plan), NullLogger.Instance, TimeProvider.System);
+        return new ClientLoop(index, context, new LoadStats(clock, timelineSeconds), clock, plan.Target);
+    }
+
+    // The generator's connections: rings that take the requests in flight with room to spare (they drain as they
+    // are sent, and an idle client holds none), no server-side timeouts, the plan's connect timeout.
+    private static ServerOptions GeneratorOptions(LoadPlan plan)
+    {
+        long inFlight = (long)plan.Size * Math.Clamp(plan.OpenModel ? plan.MaxOutstanding : plan.Depth, 1, 64);
+        int output = (int)System.Numerics.BitOperations.RoundUpToPowerOf2((ulong)Math.Clamp(inFlight * 2, 16 * 1024, 4 * 1024 * 1024));
+        return new ServerOptions
         {
-            poller!.Dispose();
-            throw new InvalidOperationException($"the loop's waker could not be made: {created.Error}");
-        }
-        return new ClientLoop(index, loop!, new LoadStats(clock, timelineSeconds), clock, target);
+            InputBufferSize = 64 * 1024,
+            OutputBufferSize = output,
+            IdleTimeout = TimeSpan.Zero,
+            FirstByteTimeout = TimeSpan.Zero,
+            RequestTimeout = TimeSpan.Zero,
+            ConnectTimeout = plan.ConnectTimeout,
+            MaxPooledBuffers = Math.Max(64, plan.Connections),
+        };
     }
 
     public void Start() => _thread.Start();
@@ -69,7 +79,7 @@ internal sealed class ClientLoop : IDisposable
         try
         {
             for (int i = 0; i < threads; i++)
-                loops.Add(Create(i, clock, timelineSeconds, plan.Target));
+                loops.Add(Create(i, plan, clock, timelineSeconds));
             for (int i = 0; i < plan.Connections; i++)
             {
                 ClientLoop loop = loops[i % threads];
@@ -133,15 +143,19 @@ internal sealed class ClientLoop : IDisposable
     // Work that runs after every batch of events (the open model's pacer, connect pacing); loop thread only.
     public void AddAfterBatch(Action work) => _afterBatch.Add(work);
 
-    // Loop thread: closes every client and ends Run; Join then waits for the thread.
+    // Loop thread: closes every client (and any connection still lingering) and ends Run; Join waits for the thread.
     public void Shutdown()
     {
         foreach (LoadClient client in Clients)
         {
             if (client.Owed > 0)
                 Stats.RecordError(LoadError.Unanswered, Loop.Now, client.Owed);
-            client.Close();
+            client.CloseNow();
         }
+        Context.CloseAll();
+        // What the connections counted on the wire, for the run's totals.
+        Stats.BytesSent = Context.Counters.BytesSent;
+        Stats.BytesReceived = Context.Counters.BytesReceived;
         Loop.Stop();
     }
 
@@ -165,5 +179,5 @@ internal sealed class ClientLoop : IDisposable
             work();
     }
 
-    public void Dispose() => Loop.Dispose();
+    public void Dispose() => Context.Dispose();
 }

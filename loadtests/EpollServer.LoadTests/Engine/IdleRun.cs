@@ -57,7 +57,7 @@ internal sealed class IdleRun
                 foreach (LoadClient client in loop.Clients)
                 {
                     if (client.IsOpen)
-                        ((RequestReplyClient)client).IssueAndFlush(loop.Loop.Now);
+                        ((RequestReplyClient)client).Issue(loop.Loop.Now);
                 }
                 issued.Signal();
             });

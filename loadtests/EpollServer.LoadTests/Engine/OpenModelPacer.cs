@@ -1,7 +1,7 @@
 // The open model: requests leave on a fixed schedule, whatever the server does. Request k's intended time comes
 // from the schedule (a linear ramp from 0 to the full rate over the ramp-up, then constant), and latency is measured
 // from it, so a server stall is charged to every request that should have left during it (no coordinated
-// omission). Runs after every batch on a busy-polling loop (MaxWaitMs 0), so sends leave within microseconds.
+// omission). Runs after every batch on a loop that never sleeps (BusyPoll infinite), so sends leave within microseconds.
 namespace EpollServer.LoadTests.Engine;
 
 internal sealed class OpenModelPacer

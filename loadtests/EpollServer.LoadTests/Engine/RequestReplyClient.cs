@@ -10,6 +10,7 @@ internal sealed class RequestReplyClient : LoadClient
     private readonly long[] _intended;   // ring of intended send times, indexed by sequence number
     private readonly int _mask;
     private readonly byte[] _expected;
+    private readonly byte[] _request;    // scratch: one request is formatted here, then written
     private long _head;      // oldest request whose reply is still owed
     private long _written;   // next request to put in the output buffer
     private long _tail;      // next sequence number to issue
@@ -17,7 +18,7 @@ internal sealed class RequestReplyClient : LoadClient
     private bool _started;
 
     public RequestReplyClient(ClientLoop owner, MessageFormat format, int depth, int maxOutstanding)
-        : base(owner, format.Size * Math.Clamp(maxOutstanding, 1, 64))
+        : base(owner)
     {
         _format = format;
         _depth = depth;
@@ -25,6 +26,7 @@ internal sealed class RequestReplyClient : LoadClient
         _intended = new long[capacity];
         _mask = capacity - 1;
         _expected = new byte[format.Size];
+        _request = new byte[format.Size];
     }
 
     public override long Owed => _tail - _head;
@@ -39,7 +41,6 @@ internal sealed class RequestReplyClient : LoadClient
         _started = true;
         for (int i = 0; i < _depth && Owner.Clock.Issuing(Now); i++)
             Issue(Now);
-        Flush();
     }
 
     // Queues one request meant to leave at `intended`; false when the ring is full (the server is far behind).
@@ -57,24 +58,20 @@ internal sealed class RequestReplyClient : LoadClient
         return true;
     }
 
-    public bool IssueAndFlush(long intended)
-    {
-        if (!Issue(intended))
-            return false;
-        Flush();
-        return true;
-    }
-
+    // Writes the issued requests the output has room for; the rest follow when it has drained (OnWritable).
     private void WritePending()
     {
-        while (_written < _tail && HasRoomFor(_format.Size))
+        while (_written < _tail && CanWrite(_format.Size))
         {
-            _format.WriteRequest(_written, Reserve(_format.Size));
+            _format.WriteRequest(_written, _request);
+            Write(_request);
             _written++;
         }
+        if (_written < _tail && IsOpen)
+            NotifyWhenWritable();
     }
 
-    protected override void OnOutputDrained() => WritePending();
+    protected override void OnWritable() => WritePending();
 
     protected override void OnReceived(ReadOnlySpan<byte> data)
     {

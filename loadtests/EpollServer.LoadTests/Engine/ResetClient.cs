@@ -4,13 +4,13 @@ namespace EpollServer.LoadTests.Engine;
 
 internal sealed class ResetClient : LoadClient
 {
-    private const int BurstSize = 16 * 1024;
+    private static readonly byte[] Burst = Enumerable.Repeat((byte)'r', 16 * 1024).ToArray();
     private static readonly TimeSpan Pause = TimeSpan.FromMilliseconds(5);
 
     private readonly Action _beginCycle;
 
     public ResetClient(ClientLoop owner)
-        : base(owner, BurstSize)
+        : base(owner)
     {
         _beginCycle = BeginCycle;
     }
@@ -27,10 +27,14 @@ internal sealed class ResetClient : LoadClient
             Connect(Owner.Target);
     }
 
-    protected override void OnConnected() => Reserve(BurstSize).Fill((byte)'r');
+    protected override void OnConnected()
+    {
+        Write(Burst);
+        NotifyWhenWritable();
+    }
 
     // Sent (or as much as the socket took): reset now, and come back after a pause.
-    protected override void OnOutputDrained()
+    protected override void OnWritable()
     {
         Resets++;
         CloseWithReset();

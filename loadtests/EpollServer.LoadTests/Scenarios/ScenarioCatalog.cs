@@ -32,17 +32,18 @@ internal static class ScenarioCatalog
         var run = new TimedRun(plan)
         {
             Progress = progress,
-            OnBegin = plan.OpenModel ? loop => StartPacer(loop, plan, loop.Clients, (client, at) => ((RequestReplyClient)client).IssueAndFlush(at)) : null,
+            OnBegin = plan.OpenModel ? loop => StartPacer(loop, plan, loop.Clients, (client, at) => ((RequestReplyClient)client).Issue(at)) : null,
         };
         int depth = plan.OpenModel ? 0 : plan.Depth;
         int maxOutstanding = plan.OpenModel ? plan.MaxOutstanding : plan.Depth;
         return run.Execute(name, server, (loop, _) => new RequestReplyClient(loop, messages, depth, maxOutstanding));
     };
 
-    // The open model: a busy-polling loop whose pacer issues this loop's share of the rate.
+    // The open model: a loop that never sleeps (busy-polling for ever), whose pacer issues this loop's share of the
+    // rate after every batch, so that requests leave within microseconds of their intended time.
     private static void StartPacer(ClientLoop loop, LoadPlan plan, IReadOnlyList<LoadClient> clients, Func<LoadClient, long, bool> issue)
     {
-        loop.Loop.MaxWaitMs = 0;
+        loop.Loop.BusyPoll = Timeout.InfiniteTimeSpan;
         var pacer = new OpenModelPacer(loop, plan.Rate / Math.Max(1, plan.Threads), plan.RampUp, clients, issue);
         loop.AddAfterBatch(pacer.Run);
     }

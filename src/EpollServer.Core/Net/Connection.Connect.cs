@@ -121,8 +121,7 @@ public sealed partial class Connection
         }
         catch (Exception e)
         {
-            _context.LogHandlerError(this, e);
-            CloseNow(CloseReason.HandlerError);
+            HandlerFailed(e);
             return;
         }
         // What the handler wrote while connecting (and in OnOpen), and a shutdown it asked for, happen in this batch.

@@ -88,16 +88,14 @@ public sealed partial class Connection
         }
         catch (Exception e)
         {
-            _context.LogHandlerError(this, e);
-            CloseNow(CloseReason.HandlerError);
+            HandlerFailed(e);
             return;
         }
         if (IsClosed)
             return;
         if ((uint)consumed > (uint)data.Length)
         {
-            _context.LogHandlerError(this, new InvalidOperationException($"OnData consumed {consumed} of {data.Length} bytes"));
-            CloseNow(CloseReason.HandlerError);
+            HandlerFailed(new InvalidOperationException($"OnData consumed {consumed} of {data.Length} bytes"));
             return;
         }
         _input.Consume(consumed);
@@ -145,8 +143,7 @@ public sealed partial class Connection
         }
         catch (Exception e)
         {
-            _context.LogHandlerError(this, e);
-            CloseNow(CloseReason.HandlerError);
+            HandlerFailed(e);
             return;
         }
         if (IsClosed)

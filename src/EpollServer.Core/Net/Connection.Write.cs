@@ -103,8 +103,7 @@ public sealed partial class Connection
         }
         catch (Exception e)
         {
-            _context.LogHandlerError(this, e);
-            CloseNow(CloseReason.HandlerError);
+            HandlerFailed(e);
         }
     }
 

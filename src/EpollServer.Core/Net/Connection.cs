@@ -237,6 +237,13 @@ public sealed partial class Connection : IPollable, IDeferred
         }
     }
 
+    // The handler threw: logged and counted once, and this connection (only) is closed.
+    private void HandlerFailed(Exception error)
+    {
+        _context.LogHandlerError(this, error);
+        CloseNow(CloseReason.HandlerError);
+    }
+
     private void ReleaseInput()
     {
         if (_input.HasStorage)

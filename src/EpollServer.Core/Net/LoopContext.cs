@@ -130,6 +130,14 @@ public sealed partial class LoopContext : IDisposable
         Loop.Defer(connection);
     }
 
+    // Closes every connection now (a stopped loop's last act), and lets each handler hear of it.
+    internal void CloseAll(CloseReason reason = CloseReason.Closed)
+    {
+        foreach (Connection connection in Connections.Snapshot())
+            connection.CloseNow(reason);
+        Loop.RunDeferred();
+    }
+
     internal void LogHandlerError(Connection connection, Exception error)
     {
         Counters.HandlerErrors++;

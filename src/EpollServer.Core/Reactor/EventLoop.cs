@@ -41,7 +41,8 @@ internal sealed class EventLoop : IDisposable
 
     // Runs once after every batch of events and timers, before the next wait, in the order added: where output is
     // flushed (Redis's beforeSleep), and where the load generator paces its requests.
-    public void AddBatchHook(Action hook) => _batchHooks.Add(hook);
+    // first: ahead of the hooks already added (the load generator writes before its context flushes).
+    public void AddBatchHook(Action hook, bool first = false) => _batchHooks.Insert(first ? 0 : _batchHooks.Count, hook);
 
     // Runs `work` once the current event, timer pass or batch hook has returned: never inside it.
     public void Defer(IDeferred work) => _deferred.Enqueue(work);
@@ -51,15 +52,13 @@ internal sealed class EventLoop : IDisposable
     // Targets whose event handling threw, and were removed and closed for it.
     public long DispatchFailures { get; private set; }
 
-    // The longest the loop may sleep in one wait (-1: until the next timer). 0 makes it a busy poller: the load
-    // generator's open model uses that so requests leave within microseconds of their intended send time.
-    public int MaxWaitMs { get; set; } = -1;
-
     // How long the loop keeps polling (zero-timeout waits) after the last wait that returned events; zero: off.
+    // Timeout.InfiniteTimeSpan: it never sleeps (the load generator's open model, whose pacer must run every few
+    // microseconds whether or not anything happened).
     public TimeSpan BusyPoll
     {
-        get => TimeSpan.FromSeconds(_busyPollTicks / (double)_timers.Ticks(TimeSpan.FromSeconds(1)));
-        set => _busyPollTicks = _timers.Ticks(value);
+        get => _busyPollTicks == long.MaxValue ? Timeout.InfiniteTimeSpan : TimeSpan.FromSeconds(_busyPollTicks / (double)_timers.Ticks(TimeSpan.FromSeconds(1)));
+        set => _busyPollTicks = value == Timeout.InfiniteTimeSpan ? long.MaxValue : _timers.Ticks(value);
     }
 
     // The monotonic clock (the TimeProvider's timestamps) read once per wake-up: what activity stamps use, so that
@@ -129,8 +128,6 @@ internal sealed class EventLoop : IDisposable
         {
             // A full batch means more fds may be ready: look again without sleeping (level-triggered keeps them).
             int timeout = batchWasFull ? 0 : _timers.MillisecondsUntilNext();
-            if (MaxWaitMs >= 0 && (timeout < 0 || timeout > MaxWaitMs))
-                timeout = MaxWaitMs;
             if (_busyPollTicks > 0 && Now - lastEvents < _busyPollTicks)
                 timeout = 0;
             SyscallResult waited = _poller.Wait(events, timeout);
