@@ -1,4 +1,5 @@
 // Accepting connections: a bounded batch per wake-up, the connection limit, and running out of fds.
+using EpollServer.Diagnostics;
 using EpollServer.Interop;
 using EpollServer.Net;
 using EpollServer.Reactor;
@@ -50,14 +51,14 @@ public sealed partial class Server
         // Counted before the refusal is sent: whoever reads the line may read the counter next.
         if (_state != ServerState.Running || _acceptedOpen >= MaxConnections)
         {
-            Counters.ConnectionsRejectedLimit++;
+            Counters[Counter.ConnectionsRejectedLimit]++;
             Refuse(fd, RefusalLine);
             return;
         }
         var address = new PeerAddress(peer);
         if (!AdmitAddress(address.Host))
         {
-            Counters.ConnectionsRejectedPerAddress++;
+            Counters[Counter.ConnectionsRejectedPerAddress]++;
             Refuse(fd, PerAddressRefusalLine);
             return;
         }
@@ -75,9 +76,8 @@ public sealed partial class Server
         }
         Context.Connections.Add(connection);
         _acceptedOpen++;
-        Counters.ConnectionsAccepted++;
+        Counters[Counter.ConnectionsAccepted]++;
         connection.StartTimeouts();
-        connection.Write(Greeting);
         try
         {
             Handler.OnOpen(connection);
@@ -141,7 +141,7 @@ public sealed partial class Server
             SyscallResult accepted = Sys.Accept(listener.Fd, out _, out _);
             if (accepted.Ok)
             {
-                Counters.ConnectionsRejectedNoFds++;
+                Counters[Counter.ConnectionsRejectedNoFds]++;
                 Sys.Close(accepted.Fd);
                 rejected++;
             }
@@ -159,7 +159,7 @@ public sealed partial class Server
         if (listener.IsPaused)
             return;
         listener.IsPaused = true;
-        Counters.AcceptBackoffs++;
+        Counters[Counter.AcceptBackoffs]++;
         Loop.Modify(listener.Token, listener.Fd, Interest.None);
         Loop.Schedule(Options.AcceptBackoff, () =>
         {

@@ -16,7 +16,7 @@ namespace EpollServer;
 public sealed partial class Server : IDisposable
 {
     private readonly List<Listener> _listeners = [];
-    private UdpEchoSocket? _udp;
+    private DatagramSocket? _udp;
     private readonly SpareFd _spare = new();
     private readonly RuntimeFdReserve _reserve = new();
     private readonly TaskCompletionSource _completion = new(TaskCreationOptions.RunContinuationsAsynchronously);
@@ -32,7 +32,6 @@ public sealed partial class Server : IDisposable
         Clock = clock ?? TimeProvider.System;
         Handler = handler;
         Logger = logger ?? NullLogger.Instance;
-        Greeting = EncodeGreeting(options.Greeting);
     }
 
     public ServerOptions Options { get; }
@@ -51,7 +50,7 @@ public sealed partial class Server : IDisposable
     // The port actually bound (the kernel's choice when Options.Port is 0).
     public int Port => LocalEndPoints.Count > 0 ? LocalEndPoints[0].Port : 0;
 
-    // Where UDP echo is served (Options.UdpEcho), on the TCP listener's address and port; null without it.
+    // Where the protocol's datagram form is served (Options.Udp), on the TCP listener's address and port; null without it.
     public IPEndPoint? UdpEndPoint { get; private set; }
 
     public string PollerName { get; private set; } = "none";
@@ -64,7 +63,18 @@ public sealed partial class Server : IDisposable
     // Options.MaxConnections, lowered at start-up when the fd limit cannot hold that many (see CapByFdLimit).
     public int MaxConnections { get; private set; } = int.MaxValue;
 
-    public ServerStats Stats => Counters.Snapshot(OpenConnections, LoopIterations, Handler.MessagesHandled);
+    public ServerStats Stats => Counters.Snapshot((Counter.ConnectionsOpen, OpenConnections), (Counter.Messages, Handler.MessagesHandled),
+        (Counter.LoopIterations, LoopIterations), (Counter.DispatchFailures, _context?.Loop.DispatchFailures ?? 0));
+
+    // One counter now, from any thread; the gauges from their owners.
+    public long Read(Counter id) => id switch
+    {
+        Counter.ConnectionsOpen => OpenConnections,
+        Counter.Messages => Handler.MessagesHandled,
+        Counter.LoopIterations => LoopIterations,
+        Counter.DispatchFailures => _context?.Loop.DispatchFailures ?? 0,
+        _ => Volatile.Read(ref Counters[id]),
+    };
 
     public long LoopIterations => _context?.Loop.Iterations ?? 0;
 
@@ -91,7 +101,6 @@ public sealed partial class Server : IDisposable
     // The loop's context: what its connections know of it.
     internal LoopContext Context => _context!;
 
-    internal byte[] Greeting { get; }
 
     // Binds and starts the loop thread. Throws ServerStartException with the errno when a resource cannot be had.
     public void Start()
@@ -170,16 +179,18 @@ public sealed partial class Server : IDisposable
         if (!registered.Ok)
             throw new ServerStartException($"epoll_ctl(ADD) for the listener failed: {registered.Error}");
         LocalEndPoints = [listener.LocalEndPoint];
-        if (Options.UdpEcho)
-            OpenUdpEcho(listener.LocalEndPoint, dualStack: endPoint.Address.Equals(IPAddress.IPv6Any));
+        if (Options.Udp)
+            OpenDatagrams(listener.LocalEndPoint, dualStack: endPoint.Address.Equals(IPAddress.IPv6Any));
     }
 
     // The TCP listener's port, also when the kernel picked it (port 0), so that `ping --udp` finds the same number.
-    private void OpenUdpEcho(IPEndPoint tcpEndPoint, bool dualStack)
+    private void OpenDatagrams(IPEndPoint tcpEndPoint, bool dualStack)
     {
-        SyscallResult opened = UdpEchoSocket.Open(tcpEndPoint, dualStack, Options.UdpBufferSize, Counters, out _udp);
+        IDatagramHandler datagrams = Handler.Datagrams
+            ?? throw new ServerStartException($"the {Handler.Name} protocol has no datagram form: Udp serves only protocols that have one (echo)");
+        SyscallResult opened = DatagramSocket.Open(tcpEndPoint, dualStack, Options.UdpBufferSize, datagrams, Counters, out _udp);
         if (!opened.Ok)
-            throw new ServerStartException($"cannot bind UDP echo on {tcpEndPoint}: {opened.Error}");
+            throw new ServerStartException($"cannot bind UDP on {tcpEndPoint}: {opened.Error}");
         SyscallResult registered = Loop.Register(_udp!, _udp!.Fd, Interest.Read, out ulong token);
         _udp.Token = token;
         if (!registered.Ok)
@@ -227,9 +238,6 @@ public sealed partial class Server : IDisposable
         _context.Dispose();
         _context = null;
     }
-
-    private static byte[] EncodeGreeting(string? text) =>
-        string.IsNullOrEmpty(text) ? [] : System.Text.Encoding.UTF8.GetBytes(text.EndsWith('\n') ? text : text + "\n");
 
     // The context's report of a close: the server's own bookkeeping only (the handler hears of it separately).
     private void OnConnectionClosed(Connection connection)

@@ -1,6 +1,8 @@
-// Everything a server can be told at start-up, with the defaults the daemon uses; Validate says what is wrong.
+// Everything a server can be told at start-up. The settings the daemon exposes are defined once, in Settings below
+// (key, default, range, help), and the defaults here come from that table; the rest are the library's own knobs.
+// Validate says what is wrong, naming settings by their property names.
 using System.Net;
-using System.Numerics;
+using static EpollServer.SettingChecks;
 
 namespace EpollServer;
 
@@ -8,83 +10,118 @@ public sealed class ServerOptions
 {
     public const int DefaultPort = 7007;
 
-    // "::" with dual-stack serves IPv4 and IPv6 on one socket; "0.0.0.0" is IPv4 only.
-    public string Address { get; set; } = "::";
+    public ServerOptions()
+    {
+        foreach (Setting<ServerOptions> setting in Settings)
+            setting.Reset(this);
+    }
 
-    public int Port { get; set; } = DefaultPort;
+    // The settings a deployment sets (the daemon's options and EPOLLSERVER_* variables), in the order --help lists them.
+    public static readonly IReadOnlyList<Setting<ServerOptions>> Settings =
+    [
+        Text("address", nameof(Address), "::", o => o.Address, (o, v) => o.Address = v,
+            "IP address to listen on; :: is every IPv4 and IPv6 address (dual-stack: one IPv6 socket with IPV6_V6ONLY off), " +
+            "falling back to 0.0.0.0 where IPv6 is missing",
+            v => IPAddress.TryParse(v, out _) ? null : "is not an IPv4 or IPv6 address (e.g. 0.0.0.0, ::, 127.0.0.1, ::1)"),
+        Number("port", nameof(Port), DefaultPort, o => o.Port, (o, v) => o.Port = v, "TCP port; 0 lets the kernel pick one (the log line says which)",
+            Within(0, 65535)),
+        Text("poller", nameof(Poller), "auto", o => o.Poller, (o, v) => o.Poller = v,
+            "readiness backend: auto (epoll on Linux, kqueue on macOS), epoll, kqueue (libkqueue on Linux) or poll (poll(2): portable, " +
+            "O(registered fds) per wait)", choices: ["auto", "epoll", "kqueue", "poll"]),
+        // Linux caps this at net.core.somaxconn (4096 on current kernels); 511 is what Redis and nginx ask for.
+        Number("backlog", nameof(Backlog), 511, o => o.Backlog, (o, v) => o.Backlog = v, "listen(2) backlog (the kernel caps it at net.core.somaxconn)",
+            AtLeast(1)),
+        // 16 KiB in covers a typical request in one recv; 64 KiB out lets one send fill a loopback socket buffer's worth
+        // before EAGAIN.
+        Number("input-buffer", nameof(InputBufferSize), 16 * 1024, o => o.InputBufferSize, (o, v) => o.InputBufferSize = v,
+            "per-connection input ring (a power of two)", PowerOfTwoBuffer, "bytes"),
+        Number("output-buffer", nameof(OutputBufferSize), 64 * 1024, o => o.OutputBufferSize, (o, v) => o.OutputBufferSize = v,
+            "per-connection output ring (a power of two); reading pauses when it holds 3/4 of it and resumes at 1/4", PowerOfTwoBuffer, "bytes"),
+        Number("max-connections", nameof(MaxConnections), 10_000, o => o.MaxConnections, (o, v) => o.MaxConnections = v,
+            "beyond this many open connections a new peer gets `ERR server is at its connection limit, try again later` and is closed " +
+            "(0: no limit but fds); lowered at start-up to what the fd limit can hold", AtLeast(0)),
+        // Enough for a NAT gateway full of users, too few for one host to take the whole --max-connections.
+        Number("max-connections-per-address", nameof(MaxConnectionsPerAddress), 1024, o => o.MaxConnectionsPerAddress,
+            (o, v) => o.MaxConnectionsPerAddress = v,
+            "beyond this many open connections from one IP address a new one gets `ERR too many connections from your address` (0: no limit)",
+            AtLeast(0)),
+        // 300 s sits between Redis (never, by default) and nginx's keepalive_timeout of 75 s: chat members may sit quiet.
+        Seconds("idle-timeout", nameof(IdleTimeout), 300, o => o.IdleTimeout, (o, v) => o.IdleTimeout = v,
+            "a connection with no byte in either direction for this long is closed (0: never)"),
+        // For protocols where the client speaks first: a peer that says nothing is a scanner or a slot holder.
+        Seconds("first-byte-timeout", nameof(FirstByteTimeout), 10, o => o.FirstByteTimeout, (o, v) => o.FirstByteTimeout = v,
+            "a new connection may stay silent this long, for protocols where the client speaks first (echo, line, reverse) (0: never)"),
+        // The slowloris defence: a peer dripping one byte at a time never looks idle.
+        Seconds("request-timeout", nameof(RequestTimeout), 30, o => o.RequestTimeout, (o, v) => o.RequestTimeout = v,
+            "one request (a line without its LF) may stay incomplete this long, however slowly it grows; the time restarts when a " +
+            "request completes (0: never)"),
+        Seconds("connect-timeout", nameof(ConnectTimeout), 5, o => o.ConnectTimeout, (o, v) => o.ConnectTimeout = v,
+            "an outgoing connection (the proxy's upstream) may take this long to be established, name lookup included (0: no limit)"),
+        // Bounded so that a connection storm cannot starve established connections of the loop (Redis takes 10 to 1000).
+        Number("max-accepts-per-wake", nameof(MaxAcceptsPerWake), 64, o => o.MaxAcceptsPerWake, (o, v) => o.MaxAcceptsPerWake = v,
+            "accepts per listener wake-up, so that a connection storm cannot starve established connections", AtLeast(1)),
+        Seconds("shutdown-timeout", nameof(ShutdownTimeout), 5, o => o.ShutdownTimeout, (o, v) => o.ShutdownTimeout = v,
+            "a graceful stop waits this long for connections to serve what they have read and flush what they owe"),
+        // A chatty peer's next request is then found by a zero-timeout wait instead of a wake-up from a sleeping
+        // epoll_wait, which is what the thread pool's spinning buys Kestrel on one connection; it costs CPU.
+        Number("busy-poll", nameof(BusyPoll), 0, o => (int)Math.Min(int.MaxValue, o.BusyPoll.TotalMicroseconds),
+            (o, v) => o.BusyPoll = TimeSpan.FromMicroseconds(v),
+            "the loop keeps polling (zero-timeout waits) this long after its last event before it sleeps (0: off): fewer wake-ups for a " +
+            "few chatty connections, paid in CPU", Within(0, 1_000_000, "microseconds"), "microseconds"),
+        Flag("udp", nameof(Udp), o => o.Udp, (o, v) => o.Udp = v,
+            "also serve the protocol's datagram form on the same port (UDP echo for echo; refused for a protocol that has none)"),
+        // 65535 covers any UDP payload over IPv4 (65507) or IPv6 without jumbograms (65527).
+        Number("udp-buffer", nameof(UdpBufferSize), 65535, o => o.UdpBufferSize, (o, v) => o.UdpBufferSize = v,
+            "the longest datagram handled; a longer one is counted as truncated and not answered", Within(1, 65535, "bytes"), "bytes"),
+    ];
 
-    // How long an outgoing connection (a proxy's upstream) may take to be established, name lookup included.
-    public TimeSpan ConnectTimeout { get; set; } = TimeSpan.FromSeconds(5);
+    public string Address { get; set; } = null!;
 
-    // Linux caps this at net.core.somaxconn (4096 on current kernels); 511 is what Redis and nginx ask for.
-    public int Backlog { get; set; } = 511;
+    public int Port { get; set; }
 
-    // Per-connection rings, powers of two. 16 KiB in covers a typical request in one recv; 64 KiB out lets one send
-    // fill a loopback socket buffer's worth before EAGAIN.
-    public int InputBufferSize { get; set; } = 16 * 1024;
+    // "auto" (epoll on Linux, kqueue on macOS and FreeBSD), "epoll", "kqueue" (libkqueue on Linux) or "poll".
+    public string Poller { get; set; } = null!;
 
-    public int OutputBufferSize { get; set; } = 64 * 1024;
+    public int Backlog { get; set; }
 
-    // Over this many open connections a new peer gets a one-line refusal and is closed. 0: no limit but fds.
-    public int MaxConnections { get; set; } = 10_000;
+    public int InputBufferSize { get; set; }
 
-    // Over this many open connections from one IP address a new one is refused the same way. 0: no limit. Enough
-    // for a NAT gateway full of users, too few for one host to take the whole --max-connections.
-    public int MaxConnectionsPerAddress { get; set; } = 1024;
+    public int OutputBufferSize { get; set; }
 
-    // A connection with no byte in either direction for this long is closed. Zero: never.
-    public TimeSpan IdleTimeout { get; set; } = TimeSpan.FromMinutes(5);
+    public int MaxConnections { get; set; }
 
-    // For protocols where the client speaks first: a connection that has sent nothing this long after connecting
-    // is closed (a port scanner, or a peer that opens connections to hold them). Zero: never.
-    public TimeSpan FirstByteTimeout { get; set; } = TimeSpan.FromSeconds(10);
+    public int MaxConnectionsPerAddress { get; set; }
 
-    // How long a request may stay incomplete (a line without its LF) while the server waits for the rest: the
-    // slowloris defence, since a peer dripping one byte at a time never looks idle. Zero: never.
-    public TimeSpan RequestTimeout { get; set; } = TimeSpan.FromSeconds(30);
+    public TimeSpan IdleTimeout { get; set; }
 
-    // Bounded so that a connection storm cannot starve established connections of the loop (Redis takes 10 to 1000).
-    public int MaxAcceptsPerWake { get; set; } = 64;
+    public TimeSpan FirstByteTimeout { get; set; }
+
+    public TimeSpan RequestTimeout { get; set; }
+
+    public TimeSpan ConnectTimeout { get; set; }
+
+    public int MaxAcceptsPerWake { get; set; }
+
+    public TimeSpan ShutdownTimeout { get; set; }
+
+    public TimeSpan BusyPoll { get; set; }
+
+    public bool Udp { get; set; }
+
+    public int UdpBufferSize { get; set; }
+
+    // The library's own knobs (no daemon option):
 
     // epoll_wait's batch; a full batch is followed by a zero-timeout wait, so this bounds latency, not throughput.
     public int EventBatchSize { get; set; } = 1024;
 
-    // How long the loop keeps polling without sleeping after its last event (zero: off). A chatty peer's next
-    // request is then found by a zero-timeout wait instead of a wake-up from a sleeping epoll_wait, which is what
-    // the thread pool's spinning buys Kestrel and socket-async servers on one connection; it costs CPU while it spins.
-    public TimeSpan BusyPoll { get; set; } = TimeSpan.Zero;
-
     public bool NoDelay { get; set; } = true;
-
-    // The readiness backend: "auto" (epoll on Linux, kqueue on macOS and FreeBSD), "epoll", "kqueue" (libkqueue on
-    // Linux), or "poll" (poll(2): portable, O(fds) per wait).
-    public string Poller { get; set; } = "auto";
-
-    // What "auto" means on this platform; the named backend otherwise.
-    public string ResolvedPoller => Poller != "auto" ? Poller
-        : OperatingSystem.IsLinux() ? "epoll"
-        : OperatingSystem.IsMacOS() || OperatingSystem.IsFreeBSD() ? "kqueue"
-        : "poll";
-
-    // How long a graceful stop waits for connections to flush what they owe before closing them anyway.
-    public TimeSpan ShutdownTimeout { get; set; } = TimeSpan.FromSeconds(5);
 
     // After the server's FIN, how long it keeps reading (and dropping) input while waiting for the peer's FIN.
     public TimeSpan LingerTimeout { get; set; } = TimeSpan.FromSeconds(2);
 
     // How long the listener rests after running out of fds, as nginx does (its default is 500 ms).
     public TimeSpan AcceptBackoff { get; set; } = TimeSpan.FromMilliseconds(100);
-
-    // Also serve UDP echo on the same address and port.
-    public bool UdpEcho { get; set; }
-
-    // The longest datagram echoed; a longer one is counted as truncated and not sent back. 65535 covers any UDP
-    // payload over IPv4 (65507) or IPv6 without jumbograms (65527).
-    public int UdpBufferSize { get; set; } = 65535;
-
-    // Sent to every peer on connect, before the protocol speaks (the kqueue lesson's "Hello"); a LF is added
-    // when the text does not end with one. Null or empty: nothing is sent.
-    public string? Greeting { get; set; }
 
     // Idle ring storage kept for reuse; beyond it, drained buffers go back to the GC.
     public int MaxPooledBuffers { get; set; } = 1024;
@@ -94,56 +131,45 @@ public sealed class ServerOptions
 
     internal TimeSpan PeerErrorLogWindow { get; set; } = TimeSpan.FromSeconds(10);
 
+    // What "auto" means on this platform; the named backend otherwise.
+    public string ResolvedPoller => Poller != "auto" ? Poller
+        : OperatingSystem.IsLinux() ? "epoll"
+        : OperatingSystem.IsMacOS() || OperatingSystem.IsFreeBSD() ? "kqueue"
+        : "poll";
+
+    // Every setting's own check, then what only the options together, or this platform, can say.
     public IReadOnlyList<string> Validate()
     {
         var errors = new List<string>();
-        if (!IPAddress.TryParse(Address, out _))
-            errors.Add($"--address '{Address}' is not an IPv4 or IPv6 address (e.g. 0.0.0.0, ::, 127.0.0.1, ::1)");
-        if (Port is < 0 or > 65535)
-            errors.Add($"--port {Port} is outside 0..65535 (0 picks a free port)");
-        if (Backlog < 1)
-            errors.Add($"--backlog {Backlog} must be at least 1");
-        CheckBuffer(errors, "--input-buffer", InputBufferSize);
-        CheckBuffer(errors, "--output-buffer", OutputBufferSize);
-        if (MaxConnections < 0)
-            errors.Add($"--max-connections {MaxConnections} must be 0 (no limit) or more");
-        if (MaxConnectionsPerAddress < 0)
-            errors.Add($"--max-connections-per-address {MaxConnectionsPerAddress} must be 0 (no limit) or more");
-        CheckTimeout(errors, "--idle-timeout", IdleTimeout);
-        CheckTimeout(errors, "--first-byte-timeout", FirstByteTimeout);
-        CheckTimeout(errors, "--request-timeout", RequestTimeout);
-        if (MaxAcceptsPerWake < 1)
-            errors.Add($"--max-accepts-per-wake {MaxAcceptsPerWake} must be at least 1");
-        if (BusyPoll < TimeSpan.Zero || BusyPoll > TimeSpan.FromSeconds(1))
-            errors.Add($"--busy-poll {BusyPoll.TotalMicroseconds} must be within 0..1000000 microseconds");
+        foreach (Setting<ServerOptions> setting in Settings)
+        {
+            if (setting.Validate(this) is { } problem)
+                errors.Add(problem);
+        }
         if (EventBatchSize is < 1 or > 65536)
-            errors.Add($"event batch size {EventBatchSize} must be within 1..65536");
-        if (Greeting is not null && System.Text.Encoding.UTF8.GetByteCount(Greeting) + 1 > OutputBufferSize / 4)
-            errors.Add($"--greeting is longer than a quarter of the output buffer ({OutputBufferSize / 4} bytes)");
-        if (UdpBufferSize is < 1 or > 65535)
-            errors.Add($"--udp-buffer {UdpBufferSize} must be within 1..65535 bytes");
+            errors.Add($"{nameof(EventBatchSize)} {EventBatchSize} must be within 1..65536");
         if (!OperatingSystem.IsLinux() && !OperatingSystem.IsMacOS())
             errors.Add($"EpollServer runs on Linux and macOS (its syscall numbers and structs are known there); not on {System.Runtime.InteropServices.RuntimeInformation.OSDescription}");
-        if (Poller is not ("auto" or "epoll" or "kqueue" or "poll"))
-            errors.Add($"--poller '{Poller}' is not known; choose auto, epoll, kqueue or poll");
-        else if (Poller == "epoll" && !OperatingSystem.IsLinux())
-            errors.Add("--poller epoll: epoll is Linux's; choose kqueue or poll here");
+        if (Poller == "epoll" && !OperatingSystem.IsLinux())
+            errors.Add($"{nameof(Poller)} epoll: epoll is Linux's; choose kqueue or poll here");
         else if (ResolvedPoller == "kqueue" && Reactor.KqueuePoller.Unavailable is { } why)
-            errors.Add($"--poller kqueue: {why}");
-        if (ShutdownTimeout < TimeSpan.Zero)
-            errors.Add("--shutdown-timeout must not be negative");
+            errors.Add($"{nameof(Poller)} kqueue: {why}");
         return errors;
     }
 
-    private static void CheckTimeout(List<string> errors, string name, TimeSpan timeout)
-    {
-        if (timeout < TimeSpan.Zero || timeout > TimeSpan.FromDays(7))
-            errors.Add($"{name} {timeout.TotalSeconds} must be within 0 (off) and 604800 seconds");
-    }
+    private static Setting<ServerOptions, int> Number(string key, string property, int value, Func<ServerOptions, int> get,
+        Action<ServerOptions, int> set, string help, Func<int, string?>? check = null, string? unit = null) =>
+        new(key, property, value, get, set, help, check, unit);
 
-    private static void CheckBuffer(List<string> errors, string name, int size)
-    {
-        if (size is < 256 or > 64 * 1024 * 1024 || !BitOperations.IsPow2(size))
-            errors.Add($"{name} {size} must be a power of two between 256 and 67108864 bytes");
-    }
+    private static Setting<ServerOptions, string> Text(string key, string property, string value, Func<ServerOptions, string> get,
+        Action<ServerOptions, string> set, string help, Func<string, string?>? check = null, IReadOnlyList<string>? choices = null) =>
+        new(key, property, value, get, set, help, check, choices: choices);
+
+    private static Setting<ServerOptions, bool> Flag(string key, string property, Func<ServerOptions, bool> get, Action<ServerOptions, bool> set,
+        string help) => new(key, property, false, get, set, help);
+
+    // A TimeSpan given in seconds.
+    private static Setting<ServerOptions, double> Seconds(string key, string property, double value, Func<ServerOptions, TimeSpan> get,
+        Action<ServerOptions, TimeSpan> set, string help) =>
+        new(key, property, value, o => get(o).TotalSeconds, (o, v) => set(o, TimeSpan.FromSeconds(v)), help, SettingChecks.Seconds, "seconds");
 }

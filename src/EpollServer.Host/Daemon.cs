@@ -39,7 +39,7 @@ internal static class Daemon
         // SIGUSR1's default action (terminate).
         string where = string.Join(", ", server.LocalEndPoints);
         string stack = options.Address == "::" && server.LocalEndPoints[0].Address.Equals(System.Net.IPAddress.IPv6Any) ? " (dual-stack IPv4+IPv6)" : "";
-        string udp = server.UdpEndPoint is { } u ? $" + UDP echo on {u}" : "";
+        string udp = server.UdpEndPoint is { } u ? $" + UDP on {u}" : "";
         logger.LogInformation("listening on {Where}{Stack}{Udp} protocol={Protocol} poller={Poller} pid={Pid}",
             where, stack, udp, handler.Name, server.PollerName, Environment.ProcessId);
 

@@ -14,8 +14,10 @@ internal static class EnvironmentOptions
 {
     public const string Prefix = "EPOLLSERVER_";
 
-    public static string VariableFor(Option option) =>
-        Prefix + option.Name.TrimStart('-').Replace('-', '_').ToUpperInvariant();
+    public static string VariableFor(Option option) => VariableFor(option.Name.TrimStart('-'));
+
+    // "max-line" -> EPOLLSERVER_MAX_LINE.
+    public static string VariableFor(string key) => Prefix + key.Replace('-', '_').ToUpperInvariant();
 
     // The options a variable can set: the command's own, less --help and --version.
     public static IEnumerable<Option> Configurable(Command command) =>

@@ -1,95 +1,106 @@
-// `epollserver [options]`: serve a protocol until SIGTERM/SIGINT, logging one line when listening.
+// `epollserver [options]`: serve a protocol until SIGTERM/SIGINT, logging one line when listening. The options are
+// made from the settings tables (ServerOptions.Settings and DaemonSettings.Settings): name, type, default, choices,
+// help and validation each come from their row, so an option is added in one place.
 using System.CommandLine;
-using EpollServer.Diagnostics;
 using EpollServer.Protocols;
-using EpollServer.Protocols.Chat;
 using Microsoft.Extensions.Logging;
 
 namespace EpollServer.Host;
 
 internal static class ServeCommand
 {
-    private static readonly Option<string> Address = new("--address") { Description = "IP address to listen on; :: is every IPv4 and IPv6 address (dual-stack)", DefaultValueFactory = _ => "::" };
-    private static readonly Option<int> Port = new("--port", "-p") { Description = "TCP port; 0 picks a free one (the log line says which)", DefaultValueFactory = _ => ServerOptions.DefaultPort };
-    private static readonly Option<string> Protocol = new("--protocol") { Description = "what to serve: echo, line, reverse, chat or proxy", DefaultValueFactory = _ => "echo" };
-    private static readonly Option<string?> Upstream = new("--upstream") { Description = "for --protocol proxy: HOST:PORT every client is connected through to (a name is resolved for each client, off the loop)" };
-    private static readonly Option<double> ConnectTimeout = new("--connect-timeout") { Description = "seconds an outgoing connection (the proxy's upstream) may take to be established, name lookup included", DefaultValueFactory = _ => 5 };
-    private static readonly Option<int> MaxLine = new("--max-line") { Description = "longest line accepted by line, reverse and chat (bytes, without the LF); a longer one gets an error line and the connection is closed", DefaultValueFactory = _ => LineProtocolHandler.DefaultMaxLineLength };
-    private static readonly Option<string?> Greeting = new("--greeting") { Description = "text sent to every client on connect (a LF is added)" };
-    private static readonly Option<bool> Udp = new("--udp") { Description = "also serve UDP echo on the same port (each datagram sent back unchanged)" };
-    private static readonly Option<int> UdpBuffer = new("--udp-buffer") { Description = "longest datagram echoed; longer ones are counted as truncated and not echoed", DefaultValueFactory = _ => 65535 };
-    private static readonly Option<string> Poller = new("--poller") { Description = "readiness backend: auto (epoll on Linux, kqueue on macOS), epoll, kqueue (libkqueue on Linux) or poll", DefaultValueFactory = _ => "auto" };
-    private static readonly Option<int> Backlog = new("--backlog") { Description = "listen(2) backlog", DefaultValueFactory = _ => 511 };
-    private static readonly Option<int> InputBuffer = new("--input-buffer") { Description = "per-connection input ring in bytes (power of two)", DefaultValueFactory = _ => 16 * 1024 };
-    private static readonly Option<int> OutputBuffer = new("--output-buffer") { Description = "per-connection output ring in bytes (power of two); reading pauses at 3/4 full", DefaultValueFactory = _ => 64 * 1024 };
-    private static readonly Option<int> MaxConnections = new("--max-connections") { Description = "refuse (one line, then close) beyond this many open connections; 0 = no limit", DefaultValueFactory = _ => 10_000 };
-    private static readonly Option<int> MaxPerAddress = new("--max-connections-per-address") { Description = "refuse (one line, then close) beyond this many open connections from one IP address; 0 = no limit", DefaultValueFactory = _ => 1024 };
-    private static readonly Option<double> IdleTimeout = new("--idle-timeout") { Description = "seconds without a byte either way before a connection is closed; 0 = never", DefaultValueFactory = _ => 300 };
-    private static readonly Option<double> FirstByteTimeout = new("--first-byte-timeout") { Description = "seconds a new connection may stay silent (echo, line, reverse); 0 = never", DefaultValueFactory = _ => 10 };
-    private static readonly Option<double> RequestTimeout = new("--request-timeout") { Description = "seconds a request (a line) may stay incomplete; 0 = never", DefaultValueFactory = _ => 30 };
-    private static readonly Option<int> MaxAccepts = new("--max-accepts-per-wake") { Description = "accepts per listener wake-up", DefaultValueFactory = _ => 64 };
-    private static readonly Option<double> ShutdownTimeout = new("--shutdown-timeout") { Description = "seconds a graceful stop waits for connections to flush", DefaultValueFactory = _ => 5 };
-    private static readonly Option<int> BusyPoll = new("--busy-poll") { Description = "microseconds the loop keeps polling without sleeping after its last event (0 = off): lower latency for a few chatty connections, paid in CPU", DefaultValueFactory = _ => 0 };
-    private static readonly Option<double> StatsInterval = new("--stats-interval") { Description = "log a stats line every N seconds (0 = only on SIGUSR1 or `epollserver stats`)", DefaultValueFactory = _ => 0 };
-    private static readonly Option<string> LogFormat = new("--log-format") { Description = "log lines on stdout as text or json (one JSON object per line)", DefaultValueFactory = _ => "text" };
+    // Short forms, which no table needs to know about.
+    private static readonly Dictionary<string, string> Aliases = new() { ["port"] = "-p" };
 
     // The settings EPOLLSERVER_* variables supplied, named in error messages so a bad value is found where it was set.
     public static IReadOnlyList<EnvironmentSetting> FromEnvironment { get; set; } = [];
 
+    // Every setting of both tables, in the order --help and the README list them.
+    public static IEnumerable<Setting> AllSettings => [.. DaemonSettings.Settings.Take(2), .. ServerOptions.Settings, .. DaemonSettings.Settings.Skip(2)];
+
     public static RootCommand Create()
     {
         var root = new RootCommand("EpollServer: a TCP server on a raw-syscall epoll reactor. Every option can also be set " +
-            "by an environment variable named after it (--max-line: EPOLLSERVER_MAX_LINE); the command line wins.")
-        {
-            Address, Port, Protocol, Upstream, ConnectTimeout, MaxLine, Greeting, Udp, UdpBuffer, Poller, Backlog, InputBuffer, OutputBuffer, MaxConnections, MaxPerAddress,
-            IdleTimeout, FirstByteTimeout, RequestTimeout, MaxAccepts, ShutdownTimeout, BusyPoll, StatsInterval, LogFormat,
-        };
-        root.SetAction(Run);
+            "by an environment variable named after it (--max-line: EPOLLSERVER_MAX_LINE); the command line wins.");
+        var options = new Dictionary<Setting, Option>();
+        foreach (Setting setting in AllSettings)
+            root.Options.Add(options[setting] = OptionFor(setting));
+        root.SetAction(parsed => Run(parsed, options));
         return root;
     }
 
-    // Seconds as given, or an error that quotes them: TimeSpan cannot hold NaN or 1e300.
-    private static TimeSpan Seconds(ParseResult parsed, Option<double> option, List<string> errors)
+    // The README's table of options, made from the same rows (a test keeps the README's copy equal to this).
+    public static string MarkdownTable()
     {
-        double seconds = parsed.GetValue(option);
-        if (double.IsFinite(seconds) && seconds is >= 0 and <= 604_800)
-            return TimeSpan.FromSeconds(seconds);
-        errors.Add($"{option.Name} {seconds} must be within 0 and 604800 seconds");
-        return TimeSpan.Zero;
+        var table = new System.Text.StringBuilder("| option | variable | default | meaning |\n| --- | --- | --- | --- |\n");
+        foreach (Setting setting in AllSettings)
+        {
+            string shown = setting.DefaultText is { Length: > 0 } d ? $"`{d}`" : "";
+            string help = setting.Unit is null ? setting.Help : $"{setting.Help} ({setting.Unit})";
+            table.Append($"| `--{setting.Key}` | `{EnvironmentOptions.VariableFor(setting.Key)}` | {shown} | {help} |\n");
+        }
+        return table.ToString();
     }
 
-    private static int Run(ParseResult parsed)
+    // "--key": described by the row's help and unit, defaulted, limited to its choices, and checked by the row.
+    public static Option OptionFor(Setting setting) => setting.ValueType switch
     {
-        var errors = new List<string>();
-        ServerOptions options = new()
+        Type t when t == typeof(int) => Make<int>(setting),
+        Type t when t == typeof(double) => Make<double>(setting),
+        Type t when t == typeof(bool) => Make<bool>(setting),
+        _ => Make<string?>(setting),
+    };
+
+    private static Option<T> Make<T>(Setting setting)
+    {
+        string[] aliases = Aliases.TryGetValue(setting.Key, out string? alias) ? [alias] : [];
+        var option = new Option<T>("--" + setting.Key, aliases)
         {
-            Address = parsed.GetValue(Address)!,
-            Port = parsed.GetValue(Port),
-            Backlog = parsed.GetValue(Backlog),
-            InputBufferSize = parsed.GetValue(InputBuffer),
-            OutputBufferSize = parsed.GetValue(OutputBuffer),
-            MaxConnections = parsed.GetValue(MaxConnections),
-            MaxConnectionsPerAddress = parsed.GetValue(MaxPerAddress),
-            IdleTimeout = Seconds(parsed, IdleTimeout, errors),
-            FirstByteTimeout = Seconds(parsed, FirstByteTimeout, errors),
-            RequestTimeout = Seconds(parsed, RequestTimeout, errors),
-            MaxAcceptsPerWake = parsed.GetValue(MaxAccepts),
-            ShutdownTimeout = Seconds(parsed, ShutdownTimeout, errors),
-            ConnectTimeout = Seconds(parsed, ConnectTimeout, errors),
-            Greeting = parsed.GetValue(Greeting),
-            UdpEcho = parsed.GetValue(Udp),
-            Poller = parsed.GetValue(Poller)!,
-            UdpBufferSize = parsed.GetValue(UdpBuffer),
-            BusyPoll = TimeSpan.FromMicroseconds(parsed.GetValue(BusyPoll)),
+            Description = setting.Unit is null ? setting.Help : $"{setting.Help} ({setting.Unit})",
+            DefaultValueFactory = _ => (T)setting.Default!,
         };
-        errors.AddRange(options.Validate());
-        double statsInterval = parsed.GetValue(StatsInterval);
-        if (statsInterval < 0)
-            errors.Add("--stats-interval must be 0 or more seconds");
-        IProtocolHandler? handler = ProtocolCatalog.Create(parsed.GetValue(Protocol)!, parsed.GetValue(MaxLine), parsed.GetValue(Upstream), options, errors);
-        string logFormat = parsed.GetValue(LogFormat)!;
-        if (logFormat is not ("text" or "json"))
-            errors.Add($"--log-format '{logFormat}' is not known; choose text or json");
+        if (setting.Choices is { } choices)
+            option.AcceptOnlyFromAmong([.. choices]);
+        option.Validators.Add(result =>
+        {
+            if (result.Tokens.Count > 0 && !TryConvert(result, out T? value))
+                return;   // not a T at all: the parser says so itself
+            value = result.GetValueOrDefault<T>();
+            if (setting.Check(value) is { } problem)
+                result.AddError($"{option.Name} {Setting.Show(value)} {problem}");
+        });
+        return option;
+    }
+
+    private static bool TryConvert<T>(System.CommandLine.Parsing.OptionResult result, out T? value)
+    {
+        try
+        {
+            value = result.GetValueOrDefault<T>();
+            return true;
+        }
+        catch (InvalidOperationException)
+        {
+            value = default;
+            return false;
+        }
+    }
+
+    private static int Run(ParseResult parsed, Dictionary<Setting, Option> byRow)
+    {
+        var options = new ServerOptions();
+        var daemon = new DaemonSettings();
+        foreach ((Setting setting, Option option) in byRow)
+        {
+            object? value = parsed.GetResult(option) is { } result ? result.GetValueOrDefault<object?>() : setting.Default;
+            if (setting is Setting<ServerOptions> server)
+                server.Apply(options, value);
+            else
+                ((Setting<DaemonSettings>)setting).Apply(daemon, value);
+        }
+        var errors = new List<string>();
+        errors.AddRange(options.Validate().Select(ToFlagTerms));
+        IProtocolHandler? handler = ProtocolCatalog.Create(daemon, options, errors);
         if (errors.Count > 0)
         {
             foreach (string error in errors)
@@ -97,8 +108,19 @@ internal static class ServeCommand
             PrintEnvironmentOrigin(FromEnvironment);
             return 2;
         }
-        using ILoggerFactory logging = Logging.CreateFactory(json: logFormat == "json");
-        return Daemon.Run(options, handler!, statsInterval, logging.CreateLogger("epollserver"));
+        using ILoggerFactory logging = Logging.CreateFactory(json: daemon.LogFormat == "json");
+        return Daemon.Run(options, handler!, daemon.StatsInterval, logging.CreateLogger("epollserver"));
+    }
+
+    // The library says "Poller kqueue: ..."; the daemon's user knows it as --poller.
+    private static string ToFlagTerms(string error)
+    {
+        foreach (Setting setting in ServerOptions.Settings)
+        {
+            if (error.StartsWith(setting.Property + " ", StringComparison.Ordinal))
+                return "--" + setting.Key + error[setting.Property.Length..];
+        }
+        return error;
     }
 
     // After an error: which options came from the environment, since the message names only the option.
@@ -106,61 +128,6 @@ internal static class ServeCommand
     {
         foreach (EnvironmentSetting setting in settings)
             Console.Error.WriteLine($"epollserver: ({setting.Token.Split('=')[0]} was set by {setting.Variable}={setting.Value})");
-    }
-}
-
-internal static class ProtocolCatalog
-{
-    public static readonly string[] Names = ["echo", "line", "reverse", "chat", "proxy"];
-
-    public static IProtocolHandler? Create(string name, int maxLine, string? upstream, ServerOptions options, List<string> errors)
-    {
-        if (name == "proxy")
-            return ParseUpstream(upstream, errors) is (string host, int port) ? new ProxyHandler(host, port) : null;
-        if (upstream is not null)
-            errors.Add($"--upstream is for --protocol proxy, not {name}");
-        if (name != "echo" && !CheckMaxLine(maxLine, options, errors))
-            return null;
-        switch (name)
-        {
-            case "echo":
-                return new EchoHandler();
-            case "line":
-                return new LineEchoHandler(maxLine);
-            case "reverse":
-                return new ReverseHandler(maxLine);
-            case "chat":
-                if (options.OutputBufferSize < ChatHandler.MinOutputBufferSize)
-                    errors.Add($"--output-buffer must be at least {ChatHandler.MinOutputBufferSize} bytes for chat");
-                return new ChatHandler(maxLine);
-            default:
-                errors.Add($"--protocol '{name}' is not known; choose one of: {string.Join(", ", Names)}");
-                return null;
-        }
-    }
-
-    // HOST:PORT, [IPv6]:PORT or IPv6-literal:PORT (the last colon separates the port).
-    private static (string Host, int Port)? ParseUpstream(string? upstream, List<string> errors)
-    {
-        int colon = upstream?.LastIndexOf(':') ?? -1;
-        if (upstream is null || colon <= 0 || !int.TryParse(upstream[(colon + 1)..], System.Globalization.CultureInfo.InvariantCulture, out int port)
-            || port is < 1 or > 65535)
-        {
-            errors.Add($"--protocol proxy needs --upstream HOST:PORT (a port within 1..65535){(upstream is null ? "" : $"; got '{upstream}'")}");
-            return null;
-        }
-        return (upstream[..colon].Trim('[', ']'), port);
-    }
-
-    // A whole line must fit in the input ring, and its answer below the output's high watermark, or a connection
-    // holding one maximal line could neither read on nor answer.
-    private static bool CheckMaxLine(int maxLine, ServerOptions options, List<string> errors)
-    {
-        int limit = Math.Min(options.InputBufferSize - 1, options.OutputBufferSize / 4 - 2);
-        if (maxLine >= 1 && maxLine <= limit)
-            return true;
-        errors.Add($"--max-line {maxLine} must be within 1..{limit} (less than --input-buffer, at most a quarter of --output-buffer)");
-        return false;
     }
 }
 

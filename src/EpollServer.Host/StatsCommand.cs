@@ -55,10 +55,10 @@ internal static class StatsCommand
         Console.WriteLine($"epollserver pid {s.Pid}: {s.Protocol} on {string.Join(", ", s.Endpoints)}, poller {s.Poller}, " +
             $"at {s.WrittenAtUtc.ToString("yyyy-MM-ddTHH:mm:ss.fffZ", CultureInfo.InvariantCulture)}");
         // The stats line's groups, one per line.
-        foreach (string group in s.Counters.ToString().Split(" | "))
+        foreach (string group in ServerStats.Format(s.Counters, [.. s.AbortsByReason]).Split(" | "))
             Console.WriteLine("  " + group);
-        if (s.HandlerCounters is { } handler)
-            Console.WriteLine($"  {s.Protocol}: {handler}");
+        if (s.HandlerCounters.Count > 0)
+            Console.WriteLine("  " + StatsReporter.HandlerCounters(s.Protocol, s.HandlerCounters)[3..]);
         StatsFds f = s.Fds;
         Console.WriteLine($"  fds: the server's own {f.Own} (listeners {f.Listeners.Length}, poller {(f.Poller >= 0 ? 1 : 0)}, waker 1, " +
             $"spare {(f.Spare >= 0 ? 1 : 0)}, reserved {f.Reserved}, connections {f.Connections})");

@@ -8,14 +8,16 @@ using EpollServer.Diagnostics;
 
 namespace EpollServer.Host;
 
+// Counters: every counter by its key (ServerCounters.Definitions); the handler's own by name.
 internal sealed record StatsSnapshot(
     DateTime WrittenAtUtc,
     int Pid,
     string Protocol,
     string Poller,
     string[] Endpoints,
-    ServerStats Counters,
-    string? HandlerCounters,
+    Dictionary<string, long> Counters,
+    Dictionary<string, long> AbortsByReason,
+    Dictionary<string, long> HandlerCounters,
     StatsFds Fds);
 
 // The server's own fd accounting by role, and what /proc/PID/fd showed at the same moment (-1: not Linux).

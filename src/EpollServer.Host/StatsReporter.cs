@@ -36,7 +36,8 @@ internal sealed class StatsReporter(Server server, ILogger logger)
     private void WriteFile(ServerStats stats, FdReport own, int procTotal, int procTcp)
     {
         var snapshot = new StatsSnapshot(DateTime.UtcNow, Environment.ProcessId, server.Handler.Name, server.PollerName,
-            [.. server.LocalEndPoints.Select(e => e.ToString())], stats, server.Handler.DescribeCounters(),
+            [.. server.LocalEndPoints.Select(e => e.ToString())], stats.ToDictionary(), new(stats.AbortsByReason),
+            new(server.Handler.Counters),
             new StatsFds(own.Total, [.. own.ListenerFds], own.PollerFd, own.WakerFd, own.SpareFd, own.ConnectionFds.Count,
                 own.ReservedFds.Count, procTotal, procTcp));
         try
@@ -50,8 +51,10 @@ internal sealed class StatsReporter(Server server, ILogger logger)
     }
 
     // " | chat: lines-too-long=0 ...": the protocol's own counters, when it keeps any.
-    public static string HandlerCounters(Server server) =>
-        server.Handler.DescribeCounters() is { } counters ? $" | {server.Handler.Name}: {counters}" : "";
+    public static string HandlerCounters(Server server) => HandlerCounters(server.Handler.Name, server.Handler.Counters);
+
+    public static string HandlerCounters(string protocol, IEnumerable<KeyValuePair<string, long>> counters) =>
+        counters.Any() ? $" | {protocol}: {string.Join(' ', counters.Select(c => $"{c.Key}={c.Value}"))}" : "";
 
     public IDisposable StartPeriodic(TimeSpan interval)
     {

@@ -1,4 +1,5 @@
 // 1000 connections at once, each echoing its own pattern: nothing crosses between connections.
+using EpollServer.Diagnostics;
 using System.Net;
 using System.Net.Sockets;
 using EpollServer.Tests.Infrastructure;
@@ -29,7 +30,7 @@ public sealed class ConcurrentEchoTests
         {
             sockets.ForEach(s => s.Dispose());
         }
-        Assert.Equal(1000, server.Server.Stats.Accepted);
+        Assert.Equal(1000, server.Server.Stats[Counter.ConnectionsAccepted]);
     }
 
     private static async Task EchoRounds(Socket socket, int id, CancellationToken cancel)

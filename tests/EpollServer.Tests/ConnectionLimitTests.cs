@@ -1,4 +1,5 @@
 // --max-connections: a peer over the limit gets one line and is closed; the others are untouched.
+using EpollServer.Diagnostics;
 using System.Text;
 using EpollServer.Tests.Infrastructure;
 
@@ -19,7 +20,7 @@ public sealed class ConnectionLimitTests
             Assert.StartsWith("ERR server is at its connection limit", answer);
             Assert.EndsWith("\n", answer);
         }
-        Assert.Equal(1, server.Server.Stats.RejectedLimit);
+        Assert.Equal(1, server.Server.Stats[Counter.ConnectionsRejectedLimit]);
         foreach (var client in admitted)
             Assert.True(client.EchoesProbe(Patterns.For(1, 100)));
 

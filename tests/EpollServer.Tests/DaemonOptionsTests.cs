@@ -6,7 +6,7 @@ namespace EpollServer.Tests;
 public sealed class DaemonOptionsTests
 {
     [Theory]
-    [InlineData("--port 70000", "--port 70000 is outside 0..65535")]
+    [InlineData("--port 70000", "--port 70000 must be within 0..65535")]
     [InlineData("--port abc", "abc")]
     [InlineData("--protocol gopher", "--protocol 'gopher' is not known")]
     [InlineData("--input-buffer 1000", "--input-buffer 1000 must be a power of two")]
@@ -17,7 +17,13 @@ public sealed class DaemonOptionsTests
     [InlineData("--request-timeout 1e300", "--request-timeout 1E+300 must be within 0 and 604800 seconds")]
     [InlineData("--max-connections-per-address -5", "--max-connections-per-address -5")]
     [InlineData("--busy-poll 2000000", "--busy-poll 2000000 must be within 0..1000000 microseconds")]
-    [InlineData("--protocol line --max-line 0", "--max-line 0 must be within 1..16382")]
+    [InlineData("--protocol line --max-line 0", "--max-line 0 must be at least 1")]
+    [InlineData("--protocol line --max-line 16383", "--max-line 16383 must be within 1..16382")]
+    [InlineData("--protocol chat --udp", "--udp: the chat protocol has no datagram form")]
+    [InlineData("--protocol echo --upstream 127.0.0.1:1", "--upstream is for --protocol proxy, not echo")]
+    [InlineData("--protocol proxy", "--protocol proxy needs --upstream HOST:PORT")]
+    [InlineData("--protocol proxy --upstream example:0", "--protocol proxy needs --upstream HOST:PORT (a port within 1..65535); got 'example:0'")]
+    [InlineData("--connect-timeout -2", "--connect-timeout -2 must be within 0 and 604800 seconds")]
     [InlineData("--protocol reverse --max-line 20000", "--max-line 20000 must be within 1..16382")]
     [InlineData("--protocol chat --output-buffer 4096 --max-line 100", "--output-buffer must be at least 16384 bytes for chat")]
     [InlineData("--greeting 01234567890123456789012345678901234567890123456789012345678901234567890 --output-buffer 256", "--greeting is longer than")]

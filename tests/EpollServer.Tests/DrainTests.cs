@@ -4,6 +4,7 @@
 // to what it sent; when the deadline cuts the drain short, what was received but not sent back is exactly what the
 // deadline's log line reports (unsent output plus input read but not served). Chat: every message relayed to a
 // member before the stop reaches it. Each failure names the seed that reproduces it.
+using EpollServer.Diagnostics;
 using System.Net.Sockets;
 using System.Text;
 using System.Text.RegularExpressions;
@@ -37,8 +38,8 @@ public sealed partial class DrainTests
 
             Assert.DoesNotContain(server.Log.Lines, l => l.Contains("drain deadline", StringComparison.Ordinal));
             var stats = server.Server.Stats;
-            Assert.True(stats.BytesReceived == stats.BytesSent, $"{shape}: received {stats.BytesReceived} bytes, sent {stats.BytesSent} back");
-            Assert.Equal(stats.BytesSent, clients.Sum(c => c.Received));
+            Assert.True(stats[Counter.BytesReceived] == stats[Counter.BytesSent], $"{shape}: received {stats[Counter.BytesReceived]} bytes, sent {stats[Counter.BytesSent]} back");
+            Assert.Equal(stats[Counter.BytesSent], clients.Sum(c => c.Received));
             foreach (Client client in clients)
                 shape.AssertAnswers(client);
         }
@@ -72,8 +73,8 @@ public sealed partial class DrainTests
             Match deadline = DeadlineLine().Match(string.Join('\n', server.Log.Lines));
             long unsent = deadline.Success ? long.Parse(deadline.Groups["unsent"].Value) : 0;
             long unserved = deadline.Success ? long.Parse(deadline.Groups["unserved"].Value) : 0;
-            Assert.True(stats.BytesReceived == stats.BytesSent + unsent + unserved,
-                $"{shape}: received {stats.BytesReceived}, sent {stats.BytesSent}, reported unsent {unsent} and unserved {unserved}");
+            Assert.True(stats[Counter.BytesReceived] == stats[Counter.BytesSent] + unsent + unserved,
+                $"{shape}: received {stats[Counter.BytesReceived]}, sent {stats[Counter.BytesSent]}, reported unsent {unsent} and unserved {unserved}");
             roundsWithUnserved += unserved > 0 ? 1 : 0;
             foreach (Client client in clients)
                 client.ReadOn();

@@ -1,4 +1,5 @@
 // Echo of small, medium and very large payloads, every byte compared; the large one meets a slow reader.
+using EpollServer.Diagnostics;
 using System.Net.Sockets;
 using EpollServer.Tests.Infrastructure;
 
@@ -50,8 +51,8 @@ public sealed class EchoTests
 
         Assert.True(sending.Wait(TestClient.TimeoutMs), "the sender did not finish");
         Assert.True(payload.AsSpan().SequenceEqual(received.ToArray()), "the echoed 16 MiB differ from what was sent");
-        Assert.True(server.Server.Stats.SendWouldBlock > 0, "the server never met EAGAIN on send");
-        Assert.True(server.Server.Stats.ReadPauses > 0, "backpressure never paused reading");
+        Assert.True(server.Server.Stats[Counter.SendWouldBlock] > 0, "the server never met EAGAIN on send");
+        Assert.True(server.Server.Stats[Counter.ReadPauses] > 0, "backpressure never paused reading");
     }
 
     [Theory]

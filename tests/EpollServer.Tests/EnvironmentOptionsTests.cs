@@ -22,6 +22,16 @@ public sealed class EnvironmentOptionsTests
             Assert.True(readme.Contains(variable, StringComparison.Ordinal), $"README.md does not mention {variable}");
     }
 
+    // The README's table of options is the settings tables' own rendering: an option's name, variable, default and
+    // help cannot drift from the code.
+    [Fact]
+    public void ReadmeOptionTable_IsTheOneTheSettingsTablesMake()
+    {
+        string readme = File.ReadAllText(Path.Combine(RepositoryRoot(), "README.md")).ReplaceLineEndings("\n");
+        string table = ServeCommand.MarkdownTable();
+        Assert.True(readme.Contains(table, StringComparison.Ordinal), $"README.md's option table is not the current one; it should read:\n{table}");
+    }
+
     [Fact]
     public void Variables_BecomeOptions_UnlessTheCommandLineGivesThem()
     {
@@ -41,14 +51,15 @@ public sealed class EnvironmentOptionsTests
     {
         using var daemon = DaemonProcess.Start("", environment: new Dictionary<string, string>
         {
-            ["EPOLLSERVER_ADDRESS"] = "127.0.0.1", ["EPOLLSERVER_PORT"] = "0", ["EPOLLSERVER_PROTOCOL"] = "reverse", ["EPOLLSERVER_IDLE_TIMEOUT"] = "60",
-            ["EPOLLSERVER_UDP"] = "yes",
+            ["EPOLLSERVER_ADDRESS"] = "127.0.0.1", ["EPOLLSERVER_PORT"] = "0", ["EPOLLSERVER_PROTOCOL"] = "echo", ["EPOLLSERVER_IDLE_TIMEOUT"] = "60",
+            ["EPOLLSERVER_UDP"] = "yes", ["EPOLLSERVER_GREETING"] = "hi from the environment",
         });
-        Assert.Contains(daemon.Lines, l => l.Contains("protocol=reverse", StringComparison.Ordinal));
-        Assert.Contains(daemon.Lines, l => l.Contains($"+ UDP echo on 127.0.0.1:{daemon.Port}", StringComparison.Ordinal));
+        Assert.Contains(daemon.Lines, l => l.Contains("protocol=echo", StringComparison.Ordinal));
+        Assert.Contains(daemon.Lines, l => l.Contains($"+ UDP on 127.0.0.1:{daemon.Port}", StringComparison.Ordinal));
         using var client = TestClient.Connect(daemon.Port);
+        Assert.Equal("hi from the environment", client.ReadLine());
         client.Send("hello\n");
-        Assert.Equal("olleh", client.ReadLine());
+        Assert.Equal("hello", client.ReadLine());
         daemon.Signal(DaemonProcess.SIGTERM);
         Assert.Equal(0, daemon.WaitForExit());
     }

@@ -1,4 +1,5 @@
 // The peer shuts down its sending side: everything it sent still comes back, and only then the server's FIN.
+using EpollServer.Diagnostics;
 using System.Net.Sockets;
 using EpollServer.Tests.Infrastructure;
 
@@ -29,6 +30,6 @@ public sealed class HalfCloseTests
         using var client = TestClient.Connect(server.Port);
         client.Socket.Shutdown(SocketShutdown.Send);
         Assert.Empty(client.ReceiveToEnd());
-        server.WaitUntil(s => s.OpenConnections == 0 && s.Stats.Closed == 1, "the connection is closed");
+        server.WaitUntil(s => s.OpenConnections == 0 && s.Stats[Counter.ConnectionsClosed] == 1, "the connection is closed");
     }
 }

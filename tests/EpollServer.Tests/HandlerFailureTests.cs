@@ -1,6 +1,7 @@
 // Code that throws on the loop thread costs one connection, once: a handler that throws is closed, counted and logged
 // once while the others are served; a dispatch target that throws is taken off the poller (level-triggered, it would
 // fire on every wait) and closed, not left to flood the log.
+using EpollServer.Diagnostics;
 using EpollServer.Buffers;
 using EpollServer.Interop;
 using EpollServer.Net;
@@ -41,7 +42,7 @@ public sealed class HandlerFailureTests
         Assert.Empty(victim.ReceiveToEnd());
         server.WaitUntil(s => handler.Closes == 1, "the handler heard of the close");
         Assert.True(bystander.EchoesProbe("still here"u8.ToArray()));
-        Assert.Equal(1, server.Server.Stats.HandlerErrors);
+        Assert.Equal(1, server.Server.Stats[Counter.HandlerErrors]);
         Assert.Single(server.Log.Lines, l => l.Contains("X marks the bug", StringComparison.Ordinal));
         Assert.Equal(1, handler.Closes);
     }

@@ -16,7 +16,7 @@ public sealed class MetricsTests
         byte[] payload = Patterns.For(3, 4096);
         client.Send(payload);
         Assert.Equal(payload, client.ReceiveExactly(payload.Length));
-        server.WaitUntil(s => s.Stats.BytesSent == payload.Length, "the echo was counted");
+        server.WaitUntil(s => s.Stats[Counter.BytesSent] == payload.Length, "the echo was counted");
 
         Dictionary<string, long> values = Collect(server.Server.Port);
         Assert.Equal(1, values["epollserver.connections.accepted"]);

@@ -1,5 +1,6 @@
 // Peers' protocol errors are answered, counted and logged with the peer's address, but at a bounded rate: a flood
 // of bad lines costs a few log lines and one summary, and the good client beside it is served throughout.
+using EpollServer.Diagnostics;
 using EpollServer.Protocols;
 using EpollServer.Tests.Infrastructure;
 using Microsoft.Extensions.Time.Testing;
@@ -26,7 +27,7 @@ public sealed class PeerErrorLogTests
         }
         good.Send("abc\n");
         Assert.Equal("cba", good.ReadLine());
-        Assert.Equal(20, server.Server.Stats.PeerErrors);
+        Assert.Equal(20, server.Server.Stats[Counter.PeerErrors]);
         Assert.Equal(3, server.Log.Lines.Count(l => l.Contains("line is not valid UTF-8") && l.Contains("peer 127.0.0.1:")));
 
         // After the window (on the server's clock), the next error brings the summary of what was left out, and is
@@ -34,7 +35,7 @@ public sealed class PeerErrorLogTests
         server.Advance(TimeSpan.FromSeconds(2));
         bad.Send(invalid);
         Assert.Equal("ERR line is not valid UTF-8", bad.ReadLine());
-        server.WaitUntil(s => s.Stats.PeerErrors == 21, "the 21st error counted");
+        server.WaitUntil(s => s.Stats[Counter.PeerErrors] == 21, "the 21st error counted");
         Assert.Contains(server.Log.Lines, l => l.Contains("17 more peer errors were not logged"));
         Assert.Equal(4, server.Log.Lines.Count(l => l.Contains("line is not valid UTF-8") && l.Contains("peer 127.0.0.1:")));
     }
@@ -46,7 +47,7 @@ public sealed class PeerErrorLogTests
         using var client = TestClient.Connect(server.Port);
         client.Send(new string('x', 40) + "\n");
         Assert.Equal("ERR line longer than 16 bytes; closing", client.ReadLine());
-        server.WaitUntil(s => s.Stats.PeerErrors == 1, "the error counted");
+        server.WaitUntil(s => s.Stats[Counter.PeerErrors] == 1, "the error counted");
         Assert.Contains(server.Log.Lines, l => l.Contains($"peer 127.0.0.1:{((System.Net.IPEndPoint)client.Socket.LocalEndPoint!).Port}: line longer than 16 bytes; closed"));
     }
 }

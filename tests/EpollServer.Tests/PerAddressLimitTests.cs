@@ -1,5 +1,6 @@
 // --max-connections-per-address: one host cannot take every slot; others, and the host itself once it closes
 // some, are served.
+using EpollServer.Diagnostics;
 using EpollServer.Tests.Infrastructure;
 
 namespace EpollServer.Tests;
@@ -15,7 +16,7 @@ public sealed class PerAddressLimitTests
 
         using (var refused = TestClient.Connect(server.Port))
             Assert.Equal("ERR too many connections from your address\n"u8.ToArray(), refused.ReceiveToEnd());
-        Assert.Equal(1, server.Server.Stats.RejectedPerAddress);
+        Assert.Equal(1, server.Server.Stats[Counter.ConnectionsRejectedPerAddress]);
 
         // ::1 is another address, with its own count.
         using (var v6 = TestClient.Connect(server.Port, "::1"))

@@ -1,4 +1,5 @@
 // `epollserver ping`: per-probe lines and the summary, parsed and checked for consistency, over TCP and UDP.
+using EpollServer.Diagnostics;
 using System.Globalization;
 using System.Text.RegularExpressions;
 using EpollServer.Protocols;
@@ -15,7 +16,7 @@ public sealed partial class PingCommandTests
     [InlineData(true, 65507)]
     public void EveryProbeAnswered_SummaryIsConsistent(bool udp, int size)
     {
-        using var server = new TestServer(configure: o => o.UdpEcho = true);
+        using var server = new TestServer(configure: o => o.Udp = true);
         using var ping = DaemonProcess.Start($"ping 127.0.0.1 {server.Port} -c 5 -s {size} -i 0 {(udp ? "--udp" : "")}", expectListening: false);
         Assert.Equal(0, ping.WaitForExit());
         var probes = ping.Lines.Select(l => ProbeLine().Match(l)).Where(m => m.Success).ToList();
@@ -29,14 +30,14 @@ public sealed partial class PingCommandTests
         Assert.Equal(times[2], rtt[2], 3);                 // p50 of 5 is the 3rd
         Assert.Equal(times[4], rtt[3], 3);                 // p99 of 5 is the 5th
         Assert.Equal(times[4], rtt[4], 3);                 // max
-        server.WaitUntil(s => udp ? s.Stats.DatagramsSent == 5 : s.Stats.BytesSent == 5L * size, "the server answered every probe");
+        server.WaitUntil(s => udp ? s.Stats[Counter.DatagramsSent] == 5 : s.Stats[Counter.BytesSent] == 5L * size, "the server answered every probe");
     }
 
     [Fact]
     public void Udp_NothingListening_ReportsLossAndExitsOne()
     {
         int port;
-        using (var server = new TestServer(configure: o => o.UdpEcho = true))
+        using (var server = new TestServer(configure: o => o.Udp = true))
             port = server.Port;
         using var ping = DaemonProcess.Start($"ping 127.0.0.1 {port} -c 3 -i 0 -W 0.5 --udp", expectListening: false);
         Assert.Equal(1, ping.WaitForExit());
@@ -50,7 +51,7 @@ public sealed partial class PingCommandTests
     [InlineData("a greeting longer than the probe", 8)]
     public void GreetingBeforeTheEcho_IsSkipped_EveryProbeAnswered(string greeting, int size)
     {
-        using var server = new TestServer(configure: o => o.Greeting = greeting);
+        using var server = new TestServer(new GreetingHandler(greeting, new EchoHandler()));
         using var ping = DaemonProcess.Start($"ping 127.0.0.1 {server.Port} -c 3 -s {size} -i 0", expectListening: false);
         Assert.True(ping.WaitForExit() == 0, ping.Output);
         Assert.Contains($"the server sent a greeting before the first answer ({greeting.Length + 1} bytes, skipped): {greeting}", ping.Output, StringComparison.Ordinal);

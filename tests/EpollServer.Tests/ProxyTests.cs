@@ -71,7 +71,7 @@ public sealed class ProxyTests
         byte[] payload = Patterns.For(3, 8 * 1024 * 1024);
         var sending = Task.Factory.StartNew(() => client.Send(payload), TaskCreationOptions.LongRunning);
         // The client reads nothing: its echo backs up into the proxy, which stops reading from the upstream.
-        proxy.WaitUntil(s => s.Stats.ReadPauses > 0, "the proxy paused a side's reading");
+        proxy.WaitUntil(s => s.Stats[Counter.ReadPauses] > 0, "the proxy paused a side's reading");
         Wait.Until(() => Stalled(proxy), "the forwarding stood still against the slow client", 30_000);
         Assert.InRange(proxy.Server.Context.InputPool.Allocated, 1, 2);     // one input ring per side
         Assert.InRange(proxy.Server.Context.OutputPool.Allocated, 1, 2);    // one output ring per side
@@ -95,7 +95,7 @@ public sealed class ProxyTests
         }, TaskCreationOptions.LongRunning);
         Socket far = upstream.Accept();
         // The upstream reads nothing until the proxy has had to stop reading its client.
-        proxy.WaitUntil(s => s.Stats.ReadPauses > 0, "the proxy paused the client's reading against the slow upstream");
+        proxy.WaitUntil(s => s.Stats[Counter.ReadPauses] > 0, "the proxy paused the client's reading against the slow upstream");
         Assert.InRange(proxy.Server.Context.InputPool.Allocated, 1, 2);
         Assert.InRange(proxy.Server.Context.OutputPool.Allocated, 1, 2);
         var received = new MemoryStream();
@@ -169,7 +169,7 @@ public sealed class ProxyTests
         var reset = Assert.Throws<SocketException>(() => client.ReceiveToEnd());
         Assert.Equal(SocketError.ConnectionReset, reset.SocketErrorCode);
         proxy.WaitUntil(s => s.OpenConnections == 0, "both sides closed");
-        Assert.Equal(1, proxy.Server.Stats.Resets);
+        Assert.Equal(1, proxy.Server.Stats[Counter.ConnectionsReset]);
     }
 
     [Fact]
@@ -181,7 +181,7 @@ public sealed class ProxyTests
         using var client = TestClient.Connect(proxy.Port);
         Assert.Empty(client.ReceiveToEnd());
         proxy.WaitUntil(_ => handler.UpstreamUnreachable == 1, "the unreachable upstream counted");
-        Assert.Equal(1, proxy.Server.Counters.ConnectFailures);
+        Assert.Equal(1, proxy.Server.Counters[Counter.ConnectFailures]);
     }
 
     [Fact]
@@ -198,12 +198,12 @@ public sealed class ProxyTests
             var handler = new ProxyHandler("127.0.0.1", port);
             using var proxy = new TestServer(handler, o => o.ConnectTimeout = TimeSpan.FromSeconds(5), clock: new FakeTimeProvider());
             using var client = TestClient.Connect(proxy.Port);
-            proxy.WaitUntil(s => s.Counters.ConnectsStarted == 1, "the upstream connect began");
+            proxy.WaitUntil(s => s.Counters[Counter.ConnectsStarted] == 1, "the upstream connect began");
             proxy.Advance(TimeSpan.FromSeconds(4));
-            Assert.Equal(0, proxy.Server.Counters.ConnectTimeouts);
+            Assert.Equal(0, proxy.Server.Counters[Counter.ConnectTimeouts]);
             proxy.Advance(TimeSpan.FromSeconds(1));
             Assert.Empty(client.ReceiveToEnd());
-            Assert.Equal(1, proxy.Server.Counters.ConnectTimeouts);
+            Assert.Equal(1, proxy.Server.Counters[Counter.ConnectTimeouts]);
             Assert.Equal(1, handler.UpstreamUnreachable);
         }
         finally
@@ -214,9 +214,9 @@ public sealed class ProxyTests
 
     private static bool Stalled(TestServer proxy)
     {
-        long before = proxy.Server.Stats.BytesReceived;
+        long before = proxy.Server.Stats[Counter.BytesReceived];
         Thread.Sleep(100);
-        return proxy.Server.Stats.BytesReceived == before;
+        return proxy.Server.Stats[Counter.BytesReceived] == before;
     }
 
     private static int FreePort()

@@ -1,6 +1,7 @@
 // The request timeout measures how long the current request has been incomplete: a client that pipelines, each
 // segment finishing one line and starting the next, is never cut off however long it talks, while a line that never
 // ends is closed exactly when it is due. For every line protocol, on a clock the test advances.
+using EpollServer.Diagnostics;
 using EpollServer.Protocols;
 using EpollServer.Protocols.Chat;
 using EpollServer.Tests.Infrastructure;
@@ -48,21 +49,21 @@ public sealed class RequestTimeoutTests
             if (step <= 10)
                 Send(server, dripper, "x");
             server.Advance(Step);
-            Assert.True(server.Server.Stats.RequestTimeouts == (step < 10 ? 0 : 1),
-                $"after {step} steps of 0.3 s: {server.Server.Stats.RequestTimeouts} request timeouts");
+            Assert.True(server.Server.Stats[Counter.RequestTimeouts] == (step < 10 ? 0 : 1),
+                $"after {step} steps of 0.3 s: {server.Server.Stats[Counter.RequestTimeouts]} request timeouts");
         }
         Assert.True(CloseSeen(dripper), "the dripping client was not closed");
         Send(server, pipeliner, "\n");
         Assert.EndsWith("a", ReadReply(reader));
-        Assert.Equal(1, server.Server.Stats.RequestTimeouts);
+        Assert.Equal(1, server.Server.Stats[Counter.RequestTimeouts]);
     }
 
     // Sends and waits until the server has read it, so that the next Advance comes after it on the server's clock.
     private static void Send(TestServer server, TestClient client, string text)
     {
-        long before = server.Server.Stats.BytesReceived;
+        long before = server.Server.Stats[Counter.BytesReceived];
         client.Send(text);
-        server.WaitUntil(s => s.Stats.BytesReceived >= before + text.Length, $"the server read '{text.ReplaceLineEndings("\\n")}'");
+        server.WaitUntil(s => s.Stats[Counter.BytesReceived] >= before + text.Length, $"the server read '{text.ReplaceLineEndings("\\n")}'");
     }
 
     // The next line that is not a chat notice ("* guest2 left ...").

@@ -54,7 +54,7 @@ public sealed partial class StatsCommandTests
         using JsonDocument json = JsonDocument.Parse(string.Join('\n', stats.Lines));
         JsonElement counters = json.RootElement.GetProperty("counters");
         Assert.Equal(2, counters.GetProperty("messages").GetInt64());
-        Assert.Equal(8, counters.GetProperty("bytes-received").GetInt64());
+        Assert.Equal(8, counters.GetProperty("bytes-in").GetInt64());
         Assert.Equal("line", json.RootElement.GetProperty("protocol").GetString());
         Assert.Equal(daemon.Pid, json.RootElement.GetProperty("pid").GetInt32());
     }

@@ -1,6 +1,7 @@
 // Idle, first-byte and request (slowloris) timeouts: the silent and the dripping are closed and counted, while
 // clients that keep talking, or that the protocol lets listen, are left alone. The server runs on a clock the test
 // advances, so every assertion is about the server's own time, however slowly this machine runs the test.
+using EpollServer.Diagnostics;
 using EpollServer.Protocols;
 using EpollServer.Protocols.Chat;
 using EpollServer.Tests.Infrastructure;
@@ -31,7 +32,7 @@ public sealed class TimeoutTests
         server.Advance(Second);
         Assert.Empty(idle.ReceiveToEnd());
         Assert.True(busy.EchoesProbe([99]));
-        Assert.Equal(1, server.Server.Stats.IdleTimeouts);
+        Assert.Equal(1, server.Server.Stats[Counter.IdleTimeouts]);
     }
 
     [Fact]
@@ -48,7 +49,7 @@ public sealed class TimeoutTests
         Assert.Empty(silent.ReceiveToEnd());
         echo.Advance(10 * Second);   // long past the first-byte timeout: it no longer applies to the client that spoke
         Assert.True(talker.EchoesProbe([2]));
-        Assert.Equal(1, echo.Server.Stats.FirstByteTimeouts);
+        Assert.Equal(1, echo.Server.Stats[Counter.FirstByteTimeouts]);
 
         // Chat greets first, and a member may only listen.
         using var chat = new TestServer(new ChatHandler(), o => o.FirstByteTimeout = TimeSpan.FromSeconds(3), clock: new FakeTimeProvider());
@@ -57,7 +58,7 @@ public sealed class TimeoutTests
         chat.Advance(10 * Second);
         listener.Send("/who\n");
         Assert.Equal("* in #lobby (1): guest1 (you)", listener.ReadLine());
-        Assert.Equal(0, chat.Server.Stats.FirstByteTimeouts);
+        Assert.Equal(0, chat.Server.Stats[Counter.FirstByteTimeouts]);
     }
 
     // Slowloris: one byte a second of a line that never ends. The client is never idle, so only the request timeout
@@ -74,17 +75,17 @@ public sealed class TimeoutTests
         using var honest = TestClient.Connect(server.Port);
         for (int second = 0; second < 8; second++)
         {
-            Assert.Equal(0, server.Server.Stats.RequestTimeouts);
+            Assert.Equal(0, server.Server.Stats[Counter.RequestTimeouts]);
             honest.Send($"line {second}\n");
             Assert.Equal($"line {second}", honest.ReadLine());
-            long before = server.Server.Stats.BytesReceived;
+            long before = server.Server.Stats[Counter.BytesReceived];
             dripper.Send([(byte)'x']);
-            server.WaitUntil(s => s.Stats.BytesReceived == before + 1, "the dripped byte arrived");
+            server.WaitUntil(s => s.Stats[Counter.BytesReceived] == before + 1, "the dripped byte arrived");
             server.Advance(Second);
         }
-        Assert.Equal(1, server.Server.Stats.RequestTimeouts);
+        Assert.Equal(1, server.Server.Stats[Counter.RequestTimeouts]);
         Assert.Empty(dripper.ReceiveToEnd());
-        Assert.Equal(0, server.Server.Stats.IdleTimeouts);
+        Assert.Equal(0, server.Server.Stats[Counter.IdleTimeouts]);
         honest.Send("still served\n");
         Assert.Equal("still served", honest.ReadLine());
     }
@@ -101,6 +102,6 @@ public sealed class TimeoutTests
             server.Advance(Second);
         }
         Assert.True(client.EchoesProbe([99]));
-        Assert.Equal(0, server.Server.Stats.RequestTimeouts);
+        Assert.Equal(0, server.Server.Stats[Counter.RequestTimeouts]);
     }
 }

@@ -1,4 +1,5 @@
 // --udp: datagram in, the same datagram out, on the TCP port; the largest and the empty datagram; truncation counted.
+using EpollServer.Diagnostics;
 using System.Net;
 using System.Net.Sockets;
 using EpollServer.Tests.Infrastructure;
@@ -15,19 +16,19 @@ public sealed class UdpEchoTests
     [InlineData("127.0.0.1", "127.0.0.1", 1)]
     public void Datagram_ComesBackUnchanged(string serverAddress, string clientAddress, int size)
     {
-        using var server = new TestServer(configure: o => o.UdpEcho = true, address: serverAddress);
+        using var server = new TestServer(configure: o => o.Udp = true, address: serverAddress);
         Assert.Equal(server.Port, server.Server.UdpEndPoint!.Port);
         using Socket client = UdpClientSocket(clientAddress);
         byte[] datagram = Patterns.For(size, size);
         client.SendTo(datagram, new IPEndPoint(IPAddress.Parse(clientAddress), server.Port));
         Assert.Equal(datagram, Receive(client));
-        server.WaitUntil(s => s.Stats.DatagramsReceived == 1 && s.Stats.DatagramsSent == 1, "one datagram in, one out");
+        server.WaitUntil(s => s.Stats[Counter.DatagramsReceived] == 1 && s.Stats[Counter.DatagramsSent] == 1, "one datagram in, one out");
     }
 
     [Fact]
     public void DatagramLongerThanTheBuffer_IsCountedAndNotEchoed_TheNextOneIs()
     {
-        using var server = new TestServer(configure: o => { o.UdpEcho = true; o.UdpBufferSize = 1024; });
+        using var server = new TestServer(configure: o => { o.Udp = true; o.UdpBufferSize = 1024; });
         using Socket client = UdpClientSocket("127.0.0.1");
         var to = new IPEndPoint(IPAddress.Loopback, server.Port);
         client.SendTo(Patterns.For(1, 1025), to);
@@ -35,13 +36,13 @@ public sealed class UdpEchoTests
         client.SendTo(fits, to);
         // Loopback keeps datagram order: the first answer is the second datagram, so the first got none.
         Assert.Equal(fits, Receive(client));
-        server.WaitUntil(s => s.Stats.DatagramsTruncated == 1 && s.Stats.DatagramsSent == 1, "one truncated, one echoed");
+        server.WaitUntil(s => s.Stats[Counter.DatagramsTruncated] == 1 && s.Stats[Counter.DatagramsSent] == 1, "one truncated, one echoed");
     }
 
     [Fact]
     public void ThousandDatagrams_EachAnswered_TcpStillServedOnTheSamePort()
     {
-        using var server = new TestServer(configure: o => o.UdpEcho = true);
+        using var server = new TestServer(configure: o => o.Udp = true);
         using Socket udp = UdpClientSocket("127.0.0.1");
         var to = new IPEndPoint(IPAddress.Loopback, server.Port);
         for (int i = 0; i < 1000; i++)

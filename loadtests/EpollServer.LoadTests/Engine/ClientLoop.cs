@@ -1,6 +1,7 @@
 // One generator thread: a loop and its context built by the server's own factory (LoopContext.Create), whose
 // connections are the server's own stream type, each with a load client as its handler. Other threads talk to it
 // only through Post, as they would to a server loop.
+using EpollServer.Diagnostics;
 using System.Net;
 using EpollServer.Net;
 using EpollServer.Reactor;
@@ -154,8 +155,8 @@ internal sealed class ClientLoop : IDisposable
         }
         Context.CloseAll();
         // What the connections counted on the wire, for the run's totals.
-        Stats.BytesSent = Context.Counters.BytesSent;
-        Stats.BytesReceived = Context.Counters.BytesReceived;
+        Stats.BytesSent = Context.Counters[Counter.BytesSent];
+        Stats.BytesReceived = Context.Counters[Counter.BytesReceived];
         Loop.Stop();
     }
 

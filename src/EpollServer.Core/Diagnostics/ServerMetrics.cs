@@ -1,7 +1,9 @@
 // The server's counters as System.Diagnostics.Metrics instruments (meter "EpollServer"), so dotnet-counters,
-// dotnet-trace and OpenTelemetry read them without a line of our code in their way. Every instrument is observable:
-// a listener's collection calls back on its own thread and reads the counters the loop keeps anyway, so the hot
-// path pays nothing for metrics, and nothing at all while no listener is attached.
+// dotnet-trace and OpenTelemetry read them without a line of our code in their way. The instruments are derived from
+// ServerCounters.Definitions: one per instrument name, with a measurement per counter (tagged where several counters
+// share it). Every instrument is observable: a listener's collection calls back on its own thread and reads the
+// counters the loop keeps anyway, so the hot path pays nothing for metrics, and nothing at all while no listener is
+// attached.
 using System.Diagnostics.Metrics;
 
 namespace EpollServer.Diagnostics;
@@ -21,44 +23,28 @@ internal sealed class ServerMetrics : IDisposable
             Version = typeof(ServerMetrics).Assembly.GetName().Version?.ToString(),
             Tags = [new("epollserver.port", server.Port), new("epollserver.protocol", server.Handler.Name)],
         });
-        ServerCounters c = server.Counters;
-        Counter("epollserver.connections.accepted", "{connection}", "connections accepted", () => Volatile.Read(ref c.ConnectionsAccepted));
-        Counter("epollserver.connections.closed", "{connection}", "connections closed, for any reason", () => Volatile.Read(ref c.ConnectionsClosed));
-        _meter.CreateObservableCounter("epollserver.connections.rejected", () => new Measurement<long>[]
-        {
-            new(Volatile.Read(ref c.ConnectionsRejectedLimit), new KeyValuePair<string, object?>("reason", "max-connections")),
-            new(Volatile.Read(ref c.ConnectionsRejectedPerAddress), new KeyValuePair<string, object?>("reason", "max-connections-per-address")),
-            new(Volatile.Read(ref c.ConnectionsRejectedNoFds), new KeyValuePair<string, object?>("reason", "no-fds")),
-        }, "{connection}", "connections refused at accept, by reason");
-        Counter("epollserver.connections.reset", "{connection}", "connections the peer reset", () => Volatile.Read(ref c.ConnectionsReset));
-        Counter("epollserver.connections.slow_consumer_disconnects", "{connection}", "peers dropped because their output stayed full",
-            () => Volatile.Read(ref c.SlowConsumerDisconnects));
-        _meter.CreateObservableCounter("epollserver.connections.timeouts", () => new Measurement<long>[]
-        {
-            new(Volatile.Read(ref c.IdleTimeouts), new KeyValuePair<string, object?>("timeout", "idle")),
-            new(Volatile.Read(ref c.FirstByteTimeouts), new KeyValuePair<string, object?>("timeout", "first-byte")),
-            new(Volatile.Read(ref c.RequestTimeouts), new KeyValuePair<string, object?>("timeout", "request")),
-        }, "{connection}", "connections closed by a timeout, by timeout");
-        _meter.CreateObservableUpDownCounter("epollserver.connections.open", () => server.OpenConnections, "{connection}", "connections open now");
-        Counter("epollserver.bytes.received", "By", "bytes read from connections", () => Volatile.Read(ref c.BytesReceived));
-        Counter("epollserver.bytes.sent", "By", "bytes written to connections", () => Volatile.Read(ref c.BytesSent));
-        Counter("epollserver.messages", "{message}", "messages the protocol handled (lines; for echo, chunks echoed)", () => server.Handler.MessagesHandled);
-        _meter.CreateObservableCounter("epollserver.eagain", () => new Measurement<long>[]
-        {
-            new(Volatile.Read(ref c.RecvWouldBlock), new KeyValuePair<string, object?>("call", "recv")),
-            new(Volatile.Read(ref c.SendWouldBlock), new KeyValuePair<string, object?>("call", "send")),
-        }, "{call}", "recv and send calls that returned EAGAIN");
-        Counter("epollserver.backpressure.pauses", "{pause}", "times reading paused because a connection's output was 3/4 full",
-            () => Volatile.Read(ref c.ReadPauses));
-        Counter("epollserver.errors.peer", "{error}", "protocol errors by peers", () => Volatile.Read(ref c.PeerErrors));
-        Counter("epollserver.errors.handler", "{error}", "handler failures that closed a connection", () => Volatile.Read(ref c.HandlerErrors));
-        Counter("epollserver.loop.iterations", "{iteration}", "event loop wake-ups", () => server.LoopIterations);
+        foreach (IGrouping<string, CounterDefinition> instrument in ServerCounters.Definitions.GroupBy(d => d.Instrument))
+            Create(server, [.. instrument]);
         _meter.CreateObservableUpDownCounter("epollserver.fds.open", () => OpenFds(server), "{fd}",
             "fds open: the server's own count, and the whole process's from /proc/self/fd");
+        _meter.CreateObservableGauge("epollserver.protocol.counters", () => server.Handler.Counters.Select(c =>
+            new Measurement<long>(c.Value, new KeyValuePair<string, object?>("counter", c.Key))), "{count}",
+            "the protocol handler's own counters, by name");
     }
 
-    private void Counter(string name, string unit, string description, Func<long> read) =>
-        _meter.CreateObservableCounter(name, read, unit, description);
+    private void Create(Server server, CounterDefinition[] counters)
+    {
+        CounterDefinition first = counters[0];
+        Func<IEnumerable<Measurement<long>>> observe = first.Id == Counter.ConnectionsAborted
+            ? () => server.Counters.Snapshot().AbortsByReason.Select(a => new Measurement<long>(a.Value, new KeyValuePair<string, object?>("reason", a.Key)))
+            : () => counters.Select(c => c.TagKey is null
+                ? new Measurement<long>(server.Read(c.Id))
+                : new Measurement<long>(server.Read(c.Id), new KeyValuePair<string, object?>(c.TagKey, c.TagValue)));
+        if (first.Gauge)
+            _meter.CreateObservableUpDownCounter(first.Instrument, observe, first.Unit, first.Description);
+        else
+            _meter.CreateObservableCounter(first.Instrument, observe, first.Unit, first.Description);
+    }
 
     // Both figures side by side, as the stats line shows them: the gap is the runtime's own fds (stdio, its pipes).
     private static IEnumerable<Measurement<int>> OpenFds(Server server)

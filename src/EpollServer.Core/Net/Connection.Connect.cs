@@ -2,6 +2,7 @@
 // resolved off the loop thread, the connect timeout, and then the same stream as an accepted connection. The handler
 // hears OnOpen once connected; a connection that never opens gets only OnClose (ConnectFailed or ConnectTimeout,
 // with ConnectError saying why).
+using EpollServer.Diagnostics;
 using System.Net;
 using EpollServer.Interop;
 using EpollServer.Protocols;
@@ -49,7 +50,7 @@ public sealed partial class Connection
     {
         var connection = new Connection(context, -1, peer, handler, accepted: false) { _remoteName = remoteName };
         context.Connections.Add(connection);
-        context.Counters.ConnectsStarted++;
+        context.Counters[Counter.ConnectsStarted]++;
         if (context.ConnectQueue is { } timeouts)
             timeouts.Touch(connection._waiting = new DeadlineLink<Connection>(connection));
         return connection;
@@ -113,7 +114,7 @@ public sealed partial class Connection
         if (_waiting is { Queued: true })
             _context.ConnectQueue!.Remove(_waiting);
         _connecting = false;
-        _context.Counters.ConnectsSucceeded++;
+        _context.Counters[Counter.ConnectsSucceeded]++;
         StartTimeouts();
         try
         {

@@ -1,5 +1,6 @@
 // The read side of a connection: recv into the input ring, hand it to the handler, notice EOF; the handler's own
 // pause of reading (PauseReading/ResumeReading); and the drain of a stopping server.
+using EpollServer.Diagnostics;
 using EpollServer.Buffers;
 using EpollServer.Interop;
 
@@ -14,7 +15,7 @@ public sealed partial class Connection
         if (_readStopped)
             return;
         _readStopped = true;
-        _context.Counters.ReadPauses++;   // backpressure, as much as a full output is
+        _context.Counters[Counter.ReadPauses]++;   // backpressure, as much as a full output is
         UpdateInterest();
     }
 
@@ -55,7 +56,7 @@ public sealed partial class Connection
         if (received.Ok && received.Value > 0)
         {
             _input.Commit((int)received.Value);
-            _context.Counters.BytesReceived += received.Value;
+            _context.Counters[Counter.BytesReceived] += received.Value;
             OnBytesReceived();
             ProcessInput();
         }
@@ -65,7 +66,7 @@ public sealed partial class Connection
         }
         else if (received.Error.IsWouldBlock)
         {
-            _context.Counters.RecvWouldBlock++;
+            _context.Counters[Counter.RecvWouldBlock]++;
             if (_input.IsEmpty)
                 ReleaseInput();
         }
@@ -178,7 +179,7 @@ public sealed partial class Connection
         Span<byte> sink = _context.DiscardBuffer;
         SyscallResult received = Sys.Recv(Fd, sink);
         if (received.Ok && received.Value > 0)
-            _context.Counters.BytesDiscarded += received.Value;
+            _context.Counters[Counter.BytesDiscarded] += received.Value;
         else if (received.Ok)
             CloseNow(CloseReason.Closed);
         else if (!received.Error.IsWouldBlock)

@@ -1,5 +1,6 @@
 // The write side of a connection: append to the output ring, send at the end of the batch, arm EPOLLOUT only for
 // a remainder, apply backpressure to the read side, and the two ways of ending the output (Close, ShutdownOutput).
+using EpollServer.Diagnostics;
 using EpollServer.Buffers;
 using EpollServer.Interop;
 
@@ -139,12 +140,12 @@ public sealed partial class Connection
         if (sent.Ok)
         {
             _output.Consume((int)sent.Value);
-            _context.Counters.BytesSent += sent.Value;
+            _context.Counters[Counter.BytesSent] += sent.Value;
             OnBytesMoved();
         }
         else if (sent.Error.IsWouldBlock)
         {
-            _context.Counters.SendWouldBlock++;
+            _context.Counters[Counter.SendWouldBlock]++;
         }
         return sent;
     }
@@ -154,7 +155,7 @@ public sealed partial class Connection
         if (!_readPaused && _output.Count >= _context.HighWatermark)
         {
             _readPaused = true;
-            _context.Counters.ReadPauses++;
+            _context.Counters[Counter.ReadPauses]++;
         }
         else if (_readPaused && _output.Count <= _context.LowWatermark)
         {

@@ -1,6 +1,7 @@
 // One connected TCP socket as a stream on its loop: its fd, its two rings, its poller interest, its handler and where
 // it is in its life. Accepted by a server or connected by a handler (Connection.Connect.cs), it is the same stream.
 // It knows its loop's context (LoopContext), not the server. Only the loop thread touches a Connection.
+using EpollServer.Diagnostics;
 using System.Net;
 using EpollServer.Buffers;
 using EpollServer.Interop;
@@ -150,7 +151,7 @@ public sealed partial class Connection : IPollable, IDeferred
     // logged with the peer's address at a bounded rate, so a hostile peer cannot flood the log.
     public void ReportPeerError(string reason)
     {
-        _context.Counters.PeerErrors++;
+        _context.Counters[Counter.PeerErrors]++;
         _context.PeerErrorLog.Report(_context.Loop.Now, _peer, reason);
     }
 
@@ -177,7 +178,7 @@ public sealed partial class Connection : IPollable, IDeferred
     // A bug in this class (handler exceptions are caught where the handler is called): closed and counted.
     void IPollable.OnDispatchFailed(Exception error)
     {
-        _context.Counters.HandlerErrors++;
+        _context.Counters[Counter.HandlerErrors]++;
         CloseNow(CloseReason.HandlerError);
     }
 

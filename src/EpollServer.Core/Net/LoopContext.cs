@@ -124,7 +124,7 @@ public sealed partial class LoopContext : IDisposable
     internal void OnClosed(Connection connection, CloseReason reason)
     {
         Connections.Remove(connection);
-        Counters.ConnectionsClosed++;
+        Counters[Counter.ConnectionsClosed]++;
         Counters.CountClose(reason);
         Closed?.Invoke(connection);
         Loop.Defer(connection);
@@ -140,13 +140,13 @@ public sealed partial class LoopContext : IDisposable
 
     internal void LogHandlerError(Connection connection, Exception error)
     {
-        Counters.HandlerErrors++;
+        Counters[Counter.HandlerErrors]++;
         Logger.LogError(error, "{Handler} handler failed on {Connection}; closing it", connection.Handler.Name, connection);
     }
 
     internal void LogStall(Connection connection)
     {
-        Counters.HandlerErrors++;
+        Counters[Counter.HandlerErrors]++;
         Logger.LogError("{Connection}: the input buffer ({Size} bytes) is full and the {Handler} handler consumed none of it; closing",
             connection, Options.InputBufferSize, connection.Handler.Name);
     }

@@ -8,7 +8,12 @@ public sealed class EchoHandler : IProtocolHandler
 {
     private long _chunks;
 
+    private static readonly EchoDatagramHandler DatagramEcho = new();
+
     public string Name => "echo";
+
+    // UDP echo (--udp): the same protocol, a datagram at a time.
+    public IDatagramHandler? Datagrams => DatagramEcho;
 
     // Echo has no framing: a message is what one read handed over (one request, when the peer waits for each answer).
     public long MessagesHandled => Volatile.Read(ref _chunks);

@@ -52,6 +52,10 @@ public interface IProtocolHandler
     // epollserver.messages metric; read from any thread. A handler that does not count leaves it 0.
     long MessagesHandled => 0;
 
-    // The handler's own counters for the stats line ("lines-too-long=2 ..."), or null; read from any thread.
-    string? DescribeCounters() => null;
+    // The handler's own counters by name ("lines-too-long" = 2), for the stats line, the snapshot and the meter;
+    // read from any thread.
+    IEnumerable<KeyValuePair<string, long>> Counters => [];
+
+    // The protocol's datagram form, served with --udp; null when it has none.
+    IDatagramHandler? Datagrams => null;
 }

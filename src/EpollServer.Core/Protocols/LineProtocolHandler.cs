@@ -50,7 +50,7 @@ public abstract class LineProtocolHandler : IProtocolHandler
     {
     }
 
-    public virtual string? DescribeCounters() => $"lines-too-long={LinesTooLong}";
+    public virtual IEnumerable<KeyValuePair<string, long>> Counters => [new("lines-too-long", LinesTooLong)];
 
     public int OnData(Connection connection, ReadableBytes data)
     {

@@ -41,7 +41,7 @@ public sealed class ProxyHandler : IProtocolHandler
     // Clients closed because their upstream refused, did not resolve, or timed out.
     public long UpstreamUnreachable => Volatile.Read(ref _unreachable);
 
-    public string? DescribeCounters() => $"upstream-unreachable={UpstreamUnreachable}";
+    public IEnumerable<KeyValuePair<string, long>> Counters => [new("upstream-unreachable", UpstreamUnreachable)];
 
     public void OnOpen(Connection connection)
     {

@@ -28,7 +28,7 @@ public sealed class ReverseHandler : LineProtocolHandler
 
     public long InvalidLines => Volatile.Read(ref _invalidLines);
 
-    public override string? DescribeCounters() => $"{base.DescribeCounters()} invalid-utf8-lines={InvalidLines}";
+    public override IEnumerable<KeyValuePair<string, long>> Counters => [.. base.Counters, new("invalid-utf8-lines", InvalidLines)];
 
     protected override bool OnLine(Connection connection, ReadOnlySpan<byte> line, bool endsWithNewline)
     {

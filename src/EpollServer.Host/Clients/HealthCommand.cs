@@ -5,7 +5,6 @@
 using System.CommandLine;
 using System.Diagnostics;
 using System.Globalization;
-using System.Security.Cryptography;
 using System.Text;
 using EpollServer.Net;
 
@@ -13,21 +12,27 @@ namespace EpollServer.Host.Clients;
 
 internal static class HealthCommand
 {
+    // The server's own variables, named as the server derives them from its settings.
+    private static readonly string AddressVariable = EnvironmentOptions.VariableFor("address");
+    private static readonly string PortVariable = EnvironmentOptions.VariableFor("port");
+    private static readonly string ProtocolVariable = EnvironmentOptions.VariableFor("protocol");
+
     private static readonly Option<string> Host = new("--host")
     {
-        Description = "server address or name (default: EPOLLSERVER_ADDRESS when it names one address, else 127.0.0.1)",
-        DefaultValueFactory = _ => DefaultHost(Environment.GetEnvironmentVariable("EPOLLSERVER_ADDRESS")),
+        Description = $"server address or name (default: {AddressVariable} when it names one address, else 127.0.0.1)",
+        DefaultValueFactory = _ => DefaultHost(Environment.GetEnvironmentVariable(AddressVariable)),
     };
     private static readonly Option<int> Port = new("--port", "-p")
     {
-        Description = "server port (default: EPOLLSERVER_PORT, else 7007)",
-        DefaultValueFactory = _ => int.TryParse(Environment.GetEnvironmentVariable("EPOLLSERVER_PORT"), CultureInfo.InvariantCulture, out int port)
+        Description = $"server port (default: {PortVariable}, else {ServerOptions.DefaultPort})",
+        DefaultValueFactory = _ => int.TryParse(Environment.GetEnvironmentVariable(PortVariable), CultureInfo.InvariantCulture, out int port)
             ? port : ServerOptions.DefaultPort,
     };
     private static readonly Option<string> Protocol = new("--protocol")
     {
-        Description = "the protocol to speak: echo, line, reverse or chat (default: EPOLLSERVER_PROTOCOL, else echo)",
-        DefaultValueFactory = _ => Environment.GetEnvironmentVariable("EPOLLSERVER_PROTOCOL") is { Length: > 0 } name ? name : "echo",
+        Description = $"the protocol to speak: {string.Join(", ", ProtocolCatalog.All.Where(p => p.Probe is not null).Select(p => p.Name))} " +
+            $"(default: {ProtocolVariable}, else echo); a proxy is checked by the protocol of its upstream",
+        DefaultValueFactory = _ => Environment.GetEnvironmentVariable(ProtocolVariable) is { Length: > 0 } name ? name : "echo",
     };
     private static readonly Option<double> Timeout = new("--timeout", "-W") { Description = "seconds to wait for the connection and the answer", DefaultValueFactory = _ => 2 };
 
@@ -49,9 +54,11 @@ internal static class HealthCommand
     {
         string protocol = parsed.GetValue(Protocol)!;
         double seconds = parsed.GetValue(Timeout);
-        if (HealthProbe.For(protocol) is not { } probe || !double.IsFinite(seconds) || seconds is <= 0 or > 3600)
+        if (ProtocolCatalog.Find(protocol)?.Probe?.Invoke() is not { } probe || !double.IsFinite(seconds) || seconds is <= 0 or > 3600)
         {
-            Console.Error.WriteLine($"epollserver health: --protocol must be one of {string.Join(", ", ProtocolCatalog.Names)} and --timeout within 0..3600 s");
+            Console.Error.WriteLine($"epollserver health: --protocol must be one of " +
+                $"{string.Join(", ", ProtocolCatalog.All.Where(p => p.Probe is not null).Select(p => p.Name))} (a proxy: the protocol of its upstream) " +
+                "and --timeout within 0..3600 s");
             return 2;
         }
         string host = parsed.GetValue(Host)!;
@@ -74,26 +81,11 @@ internal static class HealthCommand
     }
 }
 
-// One question and the answer it must get, per protocol. The answer is searched for in what arrives, so a greeting
-// (--greeting, chat's welcome) in front of it does no harm.
+// One question and the answer it must get (the protocol catalogue says which, per protocol). The answer is searched
+// for in what arrives, so a greeting (--greeting, chat's welcome) in front of it does no harm.
 internal sealed class HealthProbe(byte[] question, byte[] expected)
 {
     private const int MaxAnswerBytes = 64 * 1024;
-
-    public static HealthProbe? For(string protocol)
-    {
-        // A fresh token each time: an answer left over from anything else cannot pass for this one.
-        string token = "health-" + Convert.ToHexStringLower(RandomNumberGenerator.GetBytes(8));
-        return protocol switch
-        {
-            "echo" or "line" => new(Encoding.ASCII.GetBytes(token + "\n"), Encoding.ASCII.GetBytes(token + "\n")),
-            "reverse" => new(Encoding.ASCII.GetBytes(token + "\n"), Encoding.ASCII.GetBytes(new string(token.Reverse().ToArray()) + "\n")),
-            // Chat greets every newcomer before it reads a line; the greeting is the answer. (It also tells the room
-            // that someone came and went, which is why chat servers may prefer a longer health interval.)
-            "chat" => new([], Encoding.ASCII.GetBytes("* welcome to EpollServer chat")),
-            _ => null,
-        };
-    }
 
     // Null when the expected answer arrived in time; else what went wrong.
     public string? Check(BlockingSocket socket, TimeSpan timeout)

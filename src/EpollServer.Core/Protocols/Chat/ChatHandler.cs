@@ -12,6 +12,9 @@ public sealed partial class ChatHandler : LineProtocolHandler
 {
     public const string DefaultRoomName = "lobby";
 
+    // How every welcome line begins (what `epollserver health` waits for).
+    public const string WelcomePrefix = "* welcome to EpollServer chat";
+
     // C0 controls (TAB aside) and DEL: relayed to other people's terminals they would move cursors and clear
     // screens (ESC sequences), so a line carrying one is refused.
     private static readonly SearchValues<byte> ControlBytes = SearchValues.Create(
@@ -45,15 +48,16 @@ public sealed partial class ChatHandler : LineProtocolHandler
 
     private ChatRoom DefaultRoom { get; }
 
-    public override string? DescribeCounters() =>
-        $"{base.DescribeCounters()} chat-clients={_byNick.Count} rooms={_rooms.Count} messages={MessagesRelayed}";
+    // The dictionaries' counts are read without the loop: a count may be a member behind, which a gauge can afford.
+    public override IEnumerable<KeyValuePair<string, long>> Counters =>
+        [.. base.Counters, new("chat-clients", _byNick.Count), new("rooms", _rooms.Count), new("messages-relayed", MessagesRelayed)];
 
     public override void OnOpen(Connection connection)
     {
         var client = new ChatClient(connection, NextGuestNick());
         connection.State = client;
         _byNick.Add(client.Nick, client);
-        Reply(client, $"* welcome to EpollServer chat: you are {client.Nick} in {DefaultRoom} with " +
+        Reply(client, $"{WelcomePrefix}: you are {client.Nick} in {DefaultRoom} with " +
             $"{Others(DefaultRoom.Members.Count)}; /help lists the commands");
         Join(client, DefaultRoom);
     }

@@ -1,33 +1,40 @@
-// UDP echo (--udp): one non-blocking datagram socket on the same loop and port as the TCP listener. Each datagram
-// goes back to its sender unchanged; one larger than the buffer cannot be echoed unchanged, so it is counted, not sent.
+// The datagram form of a protocol (--udp): one non-blocking UDP socket on the same loop and port as the TCP listener.
+// Each datagram goes to the protocol's datagram handler, and its answer, if any, back to the sender. One larger than
+// the buffer cannot be handled whole, so it is counted, not handled.
 using System.Net;
 using EpollServer.Diagnostics;
 using EpollServer.Interop;
+using EpollServer.Protocols;
 using EpollServer.Reactor;
 
 namespace EpollServer.Net;
 
-internal sealed class UdpEchoSocket : BoundSocket
+internal sealed class DatagramSocket : BoundSocket
 {
     // Datagrams served per readiness event, so that a flood on UDP cannot starve the TCP connections of the loop.
     private const int MaxDatagramsPerWake = 64;
 
     private readonly byte[] _datagram;
+    private readonly byte[] _reply;
+    private readonly IDatagramHandler _handler;
     private readonly ServerCounters _counters;
 
-    private UdpEchoSocket(int fd, IPEndPoint localEndPoint, int bufferSize, ServerCounters counters)
+    private DatagramSocket(int fd, IPEndPoint localEndPoint, int bufferSize, IDatagramHandler handler, ServerCounters counters)
         : base(fd, localEndPoint)
     {
         _datagram = new byte[bufferSize];
+        _reply = new byte[bufferSize];
+        _handler = handler;
         _counters = counters;
     }
 
-    public static SyscallResult Open(IPEndPoint endPoint, bool dualStack, int bufferSize, ServerCounters counters, out UdpEchoSocket? socket)
+    public static SyscallResult Open(IPEndPoint endPoint, bool dualStack, int bufferSize, IDatagramHandler handler, ServerCounters counters,
+        out DatagramSocket? socket)
     {
         socket = null;
         SyscallResult bound = Bind(endPoint, Libc.SOCK_DGRAM, dualStack, reuseAddress: false, out int fd, out IPEndPoint? local);
         if (bound.Ok)
-            socket = new UdpEchoSocket(fd, local!, bufferSize, counters);
+            socket = new DatagramSocket(fd, local!, bufferSize, handler, counters);
         return bound;
     }
 
@@ -42,21 +49,24 @@ internal sealed class UdpEchoSocket : BoundSocket
             if (!received.Ok)
             {
                 if (!received.Error.IsWouldBlock)
-                    _counters.DatagramErrors++;
+                    _counters[Counter.DatagramErrors]++;
                 return;
             }
-            _counters.DatagramsReceived++;
+            _counters[Counter.DatagramsReceived]++;
             int length = (int)received.Value;
             if (length > _datagram.Length)
             {
-                _counters.DatagramsTruncated++;
+                _counters[Counter.DatagramsTruncated]++;
                 continue;
             }
-            SyscallResult sent = Sys.SendTo(Fd, _datagram.AsSpan(0, length), peer, peerLength);
+            int reply = _handler.OnDatagram(_datagram.AsSpan(0, length), _reply);
+            if (reply < 0)
+                continue;
+            SyscallResult sent = Sys.SendTo(Fd, _reply.AsSpan(0, reply), peer, peerLength);
             if (sent.Ok)
-                _counters.DatagramsSent++;
+                _counters[Counter.DatagramsSent]++;
             else
-                _counters.DatagramsDropped++;
+                _counters[Counter.DatagramsDropped]++;
         }
     }
 

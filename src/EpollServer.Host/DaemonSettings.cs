@@ -1,0 +1,49 @@
+// What the daemon is told beyond ServerOptions: the protocol and its parameters, the greeting, stats and logs. Rows in
+// the same shape as ServerOptions.Settings, so that both tables become the command line, the EPOLLSERVER_* variables
+// and the README's table in one way (ServeCommand).
+using static EpollServer.SettingChecks;
+
+namespace EpollServer.Host;
+
+internal sealed class DaemonSettings
+{
+    public DaemonSettings()
+    {
+        foreach (Setting<DaemonSettings> setting in Settings)
+            setting.Reset(this);
+    }
+
+    public static readonly IReadOnlyList<Setting<DaemonSettings>> Settings =
+    [
+        new Setting<DaemonSettings, string>("protocol", nameof(Protocol), "echo", d => d.Protocol, (d, v) => d.Protocol = v,
+            "what to serve: " + string.Join("; ", ProtocolCatalog.All.Select(p => $"{p.Name}, {p.Description}")),
+            choices: [.. ProtocolCatalog.All.Select(p => p.Name)]),
+        new Setting<DaemonSettings, string?>("upstream", nameof(Upstream), null, d => d.Upstream, (d, v) => d.Upstream = v,
+            "for --protocol proxy: HOST:PORT every client is connected through to (a name is resolved for each client, off the loop)"),
+        new Setting<DaemonSettings, int>("max-line", nameof(MaxLine), Protocols.LineProtocolHandler.DefaultMaxLineLength, d => d.MaxLine,
+            (d, v) => d.MaxLine = v,
+            "longest line (bytes, without its LF) that line, reverse and chat accept; a longer one gets `ERR line longer than N bytes; " +
+            "closing` and the connection is closed once that line is delivered. Less than --input-buffer, at most a quarter of " +
+            "--output-buffer", AtLeast(1), "bytes"),
+        new Setting<DaemonSettings, string?>("greeting", nameof(Greeting), null, d => d.Greeting, (d, v) => d.Greeting = v,
+            "text sent to every client on connect, before the protocol says anything (a LF is added); at most a quarter of " +
+            "--output-buffer"),
+        new Setting<DaemonSettings, double>("stats-interval", nameof(StatsInterval), 0, d => d.StatsInterval, (d, v) => d.StatsInterval = v,
+            "log a stats line every N seconds (0: only on SIGUSR1 or `epollserver stats`)", Seconds, "seconds"),
+        new Setting<DaemonSettings, string>("log-format", nameof(LogFormat), "text", d => d.LogFormat, (d, v) => d.LogFormat = v,
+            "text: one line per event; json: one JSON object per line (Timestamp, LogLevel, Message, the event's fields under State)",
+            choices: ["text", "json"]),
+    ];
+
+    public string Protocol { get; set; } = null!;
+
+    public string? Upstream { get; set; }
+
+    public int MaxLine { get; set; }
+
+    public string? Greeting { get; set; }
+
+    public double StatsInterval { get; set; }
+
+    public string LogFormat { get; set; } = null!;
+}

@@ -1,0 +1,98 @@
+// The protocols the daemon serves, one row each: its name, what it is, how its handler is made from the settings
+// (with the checks only it needs), and the question `epollserver health` asks it. serve, health and --help all read
+// this list; whether a protocol has a datagram form (--udp) is its handler's to say (IProtocolHandler.Datagrams).
+using System.Security.Cryptography;
+using System.Text;
+using EpollServer.Host.Clients;
+using EpollServer.Protocols;
+using EpollServer.Protocols.Chat;
+
+namespace EpollServer.Host;
+
+internal sealed record ProtocolEntry(string Name, string Description, Func<DaemonSettings, ServerOptions, List<string>, IProtocolHandler?> Create,
+    Func<HealthProbe>? Probe);
+
+internal static class ProtocolCatalog
+{
+    public static readonly IReadOnlyList<ProtocolEntry> All =
+    [
+        new("echo", "every byte back, in order", (_, _, _) => new EchoHandler(), () => LineProbe(reverse: false)),
+        new("line", "readline framing: each line back as sent", (d, o, e) => CheckMaxLine(d, o, e) ? new LineEchoHandler(d.MaxLine) : null,
+            () => LineProbe(reverse: false)),
+        new("reverse", "each line back reversed by grapheme cluster (strict UTF-8)",
+            (d, o, e) => CheckMaxLine(d, o, e) ? new ReverseHandler(d.MaxLine) : null, () => LineProbe(reverse: true)),
+        new("chat", "rooms of nc/telnet users: lines to everyone else in the room, /nick /who /me /join /quit /help", CreateChat,
+            // Chat greets every newcomer before it reads a line; the greeting is the answer (which is also why its room
+            // sees a health check come and go).
+            () => new HealthProbe([], Encoding.UTF8.GetBytes(ChatHandler.WelcomePrefix))),
+        new("proxy", "every byte both ways between each client and its own connection to --upstream", CreateProxy,
+            Probe: null),
+    ];
+
+    public static ProtocolEntry? Find(string name) => All.FirstOrDefault(p => p.Name == name);
+
+    // The handler for the settings, wrapped in the greeting when there is one; null with the reasons in `errors`.
+    public static IProtocolHandler? Create(DaemonSettings daemon, ServerOptions options, List<string> errors)
+    {
+        if (Find(daemon.Protocol) is not { } protocol)
+        {
+            errors.Add($"--protocol '{daemon.Protocol}' is not known; choose {string.Join(", ", All.Select(p => p.Name))}");
+            return null;
+        }
+        if (daemon.Upstream is not null && protocol.Name != "proxy")
+            errors.Add($"--upstream is for --protocol proxy, not {protocol.Name}");
+        IProtocolHandler? handler = protocol.Create(daemon, options, errors);
+        if (handler is null)
+            return null;
+        if (options.Udp && handler.Datagrams is null)
+            errors.Add($"--udp: the {protocol.Name} protocol has no datagram form (echo has: UDP echo)");
+        if (string.IsNullOrEmpty(daemon.Greeting))
+            return handler;
+        if (Encoding.UTF8.GetByteCount(daemon.Greeting) + 1 > options.OutputBufferSize / 4)
+            errors.Add($"--greeting is longer than a quarter of the output buffer ({options.OutputBufferSize / 4} bytes)");
+        return new GreetingHandler(daemon.Greeting, handler);
+    }
+
+    // A whole line must fit in the input ring, and its answer below the output's high watermark, or a connection
+    // holding one maximal line could neither read on nor answer.
+    private static bool CheckMaxLine(DaemonSettings daemon, ServerOptions options, List<string> errors)
+    {
+        int limit = Math.Min(options.InputBufferSize - 1, options.OutputBufferSize / 4 - 2);
+        if (daemon.MaxLine >= 1 && daemon.MaxLine <= limit)
+            return true;
+        errors.Add($"--max-line {daemon.MaxLine} must be within 1..{limit} (less than --input-buffer, at most a quarter of --output-buffer)");
+        return false;
+    }
+
+    private static ChatHandler? CreateChat(DaemonSettings daemon, ServerOptions options, List<string> errors)
+    {
+        if (!CheckMaxLine(daemon, options, errors))
+            return null;
+        if (options.OutputBufferSize >= ChatHandler.MinOutputBufferSize)
+            return new ChatHandler(daemon.MaxLine);
+        errors.Add($"--output-buffer must be at least {ChatHandler.MinOutputBufferSize} bytes for chat");
+        return null;
+    }
+
+    // HOST:PORT, [IPv6]:PORT or IPv6-literal:PORT (the last colon separates the port).
+    private static ProxyHandler? CreateProxy(DaemonSettings daemon, ServerOptions options, List<string> errors)
+    {
+        string? upstream = daemon.Upstream;
+        int colon = upstream?.LastIndexOf(':') ?? -1;
+        if (upstream is null || colon <= 0 || !int.TryParse(upstream[(colon + 1)..], System.Globalization.CultureInfo.InvariantCulture, out int port)
+            || port is < 1 or > 65535)
+        {
+            errors.Add($"--protocol proxy needs --upstream HOST:PORT (a port within 1..65535){(upstream is null ? "" : $"; got '{upstream}'")}");
+            return null;
+        }
+        return new ProxyHandler(upstream[..colon].Trim('[', ']'), port);
+    }
+
+    // A fresh token each time: an answer left over from anything else cannot pass for this one.
+    private static HealthProbe LineProbe(bool reverse)
+    {
+        string token = "health-" + Convert.ToHexStringLower(RandomNumberGenerator.GetBytes(8));
+        string answer = reverse ? new string(token.Reverse().ToArray()) : token;
+        return new HealthProbe(Encoding.ASCII.GetBytes(token + "\n"), Encoding.ASCII.GetBytes(answer + "\n"));
+    }
+}
