@@ -1,5 +1,6 @@
-// A blocking client socket on the same raw bindings, for the `client` and `ping` commands: they are tools run from
-// a terminal, one conversation each, where a thread that waits in recv is the simple and right thing.
+// Why this is not a Connection: the `client`, `ping` and `health` commands are tools run from a terminal, one
+// conversation each and no loop, where a thread that waits in recv (with a timeout) is the simple and right thing. It
+// is a blocking client socket on the same raw bindings.
 using System.Net;
 using EpollServer.Interop;
 
