@@ -107,6 +107,39 @@ public sealed class ProxyTests
         Assert.True(payload.AsSpan().SequenceEqual(received.ToArray()), $"the upstream got {received.Length} bytes, not the 4 MiB sent");
     }
 
+    // Both directions shut (the client's FIN passed on, then the upstream's) while the proxy has stopped reading the
+    // upstream for a client that does not read: the hang-up the kernel reports then must not cost the bytes still
+    // unread. The answer is small enough for the upstream's FIN to reach the proxy's kernel while the proxy is paused.
+    [Fact]
+    public void HangUpWhileReadingIsPaused_EveryByteStillArrives()
+    {
+        using var upstream = new RawUpstream();
+        using var proxy = new TestServer(new ProxyHandler("127.0.0.1", upstream.Port));
+        using var client = TestClient.Connect(proxy.Port, receiveBuffer: 4096);
+        proxy.WaitUntil(s => s.OpenConnections == 2, "the client and its upstream connection");
+        ShrinkSendBuffers(proxy);   // the client side's output backs up into the proxy's ring at once
+        client.Send("send me a lot");
+        client.Socket.Shutdown(SocketShutdown.Send);
+        Socket far = upstream.Accept();
+        Assert.Equal("send me a lot", ReadToEnd(far));
+        byte[] answer = Patterns.For(8, 128 * 1024);
+        far.Send(answer);
+        far.Close();   // the answer, then the FIN: both directions are now shut
+        proxy.WaitUntil(s => s.Stats[Counter.ReadPauses] > 0, "the proxy paused the upstream for the client");
+        Wait.Until(() => Stalled(proxy), "the proxy stopped reading with the upstream's FIN in its kernel buffer");
+        byte[] received = client.ReceiveToEnd(answer.Length);
+        Assert.True(answer.AsSpan().SequenceEqual(received), $"{received.Length} of {answer.Length} bytes arrived");
+        proxy.WaitUntil(s => s.OpenConnections == 0, "both sides closed");
+    }
+
+    // Loopback send buffers grow to megabytes; a test-only setsockopt on the proxy's sockets keeps them small, so
+    // that the proxy's own rings are where the backlog builds.
+    private static void ShrinkSendBuffers(TestServer proxy)
+    {
+        foreach (int fd in proxy.Server.GetFdReportAsync().Result.ConnectionFds)
+            Assert.True(EpollServer.Interop.Sys.SetSockOpt(fd, EpollServer.Interop.Libc.SOL_SOCKET, EpollServer.Interop.Libc.SO_SNDBUF, 4096).Ok);
+    }
+
     [Fact]
     public void ClientHalfClose_ReachesTheUpstream_WhichStillAnswers()
     {

@@ -166,12 +166,20 @@ public sealed partial class Connection : IPollable, IDeferred
         }
         // On an error or hang-up (reported as readable and writable too) the send or recv returns the socket's errno
         // or EOF, which closes the connection.
+        bool acted = false;
         if ((events & PollEvents.Writable) != 0 && (!_output.IsEmpty || _writeArmed))
+        {
             Flush();
+            acted = true;
+        }
         if (!IsClosed && (events & PollEvents.Readable) != 0 && WantsRead)
+        {
             Receive();
-        // Level-triggered, Ended repeats until the fd is gone: a connection that made neither call closes.
-        if (!IsClosed && (events & PollEvents.Ended) != 0 && !WantsRead && _output.IsEmpty)
+            acted = true;
+        }
+        // Level-triggered, Ended repeats until the fd is gone: one that found nothing to do closes. (A connection
+        // that wants nothing is off the poller, so this is a backend's failed change, or a bug, not a pause.)
+        if (!IsClosed && !acted && (events & PollEvents.Ended) != 0)
             CloseNow(CloseReason.Error);
     }
 
@@ -193,10 +201,16 @@ public sealed partial class Connection : IPollable, IDeferred
         Interest desired = (WantsRead ? Interest.Read : Interest.None) | (_writeArmed ? Interest.Write : Interest.None);
         if (desired == _interest)
             return;
-        SyscallResult changed = _context.Loop.Modify(_token, Fd, desired);
+        // Wanting nothing takes the fd off the poller, and wanting something again puts it back (libuv's
+        // uv__io_stop): epoll and poll report a hang-up whatever the mask, and a connection that is only paused
+        // (backpressure, or its handler waiting on another connection) would otherwise either spin on it or be
+        // closed with its unread input. What happened meanwhile is found by the recv or send that follows.
+        SyscallResult changed = desired == Interest.None ? _context.Loop.Suspend(Fd)
+            : _interest == Interest.None ? _context.Loop.Resume(_token, Fd, desired)
+            : _context.Loop.Modify(_token, Fd, desired);
         if (!changed.Ok)
         {
-            _context.LogSocketError(this, "epoll_ctl(MOD)", changed.Error);
+            _context.LogSocketError(this, "epoll_ctl", changed.Error);
             CloseNow(CloseReason.Error);
             return;
         }

@@ -98,6 +98,12 @@ internal sealed class EventLoop : IDisposable
 
     public SyscallResult Modify(ulong token, int fd, Interest interest) => _poller.Modify(fd, token, interest);
 
+    // Takes a registered fd off the poller while it wants nothing, keeping its token (Resume puts it back): a fd that
+    // is not watched cannot report the hang-up that epoll and poll deliver whatever the mask.
+    public SyscallResult Suspend(int fd) => _poller.Remove(fd);
+
+    public SyscallResult Resume(ulong token, int fd, Interest interest) => _poller.Add(fd, token, interest);
+
     // EPOLL_CTL_DEL before the caller closes the fd: once closed, the kernel may hand the number to the next accept.
     public void Unregister(ulong token, int fd)
     {
