@@ -1,7 +1,7 @@
 // chat: greetings, nicknames, rooms and commands among several clients, and a slow reader that is disconnected
 // while everyone else keeps receiving every message in order.
-using EpollServer.Diagnostics;
 using System.Text.RegularExpressions;
+using EpollServer.Diagnostics;
 using EpollServer.Protocols.Chat;
 using EpollServer.Tests.Infrastructure;
 

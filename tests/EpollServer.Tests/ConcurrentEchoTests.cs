@@ -1,7 +1,7 @@
 // 1000 connections at once, each echoing its own pattern: nothing crosses between connections.
-using EpollServer.Diagnostics;
 using System.Net;
 using System.Net.Sockets;
+using EpollServer.Diagnostics;
 using EpollServer.Tests.Infrastructure;
 
 namespace EpollServer.Tests;

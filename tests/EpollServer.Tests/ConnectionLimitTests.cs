@@ -1,6 +1,6 @@
 // --max-connections: a peer over the limit gets one line and is closed; the others are untouched.
-using EpollServer.Diagnostics;
 using System.Text;
+using EpollServer.Diagnostics;
 using EpollServer.Tests.Infrastructure;
 
 namespace EpollServer.Tests;

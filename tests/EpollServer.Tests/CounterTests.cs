@@ -1,6 +1,5 @@
 // Every counter is defined once (ServerCounters.Definitions) and must reach all three places people read it: the
 // stats line, the snapshot `epollserver stats` reads, and the EpollServer meter; the protocol's own counters too.
-using System.Diagnostics.Metrics;
 using System.Text.Json;
 using EpollServer.Buffers;
 using EpollServer.Diagnostics;
@@ -43,7 +42,7 @@ public sealed class CounterTests
         server.WaitUntil(s => s.Stats[Counter.ConnectionsAborted] == 1, "the abort counted");
         ServerStats stats = server.Server.Stats;
         string line = stats.ToString();
-        Dictionary<string, long> meter = Collect(server.Port);
+        Dictionary<string, long> meter = MeterReading.Collect(server.Port);
         foreach (CounterDefinition counter in ServerCounters.Definitions)
         {
             long value = stats[counter.Id];
@@ -80,22 +79,5 @@ public sealed class CounterTests
         Assert.Equal(ServerCounters.Definitions.Count, counters.EnumerateObject().Count());
         Assert.Equal(4, counters.GetProperty("bytes-in").GetInt64());
         Assert.Equal(0, json.RootElement.GetProperty("handler-counters").GetProperty("lines-too-long").GetInt64());
-    }
-
-    // One observation of every instrument of the server on `port`: "name" or "name|tag=value" -> value.
-    private static Dictionary<string, long> Collect(int port)
-    {
-        var values = new Dictionary<string, long>();
-        using var listener = new MeterListener();
-        listener.InstrumentPublished = (instrument, l) =>
-        {
-            if (instrument.Meter.Name == ServerMetrics.MeterName && instrument.Meter.Tags?.Any(t => t.Key == "epollserver.port" && Equals(t.Value, port)) == true)
-                l.EnableMeasurementEvents(instrument);
-        };
-        listener.SetMeasurementEventCallback<long>((instrument, value, tags, _) =>
-            values[tags.Length == 0 ? instrument.Name : $"{instrument.Name}|{tags[0].Key}={tags[0].Value}"] = value);
-        listener.Start();
-        listener.RecordObservableInstruments();
-        return values;
     }
 }

@@ -4,10 +4,10 @@
 // to what it sent; when the deadline cuts the drain short, what was received but not sent back is exactly what the
 // deadline's log line reports (unsent output plus input read but not served). Chat: every message relayed to a
 // member before the stop reaches it. Each failure names the seed that reproduces it.
-using EpollServer.Diagnostics;
 using System.Net.Sockets;
 using System.Text;
 using System.Text.RegularExpressions;
+using EpollServer.Diagnostics;
 using EpollServer.Protocols;
 using EpollServer.Protocols.Chat;
 using EpollServer.Tests.Infrastructure;

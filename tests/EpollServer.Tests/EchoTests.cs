@@ -1,6 +1,6 @@
 // Echo of small, medium and very large payloads, every byte compared; the large one meets a slow reader.
-using EpollServer.Diagnostics;
 using System.Net.Sockets;
+using EpollServer.Diagnostics;
 using EpollServer.Tests.Infrastructure;
 
 namespace EpollServer.Tests;

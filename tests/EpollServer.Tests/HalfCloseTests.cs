@@ -1,6 +1,6 @@
 // The peer shuts down its sending side: everything it sent still comes back, and only then the server's FIN.
-using EpollServer.Diagnostics;
 using System.Net.Sockets;
+using EpollServer.Diagnostics;
 using EpollServer.Tests.Infrastructure;
 
 namespace EpollServer.Tests;

@@ -1,8 +1,8 @@
 // Code that throws on the loop thread costs one connection, once: a handler that throws is closed, counted and logged
 // once while the others are served; a dispatch target that throws is taken off the poller (level-triggered, it would
 // fire on every wait) and closed, not left to flood the log.
-using EpollServer.Diagnostics;
 using EpollServer.Buffers;
+using EpollServer.Diagnostics;
 using EpollServer.Interop;
 using EpollServer.Net;
 using EpollServer.Protocols;

@@ -1,6 +1,5 @@
 // The System.Diagnostics.Metrics instruments (meter "EpollServer") that dotnet-counters, dotnet-trace and
 // OpenTelemetry read: a MeterListener, as those tools attach, must see the server's real figures.
-using System.Diagnostics.Metrics;
 using EpollServer.Diagnostics;
 using EpollServer.Tests.Infrastructure;
 
@@ -18,7 +17,7 @@ public sealed class MetricsTests
         Assert.Equal(payload, client.ReceiveExactly(payload.Length));
         server.WaitUntil(s => s.Stats[Counter.BytesSent] == payload.Length, "the echo was counted");
 
-        Dictionary<string, long> values = Collect(server.Server.Port);
+        Dictionary<string, long> values = MeterReading.Collect(server.Server.Port);
         Assert.Equal(1, values["epollserver.connections.accepted"]);
         Assert.Equal(1, values["epollserver.connections.open"]);
         Assert.Equal(payload.Length, values["epollserver.bytes.received"]);
@@ -37,7 +36,7 @@ public sealed class MetricsTests
 
         client.Dispose();
         server.WaitUntil(s => s.OpenConnections == 0, "the close was seen");
-        values = Collect(server.Server.Port);
+        values = MeterReading.Collect(server.Server.Port);
         Assert.Equal(0, values["epollserver.connections.open"]);
         Assert.Equal(1, values["epollserver.connections.closed"]);
     }
@@ -48,30 +47,8 @@ public sealed class MetricsTests
         var server = new Server(new ServerOptions { Address = "127.0.0.1", Port = 0 }, new Protocols.EchoHandler());
         server.Start();
         int port = server.Port;
-        Assert.NotEmpty(Collect(port, requireAny: false));
+        Assert.NotEmpty(MeterReading.Collect(port, requireAny: false));
         server.Dispose();
-        Assert.Empty(Collect(port, requireAny: false));
+        Assert.Empty(MeterReading.Collect(port, requireAny: false));
     }
-
-    // One observation of every EpollServer instrument of the server on `port`: "name" or "name|tag=value" -> value.
-    private static Dictionary<string, long> Collect(int port, bool requireAny = true)
-    {
-        var values = new Dictionary<string, long>();
-        using var listener = new MeterListener();
-        listener.InstrumentPublished = (instrument, l) =>
-        {
-            if (instrument.Meter.Name == ServerMetrics.MeterName && instrument.Meter.Tags?.Any(t => t.Key == "epollserver.port" && Equals(t.Value, port)) == true)
-                l.EnableMeasurementEvents(instrument);
-        };
-        listener.SetMeasurementEventCallback<long>((instrument, value, tags, _) => values[Key(instrument, tags)] = value);
-        listener.SetMeasurementEventCallback<int>((instrument, value, tags, _) => values[Key(instrument, tags)] = value);
-        listener.Start();
-        listener.RecordObservableInstruments();
-        if (requireAny)
-            Assert.NotEmpty(values);
-        return values;
-    }
-
-    private static string Key(Instrument instrument, ReadOnlySpan<KeyValuePair<string, object?>> tags) =>
-        tags.Length == 0 ? instrument.Name : $"{instrument.Name}|{tags[0].Key}={tags[0].Value}";
 }

@@ -1,7 +1,7 @@
 // `epollserver ping`: per-probe lines and the summary, parsed and checked for consistency, over TCP and UDP.
-using EpollServer.Diagnostics;
 using System.Globalization;
 using System.Text.RegularExpressions;
+using EpollServer.Diagnostics;
 using EpollServer.Protocols;
 using EpollServer.Protocols.Chat;
 using EpollServer.Tests.Infrastructure;

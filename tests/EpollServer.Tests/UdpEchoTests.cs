@@ -1,7 +1,7 @@
 // --udp: datagram in, the same datagram out, on the TCP port; the largest and the empty datagram; truncation counted.
-using EpollServer.Diagnostics;
 using System.Net;
 using System.Net.Sockets;
+using EpollServer.Diagnostics;
 using EpollServer.Tests.Infrastructure;
 
 namespace EpollServer.Tests;

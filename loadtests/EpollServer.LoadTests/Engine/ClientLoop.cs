@@ -1,8 +1,8 @@
 // One generator thread: a loop and its context built by the server's own factory (LoopContext.Create), whose
 // connections are the server's own stream type, each with a load client as its handler. Other threads talk to it
 // only through Post, as they would to a server loop.
-using EpollServer.Diagnostics;
 using System.Net;
+using EpollServer.Diagnostics;
 using EpollServer.Net;
 using EpollServer.Reactor;
 using Microsoft.Extensions.Logging.Abstractions;

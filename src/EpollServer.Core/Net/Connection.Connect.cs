@@ -2,8 +2,8 @@
 // resolved off the loop thread, the connect timeout, and then the same stream as an accepted connection. The handler
 // hears OnOpen once connected; a connection that never opens gets only OnClose (ConnectFailed or ConnectTimeout,
 // with ConnectError saying why).
-using EpollServer.Diagnostics;
 using System.Net;
+using EpollServer.Diagnostics;
 using EpollServer.Interop;
 using EpollServer.Protocols;
 using EpollServer.Reactor;

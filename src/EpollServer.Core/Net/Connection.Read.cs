@@ -1,7 +1,7 @@
 // The read side of a connection: recv into the input ring, hand it to the handler, notice EOF; the handler's own
 // pause of reading (PauseReading/ResumeReading); and the drain of a stopping server.
-using EpollServer.Diagnostics;
 using EpollServer.Buffers;
+using EpollServer.Diagnostics;
 using EpollServer.Interop;
 
 namespace EpollServer.Net;

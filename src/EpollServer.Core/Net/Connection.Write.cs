@@ -1,7 +1,7 @@
 // The write side of a connection: append to the output ring, send at the end of the batch, arm EPOLLOUT only for
 // a remainder, apply backpressure to the read side, and the two ways of ending the output (Close, ShutdownOutput).
-using EpollServer.Diagnostics;
 using EpollServer.Buffers;
+using EpollServer.Diagnostics;
 using EpollServer.Interop;
 
 namespace EpollServer.Net;

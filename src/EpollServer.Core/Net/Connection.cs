@@ -1,9 +1,9 @@
 // One connected TCP socket as a stream on its loop: its fd, its two rings, its poller interest, its handler and where
 // it is in its life. Accepted by a server or connected by a handler (Connection.Connect.cs), it is the same stream.
 // It knows its loop's context (LoopContext), not the server. Only the loop thread touches a Connection.
-using EpollServer.Diagnostics;
 using System.Net;
 using EpollServer.Buffers;
+using EpollServer.Diagnostics;
 using EpollServer.Interop;
 using EpollServer.Protocols;
 using EpollServer.Reactor;

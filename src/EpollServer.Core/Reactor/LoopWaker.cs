@@ -9,6 +9,7 @@ internal sealed class LoopWaker : IPollable, IDisposable
 {
     private readonly ConcurrentQueue<Action> _work = new();
     private int _signalled;
+    private volatile bool _disposed;
 
     private LoopWaker(int fd, int writeFd)
     {
@@ -42,9 +43,13 @@ internal sealed class LoopWaker : IPollable, IDisposable
         return piped;
     }
 
-    // Any thread. Only the first post after a wake-up writes: a burst of posts costs one syscall.
+    // Any thread. Only the first post after a wake-up writes: a burst of posts costs one syscall. After Dispose the
+    // work is dropped: a late post (a host name resolved after the server stopped) must not write to an fd number
+    // that may already belong to something else.
     public void Post(Action work)
     {
+        if (_disposed)
+            return;
         _work.Enqueue(work);
         if (Interlocked.Exchange(ref _signalled, 1) == 0)
             Signal();
@@ -86,6 +91,7 @@ internal sealed class LoopWaker : IPollable, IDisposable
 
     public void Dispose()
     {
+        _disposed = true;
         Sys.Close(Fd);
         if (WriteFd != Fd)
             Sys.Close(WriteFd);
