@@ -205,6 +205,31 @@ public sealed class ProxyTests
         Assert.Equal(1, proxy.Server.Stats[Counter.ConnectionsReset]);
     }
 
+    // The upstream by host name (resolved off the loop thread) and by IPv6 literal: the same stream either way.
+    [Theory]
+    [InlineData("localhost", "127.0.0.1")]
+    [InlineData("::1", "::1")]
+    public void UpstreamByNameOrIPv6_IsReached(string upstreamHost, string echoAddress)
+    {
+        using var echo = new TestServer(address: echoAddress);
+        using var proxy = new TestServer(new ProxyHandler(upstreamHost, echo.Port));
+        using var client = TestClient.Connect(proxy.Port);
+        Assert.True(client.EchoesProbe(Patterns.For(6, 10_000)), $"no echo through the proxy to {upstreamHost}: {proxy.Server.Stats}");
+        Assert.Equal(1, proxy.Server.Stats[Counter.ConnectsSucceeded]);
+    }
+
+    [Fact]
+    public void UpstreamNameThatDoesNotResolve_TheClientIsClosed_AndItIsCounted()
+    {
+        var handler = new ProxyHandler("no-such-host.invalid", 7);   // .invalid never resolves (RFC 2606)
+        // On the test's clock the connect timeout cannot cut the lookup short, however slow this machine's resolver.
+        using var proxy = new TestServer(handler, clock: new FakeTimeProvider());
+        using var client = TestClient.Connect(proxy.Port);
+        proxy.WaitUntil(_ => handler.UpstreamUnreachable == 1, "the unresolvable upstream counted", 120_000);
+        Assert.Empty(client.ReceiveToEnd());
+        Assert.Equal(1, proxy.Server.Stats[Counter.ConnectFailures]);
+    }
+
     [Fact]
     public void UpstreamRefuses_TheClientIsClosedWithoutAByte_AndItIsCounted()
     {

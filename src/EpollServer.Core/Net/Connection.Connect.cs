@@ -38,6 +38,13 @@ public sealed partial class Connection
     private bool _connecting;   // connect(2) returned EINPROGRESS; writability will say how it went
     private bool _resolving;    // waiting for the host name
     private string? _remoteName;
+    private IPAddress[]? _candidates;   // what the name resolved to, tried in order until one connects
+    private int _nextCandidate;
+    private int _port;
+
+    // Not yet a connected socket: the name is being looked up, or the handshake is under way. What the handler writes
+    // meanwhile waits in the output ring.
+    private bool Establishing => _connecting || _resolving;
 
     // Why an outgoing connection failed (ECONNREFUSED, ETIMEDOUT, ...); None otherwise. A name that did not resolve
     // is EHOSTUNREACH.
@@ -94,11 +101,12 @@ public sealed partial class Connection
         {
             if (IsClosed)
                 return;   // aborted, or timed out, while the name was being looked up
-            IPAddress[] addresses = resolved.IsCompletedSuccessfully ? resolved.Result : [];
-            if (addresses.Length == 0)
+            _candidates = resolved.IsCompletedSuccessfully ? resolved.Result : [];
+            _port = port;
+            if (_candidates.Length == 0)
                 FailConnect(Errno.EHOSTUNREACH);
             else
-                BeginConnect(new IPEndPoint(addresses[0], port));
+                BeginConnect(new IPEndPoint(_candidates[_nextCandidate++], port));
         }), TaskScheduler.Default);
     }
 
@@ -131,9 +139,29 @@ public sealed partial class Connection
         UpdateInterest();
     }
 
+    // A name can resolve to several addresses ("localhost": ::1 and 127.0.0.1): the next is tried before giving up,
+    // within the same connect timeout.
     private void FailConnect(Errno error)
     {
+        if (_candidates is not null && _nextCandidate < _candidates.Length)
+        {
+            DropSocket();
+            BeginConnect(new IPEndPoint(_candidates[_nextCandidate++], _port));
+            return;
+        }
         ConnectError = error;
         CloseNow(CloseReason.ConnectFailed);
+    }
+
+    private void DropSocket()
+    {
+        if (Fd < 0)
+            return;
+        _context.Loop.Unregister(_token, Fd);
+        Sys.Close(Fd);
+        Fd = -1;
+        _connecting = false;
+        _resolving = true;   // between addresses: still in the connect queue
+        _interest = Interest.None;
     }
 }

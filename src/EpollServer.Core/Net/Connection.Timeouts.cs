@@ -70,5 +70,5 @@ public sealed partial class Connection
 
     // Which queue _waiting is in: connect until connected, then first-byte until the peer spoke, then request.
     private DeadlineQueue<Connection>? WaitingQueue() =>
-        _connecting || _resolving ? _context.ConnectQueue : _spoke ? _context.RequestQueue : _context.FirstByteQueue;
+        Establishing ? _context.ConnectQueue : _spoke ? _context.RequestQueue : _context.FirstByteQueue;
 }

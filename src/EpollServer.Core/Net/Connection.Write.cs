@@ -61,7 +61,7 @@ public sealed partial class Connection
     internal void Flush()
     {
         _queuedForFlush = false;
-        if (IsClosed || _connecting)
+        if (IsClosed || Establishing)
             return;
         if (!_output.IsEmpty && !Send())
             return;
@@ -115,7 +115,7 @@ public sealed partial class Connection
     {
         if (OutputSpace >= needed)
             return true;
-        if (IsClosing || _output.IsEmpty || _connecting)
+        if (IsClosing || _output.IsEmpty || Establishing)
             return false;
         SyscallResult sent = SendPending();
         if (!sent.Ok && !sent.Error.IsWouldBlock)

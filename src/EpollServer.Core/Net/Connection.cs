@@ -117,7 +117,7 @@ public sealed partial class Connection : IPollable, IDeferred
     {
         if (IsClosed || _closeRequested)
             return;
-        if ((_connecting || _resolving) && _output.IsEmpty)
+        if (Establishing && _output.IsEmpty)
         {
             CloseNow(CloseReason.Closed);   // nothing to deliver: no need to finish connecting first
             return;
@@ -191,12 +191,12 @@ public sealed partial class Connection : IPollable, IDeferred
     }
 
     // While draining, only the rest of a request already begun is read: new ones are not taken.
-    private bool WantsRead => !_inputEnded && !_connecting && (_lingering ||
+    private bool WantsRead => !_inputEnded && !Establishing && (_lingering ||
         (!_readPaused && !_readStopped && !_closeRequested && (!_draining || !_input.IsEmpty)));
 
     private void UpdateInterest()
     {
-        if (IsClosed || _connecting || Fd < 0)
+        if (IsClosed || Establishing || Fd < 0)
             return;
         Interest desired = (WantsRead ? Interest.Read : Interest.None) | (_writeArmed ? Interest.Write : Interest.None);
         if (desired == _interest)
