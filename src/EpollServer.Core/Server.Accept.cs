@@ -1,4 +1,5 @@
-// Accepting connections: a bounded batch per wake-up, the connection limit, and running out of fds.
+// Accepting connections: a bounded batch per wake-up, the limits (counted across every reactor), handing each
+// connection to the reactor that will own it, and running out of fds.
 using EpollServer.Diagnostics;
 using EpollServer.Interop;
 using EpollServer.Net;
@@ -14,12 +15,17 @@ public sealed partial class Server
 
     private static ReadOnlySpan<byte> PerAddressRefusalLine => "ERR too many connections from your address\n"u8;
 
-    // Open connections per peer IP address, for --max-connections-per-address; an address leaves at zero.
+    // Open connections per peer IP address, for --max-connections-per-address; an address leaves at zero. Shared by
+    // the reactors, so locked: it is touched once per accept and once per close, never per message.
     private readonly Dictionary<(UInt128, bool), int> _perAddress = [];
 
-    // Accepted connections still open: what --max-connections limits (a proxy's upstream connections are not peers).
+    // Accepted connections still open, on every reactor: what --max-connections limits (a proxy's upstream
+    // connections are not peers). Interlocked, for the same reason.
     private int _acceptedOpen;
 
+    private int _nextReactor;   // handoff's tie-break, so that equal loads take turns
+
+    // On the listener's reactor.
     private void OnListenerReadable(Listener listener)
     {
         for (int i = 0; i < Options.MaxAcceptsPerWake; i++)
@@ -27,7 +33,7 @@ public sealed partial class Server
             SyscallResult accepted = Sys.Accept(listener.Fd, out Libc.sockaddr_storage peer, out _);
             if (accepted.Ok)
             {
-                OnAccepted(accepted.Fd, peer);
+                OnAccepted(listener.Reactor!, accepted.Fd, new PeerAddress(peer));
                 continue;
             }
             if (accepted.Error.IsWouldBlock)
@@ -46,47 +52,77 @@ public sealed partial class Server
         }
     }
 
-    private void OnAccepted(int fd, in Libc.sockaddr_storage peer)
+    // The limits, then the reactor that will own it: this one with reuseport, the least loaded with handoff.
+    private void OnAccepted(ReactorLoop accepting, int fd, PeerAddress address)
     {
-        // Counted before the refusal is sent: whoever reads the line may read the counter next.
-        if (_state != ServerState.Running || _acceptedOpen >= MaxConnections)
+        // Counted before the refusal is sent: whoever reads the line may read the counter next. (A stopping server
+        // accepts until its listeners close, and drains what it accepted with the rest.)
+        if (Interlocked.Increment(ref _acceptedOpen) > MaxConnections)
         {
-            Counters[Counter.ConnectionsRejectedLimit]++;
+            Interlocked.Decrement(ref _acceptedOpen);
+            accepting.Context.Counters[Counter.ConnectionsRejectedLimit]++;
             Refuse(fd, RefusalLine);
             return;
         }
-        var address = new PeerAddress(peer);
         if (!AdmitAddress(address.Host))
         {
-            Counters[Counter.ConnectionsRejectedPerAddress]++;
+            Interlocked.Decrement(ref _acceptedOpen);
+            accepting.Context.Counters[Counter.ConnectionsRejectedPerAddress]++;
             Refuse(fd, PerAddressRefusalLine);
             return;
         }
+        ReactorLoop owner = Options.Accept == "reuseport" ? accepting : LeastLoaded();
+        owner.CountIn();
+        if (owner == accepting)
+            AdoptOn(owner, fd, address);
+        else
+            owner.HandOver(fd, address);
+    }
+
+    private ReactorLoop LeastLoaded()
+    {
+        ReactorLoop best = _reactors[_nextReactor];
+        for (int i = 1; i < _reactors.Length; i++)
+        {
+            ReactorLoop candidate = _reactors[(_nextReactor + i) % _reactors.Length];
+            if (candidate.Load < best.Load)
+                best = candidate;
+        }
+        _nextReactor = (best.Index + 1) % _reactors.Length;
+        return best;
+    }
+
+    // On the owning reactor's thread: the connection is registered there, and from now on only that thread touches it.
+    private void AdoptOn(ReactorLoop reactor, int fd, PeerAddress address)
+    {
         // Small replies must not wait for Nagle's 40 ms; the output ring already batches writes into one send.
         if (Options.NoDelay)
             Sys.SetSockOpt(fd, Libc.IPPROTO_TCP, Libc.TCP_NODELAY, 1);
-        var connection = new Connection(Context, fd, address, Handler, accepted: true);
+        var connection = new Connection(reactor.Context, fd, address, reactor.Handler, accepted: true);
         SyscallResult registered = connection.Register();
         if (!registered.Ok)
         {
             Logger.LogError("epoll_ctl(ADD) for a new connection failed: {Error}", registered.Error);
             Sys.Close(fd);
-            ForgetAddress(address.Host);
+            Forget(reactor, address.Host);
             return;
         }
-        Context.Connections.Add(connection);
-        _acceptedOpen++;
-        Counters[Counter.ConnectionsAccepted]++;
+        reactor.Context.Connections.Add(connection);
+        reactor.Context.Counters[Counter.ConnectionsAccepted]++;
         connection.StartTimeouts();
         try
         {
-            Handler.OnOpen(connection);
+            reactor.Handler.OnOpen(connection);
         }
         catch (Exception e)
         {
-            Context.LogHandlerError(connection, e);
+            reactor.Context.LogHandlerError(connection, e);
             connection.CloseNow(CloseReason.HandlerError);
+            return;
         }
+        // Accepted just as this reactor's drain began: it drains like the others.
+        if (reactor.Draining)
+            connection.BeginDrain();
     }
 
     // The fd table is full although the start-up cap should have prevented it (the limit was lowered under the
@@ -98,7 +134,7 @@ public sealed partial class Server
         if (_reserve.Fds.Count == 0)
             return;
         _reserve.Dispose();
-        MaxConnections = Math.Max(1, _acceptedOpen);
+        MaxConnections = Math.Max(1, Volatile.Read(ref _acceptedOpen));
         Logger.LogWarning("out of file descriptors ({Error}): gave back the {Count} fds reserved for the runtime; max connections " +
             "lowered to {Max}", error, RuntimeFdReserve.Size, MaxConnections);
     }
@@ -114,40 +150,55 @@ public sealed partial class Server
     {
         if (Options.MaxConnectionsPerAddress == 0)
             return true;
-        ref int open = ref System.Runtime.InteropServices.CollectionsMarshal.GetValueRefOrAddDefault(_perAddress, host, out _);
-        if (open >= Options.MaxConnectionsPerAddress)
-            return false;
-        open++;
-        return true;
+        lock (_perAddress)
+        {
+            ref int open = ref System.Runtime.InteropServices.CollectionsMarshal.GetValueRefOrAddDefault(_perAddress, host, out _);
+            if (open >= Options.MaxConnectionsPerAddress)
+                return false;
+            open++;
+            return true;
+        }
     }
 
-    private void ForgetAddress((UInt128, bool) host)
+    // An accepted connection is gone (or never made it): its place in every count is given back.
+    private void Forget(ReactorLoop reactor, (UInt128, bool) host)
     {
-        ref int open = ref System.Runtime.InteropServices.CollectionsMarshal.GetValueRefOrNullRef(_perAddress, host);
-        if (System.Runtime.CompilerServices.Unsafe.IsNullRef(ref open))
+        reactor.CountOut();
+        Interlocked.Decrement(ref _acceptedOpen);
+        if (Options.MaxConnectionsPerAddress == 0)
             return;
-        if (--open == 0)
-            _perAddress.Remove(host);
+        lock (_perAddress)
+        {
+            ref int open = ref System.Runtime.InteropServices.CollectionsMarshal.GetValueRefOrNullRef(_perAddress, host);
+            if (System.Runtime.CompilerServices.Unsafe.IsNullRef(ref open))
+                return;
+            if (--open == 0)
+                _perAddress.Remove(host);
+        }
     }
 
     // The table is full: free the spare, accept a pending connection onto it and close it at once (the peer sees
-    // EOF rather than hanging in the backlog), take the spare back. Repeated for what the backlog holds.
+    // EOF rather than hanging in the backlog), take the spare back. Repeated for what the backlog holds. Locked: with
+    // a listener per reactor, two reactors may meet EMFILE at once, and there is one spare.
     private void RejectWithSpareFd(Listener listener, Errno error)
     {
         int rejected = 0;
-        while (_spare.IsHeld && rejected < Options.MaxAcceptsPerWake)
+        lock (_spare)
         {
-            _spare.Release();
-            SyscallResult accepted = Sys.Accept(listener.Fd, out _, out _);
-            if (accepted.Ok)
+            while (_spare.IsHeld && rejected < Options.MaxAcceptsPerWake)
             {
-                Counters[Counter.ConnectionsRejectedNoFds]++;
-                Sys.Close(accepted.Fd);
-                rejected++;
+                _spare.Release();
+                SyscallResult accepted = Sys.Accept(listener.Fd, out _, out _);
+                if (accepted.Ok)
+                {
+                    listener.Reactor!.Context.Counters[Counter.ConnectionsRejectedNoFds]++;
+                    Sys.Close(accepted.Fd);
+                    rejected++;
+                }
+                _spare.Acquire();
+                if (!accepted.Ok)
+                    break;
             }
-            _spare.Acquire();
-            if (!accepted.Ok)
-                break;
         }
         Logger.LogWarning("out of file descriptors ({Error}): closed {Count} pending connections; accepting again in {Ms} ms",
             error, rejected, Options.AcceptBackoff.TotalMilliseconds);
@@ -159,13 +210,14 @@ public sealed partial class Server
         if (listener.IsPaused)
             return;
         listener.IsPaused = true;
-        Counters[Counter.AcceptBackoffs]++;
-        Loop.Modify(listener.Token, listener.Fd, Interest.None);
-        Loop.Schedule(Options.AcceptBackoff, () =>
+        EventLoop loop = listener.Reactor!.Context.Loop;
+        listener.Reactor.Context.Counters[Counter.AcceptBackoffs]++;
+        loop.Modify(listener.Token, listener.Fd, Interest.None);
+        loop.Schedule(Options.AcceptBackoff, () =>
         {
             listener.IsPaused = false;
             if (_state == ServerState.Running && listener.Fd >= 0)
-                Loop.Modify(listener.Token, listener.Fd, Interest.Read);
+                loop.Modify(listener.Token, listener.Fd, Interest.Read);
         });
     }
 }

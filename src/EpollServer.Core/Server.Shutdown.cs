@@ -1,21 +1,27 @@
-// Graceful stop: close the listeners, let every connection flush what it owes, and close what is left at the deadline.
+// Graceful stop, across every reactor: first every listener closes (so that no reactor hands a connection to one that
+// has stopped), then every reactor drains its connections under one shared deadline, and stops when it has none left.
 using EpollServer.Net;
-using EpollServer.Reactor;
 using Microsoft.Extensions.Logging;
 
 namespace EpollServer;
 
 public sealed partial class Server
 {
-    private LoopTimer? _drainDeadline;
+    private long _drainDeadline;   // on Clock's timestamps: the same moment for every reactor
+    private int _stillAccepting;   // reactors that have not yet closed their listeners since Stop
 
     // Any thread. Returns at once; Completion tells when the server has stopped.
     public void Stop()
     {
         // First, on the caller's thread: the shutdown path may need fds the process has run out of.
         _reserve.Dispose();
-        if (_state == ServerState.Running)
-            Loop.Post(BeginShutdown);
+        if (_state != ServerState.Running)
+            return;
+        _state = ServerState.Draining;
+        _drainDeadline = Clock.GetTimestamp() + (long)(Options.ShutdownTimeout.TotalSeconds * Clock.TimestampFrequency);
+        _stillAccepting = _reactors.Length;
+        foreach (ReactorLoop reactor in _reactors)
+            reactor.Context.Loop.Post(() => StopAccepting(reactor));
     }
 
     public Task StopAsync()
@@ -24,44 +30,60 @@ public sealed partial class Server
         return Completion;
     }
 
-    private void BeginShutdown()
+    // On each reactor. The last to close its listeners starts every reactor's drain: the drain is posted after any
+    // connection handed over before, so those are adopted first and drain with the rest.
+    private void StopAccepting(ReactorLoop reactor)
     {
-        if (_state != ServerState.Running)
+        CloseListeners(reactor);
+        if (Interlocked.Decrement(ref _stillAccepting) != 0)
             return;
-        _state = ServerState.Draining;
-        // The deadline counts from the moment the stop begins, before any connection has been asked to drain.
-        _drainDeadline = Loop.Schedule(Options.ShutdownTimeout, OnDrainDeadline);
-        foreach (Listener listener in _listeners)
-            listener.Close(Loop);
-        _udp?.Close(Loop);
         Logger.LogInformation("stopping: listener closed, draining {Count} connections (deadline {Seconds} s)",
             OpenConnections, Options.ShutdownTimeout.TotalSeconds);
-        // The accepted connections drain; those a handler opened end with what they serve (a proxy's upstream
-        // closes with its client).
-        foreach (Connection connection in Context.Connections.Snapshot())
+        foreach (ReactorLoop each in _reactors)
+            each.Context.Loop.Post(() => BeginDrain(each));
+    }
+
+    private void BeginDrain(ReactorLoop reactor)
+    {
+        reactor.Draining = true;
+        reactor.DrainDeadline = reactor.Context.Loop.ScheduleAt(_drainDeadline, () => OnDrainDeadline(reactor));
+        // The accepted connections drain; those a handler opened end with what they serve (a proxy's upstream closes
+        // with its client).
+        foreach (Connection connection in reactor.Context.Connections.Snapshot())
         {
             if (connection.IsAccepted)
                 connection.BeginDrain();
         }
-        if (OpenConnections == 0)
-            FinishShutdown();
+        FinishIfDrained(reactor);
     }
 
-    private void OnDrainDeadline()
+    private void OnDrainDeadline(ReactorLoop reactor)
     {
-        Connection[] left = Context.Connections.Snapshot();
+        Connection[] left = reactor.Context.Connections.Snapshot();
         long unsent = left.Sum(c => (long)c.PendingOutput);
         long unserved = left.Sum(c => (long)c.PendingInput);
-        Logger.LogWarning("drain deadline reached: closing {Count} connections with {Bytes} bytes unsent and {Unserved} bytes read but not served",
-            left.Length, unsent, unserved);
+        Logger.LogWarning("drain deadline reached: closing {Count} connections with {Bytes} bytes unsent and {Unserved} bytes read but not served{Where}",
+            left.Length, unsent, unserved, _reactors.Length > 1 ? $" ({reactor})" : "");
         foreach (Connection connection in left)
             connection.CloseNow(CloseReason.DrainDeadline);
-        FinishShutdown();
+        reactor.Context.Loop.RunDeferred();
+        FinishIfDrained(reactor);
     }
 
-    private void FinishShutdown()
+    private static void FinishIfDrained(ReactorLoop reactor)
     {
-        _drainDeadline?.Cancel();
-        Loop.Stop();
+        if (!reactor.Draining || reactor.Context.Connections.Count > 0)
+            return;
+        reactor.DrainDeadline?.Cancel();
+        reactor.Context.Loop.Stop();
+    }
+
+    // The context's report of a close, on its reactor: the server's own bookkeeping only (the handler hears of it
+    // separately).
+    private void OnConnectionClosed(ReactorLoop reactor, Connection connection)
+    {
+        if (connection.IsAccepted)
+            Forget(reactor, connection.Host);
+        FinishIfDrained(reactor);
     }
 }

@@ -1,8 +1,8 @@
-// A TCP server on one reactor thread: listeners, connections and a protocol handler on an epoll event loop.
-// Start() binds and starts the loop thread; everything after that happens on the loop, and other threads talk to it
-// only through Post (Stop, GetFdReportAsync).
+// A TCP server: its listeners plus its reactors, one loop thread each (Options.Reactors; one per CPU by default), each
+// owning the connections it was dealt and its own handler instance. Start() binds and starts the reactor threads;
+// everything after that happens on them, and other threads talk to a reactor only through its waker's queue (Stop,
+// GetFdReportAsync, handing over an accepted connection).
 using System.Net;
-using EpollServer.Buffers;
 using EpollServer.Diagnostics;
 using EpollServer.Interop;
 using EpollServer.Net;
@@ -15,22 +15,29 @@ namespace EpollServer;
 
 public sealed partial class Server : IDisposable
 {
-    private readonly List<Listener> _listeners = [];
+    private readonly Func<IProtocolHandler> _handlerFactory;
+    private readonly bool _oneHandlerInstance;
+    private IProtocolHandler? _first;   // the factory's first handler: reactor 0's, and what Handler shows before Start
+    private ReactorLoop[] _reactors = [];
     private DatagramSocket? _udp;
     private readonly SpareFd _spare = new();
     private readonly RuntimeFdReserve _reserve = new();
     private readonly TaskCompletionSource _completion = new(TaskCreationOptions.RunContinuationsAsynchronously);
-    private LoopContext? _context;
-    private Thread? _thread;
     private ServerMetrics? _metrics;
+    private int _running;   // reactor threads still running
     private volatile ServerState _state = ServerState.Created;
 
-    // clock: where the loop's timers and timeouts read the time; TimeProvider.System unless a test advances its own.
+    // One handler instance serves one reactor (its scratch buffers are that loop's): this form needs Reactors = 1.
+    // clock: where the loops' timers and timeouts read the time; TimeProvider.System unless a test advances its own.
     public Server(ServerOptions options, IProtocolHandler handler, ILogger? logger = null, TimeProvider? clock = null)
+        : this(options, () => handler, logger, clock) => _oneHandlerInstance = true;
+
+    // handlerFactory: called once per reactor, on the starting thread.
+    public Server(ServerOptions options, Func<IProtocolHandler> handlerFactory, ILogger? logger = null, TimeProvider? clock = null)
     {
         Options = options;
         Clock = clock ?? TimeProvider.System;
-        Handler = handler;
+        _handlerFactory = handlerFactory;
         Logger = logger ?? NullLogger.Instance;
     }
 
@@ -38,12 +45,8 @@ public sealed partial class Server : IDisposable
 
     public TimeProvider Clock { get; }
 
-    public IProtocolHandler Handler { get; }
-
-    // What the server's loop counts (its context's counter sink); all zeros before Start.
-    public ServerCounters Counters => _context?.Counters ?? NotStarted;
-
-    private static readonly ServerCounters NotStarted = new();
+    // Reactor 0's handler: the protocol's name and shape (every reactor's is made by the same factory).
+    public IProtocolHandler Handler => _first ??= _handlerFactory();
 
     public IReadOnlyList<IPEndPoint> LocalEndPoints { get; private set; } = [];
 
@@ -55,54 +58,55 @@ public sealed partial class Server : IDisposable
 
     public string PollerName { get; private set; } = "none";
 
-    // Completes when the loop thread has stopped and every fd is closed.
+    // Completes when every reactor thread has stopped and every fd is closed.
     public Task Completion => _completion.Task;
 
-    public int OpenConnections => _context?.Connections.Count ?? 0;
+    public int ReactorCount => _reactors.Length;
 
-    // Options.MaxConnections, lowered at start-up when the fd limit cannot hold that many (see CapByFdLimit).
-    public int MaxConnections { get; private set; } = int.MaxValue;
+    public int OpenConnections => _reactors.Sum(r => r.Context.Connections.Count);
 
-    public ServerStats Stats => Counters.Snapshot((Counter.ConnectionsOpen, OpenConnections), (Counter.Messages, Handler.MessagesHandled),
-        (Counter.LoopIterations, LoopIterations), (Counter.DispatchFailures, _context?.Loop.DispatchFailures ?? 0));
+    // Options.MaxConnections, lowered at start-up when the fd limit cannot hold that many (see CapByFdLimit), and at
+    // EMFILE to what is open then.
+    public int MaxConnections { get => Volatile.Read(ref _maxConnections); private set => Volatile.Write(ref _maxConnections, value); }
 
-    // One counter now, from any thread; the gauges from their owners.
-    public long Read(Counter id) => id switch
+    private int _maxConnections = int.MaxValue;
+
+    // Every reactor's counters, summed; the gauges from their owners.
+    public ServerStats Stats => ServerStats.Sum(_reactors.Select(ReactorStats));
+
+    // One reactor's counters (PerReactor: each, in order).
+    internal ServerStats ReactorStats(ReactorLoop reactor) => reactor.Context.Counters.Snapshot(
+        (Counter.ConnectionsOpen, reactor.Context.Connections.Count), (Counter.Messages, reactor.Handler.MessagesHandled),
+        (Counter.LoopIterations, reactor.Context.Loop.Iterations), (Counter.DispatchFailures, reactor.Context.Loop.DispatchFailures));
+
+    public IReadOnlyList<ServerStats> PerReactor => [.. _reactors.Select(ReactorStats)];
+
+    // One counter now, from any thread, summed over the reactors.
+    public long Read(Counter id) => _reactors.Sum(r => id switch
     {
-        Counter.ConnectionsOpen => OpenConnections,
-        Counter.Messages => Handler.MessagesHandled,
-        Counter.LoopIterations => LoopIterations,
-        Counter.DispatchFailures => _context?.Loop.DispatchFailures ?? 0,
-        _ => Volatile.Read(ref Counters[id]),
-    };
+        Counter.ConnectionsOpen => (long)r.Context.Connections.Count,
+        Counter.Messages => r.Handler.MessagesHandled,
+        Counter.LoopIterations => r.Context.Loop.Iterations,
+        Counter.DispatchFailures => r.Context.Loop.DispatchFailures,
+        _ => Volatile.Read(ref r.Context.Counters[id]),
+    });
 
-    public long LoopIterations => _context?.Loop.Iterations ?? 0;
+    public long LoopIterations => _reactors.Sum(r => r.Context.Loop.Iterations);
 
-    // The fds the server holds, counted from any thread without asking the loop (GetFdReportAsync lists them
-    // exactly): it may be a connection behind, which a gauge can afford.
-    internal int OwnFdCount
-    {
-        get
-        {
-            int count = (_udp?.Fd >= 0 ? 1 : 0) + (_spare.IsHeld ? 1 : 0) + _reserve.Fds.Count + OpenConnections;
-            if (_context?.Loop is { } loop)
-                count += (loop.PollerFd >= 0 ? 1 : 0) + (loop.WakerFd >= 0 ? 1 : 0) + (loop.WakerWriteFd >= 0 ? 1 : 0);
-            // By index, not foreach: the loop clears the list at stop, and an enumerator would throw at that moment.
-            for (int i = 0; i < _listeners.Count; i++)
-                count += _listeners.ElementAtOrDefault(i) is { Fd: >= 0 } ? 1 : 0;
-            return count;
-        }
-    }
+    // The protocol's own counters, summed by name over the reactors' handlers.
+    public IReadOnlyList<KeyValuePair<string, long>> HandlerCounters =>
+        [.. _reactors.SelectMany(r => r.Handler.Counters).GroupBy(c => c.Key).Select(g => new KeyValuePair<string, long>(g.Key, g.Sum(c => c.Value)))];
 
     internal ILogger Logger { get; }
 
-    internal EventLoop Loop => _context!.Loop;
+    internal IReadOnlyList<ReactorLoop> Reactors => _reactors;
 
-    // The loop's context: what its connections know of it.
-    internal LoopContext Context => _context!;
+    // Reactor 0's loop and context (what a one-reactor server's tests look into).
+    internal EventLoop Loop => _reactors[0].Context.Loop;
 
+    internal LoopContext Context => _reactors[0].Context;
 
-    // Binds and starts the loop thread. Throws ServerStartException with the errno when a resource cannot be had.
+    // Binds and starts the reactor threads. Throws ServerStartException with the errno when a resource cannot be had.
     public void Start()
     {
         if (_state != ServerState.Created)
@@ -110,9 +114,13 @@ public sealed partial class Server : IDisposable
         IReadOnlyList<string> errors = Options.Validate();
         if (errors.Count > 0)
             throw new ArgumentException(string.Join("; ", errors), nameof(Options));
+        int reactors = Options.ResolvedReactors;
+        if (reactors > 1 && _oneHandlerInstance)
+            throw new ArgumentException($"{reactors} reactors need a handler each: pass a factory (Func<IProtocolHandler>), or set Reactors to 1",
+                nameof(Options));
         try
         {
-            CreateLoop();
+            CreateReactors(reactors);
             OpenListeners();
             _reserve.Acquire();
             SyscallResult spare = _spare.Acquire();
@@ -127,15 +135,32 @@ public sealed partial class Server : IDisposable
         }
         _state = ServerState.Running;
         _metrics = new ServerMetrics(this);
-        _thread = new Thread(RunLoop) { Name = "epollserver-loop", IsBackground = true };
-        _thread.Start();
+        StartThreads();
     }
 
-    private void CreateLoop()
+    private void CreateReactors(int count)
     {
-        _context = LoopContext.Create(Options, Logger, Clock);
-        _context.Closed = OnConnectionClosed;
-        PollerName = _context.Loop.PollerName;
+        _reactors = new ReactorLoop[count];
+        for (int i = 0; i < count; i++)
+        {
+            LoopContext context = LoopContext.Create(Options, Logger, Clock);
+            var reactor = new ReactorLoop(i, context, i == 0 ? Handler : _handlerFactory(), AdoptOn);
+            context.Closed = connection => OnConnectionClosed(reactor, connection);
+            _reactors[i] = reactor;
+        }
+        PollerName = _reactors[0].Context.Loop.PollerName;
+    }
+
+    private void StartThreads()
+    {
+        int[] cpus = Sys.GetCpuAffinity();
+        _running = _reactors.Length;
+        foreach (ReactorLoop reactor in _reactors)
+        {
+            int cpu = cpus.Length > 0 ? cpus[reactor.Index % cpus.Length] : -1;
+            reactor.Thread = new Thread(() => RunReactor(reactor, cpu)) { Name = $"epollserver-reactor-{reactor.Index}", IsBackground = true };
+            reactor.Thread.Start();
+        }
     }
 
     // Fds kept free beyond the connections, as Redis keeps 32 (CONFIG_MIN_RESERVED_FDS): the runtime needs fds of
@@ -144,7 +169,7 @@ public sealed partial class Server : IDisposable
     public const int ReservedFds = 32;
 
     // Connections beyond the fd limit could only be had by running the process out of fds; the limit refuses them
-    // with a line instead. The fds already open (runtime, listeners, epoll, eventfd, spare) are counted as they are.
+    // with a line instead. The fds already open (runtime, listeners, pollers, wakers, spare) are counted as they are.
     private int CapByFdLimit(int wanted)
     {
         if (!OperatingSystem.IsLinux() || !Sys.GetFdLimit(out ulong soft, out _).Ok || soft >= int.MaxValue)
@@ -158,97 +183,112 @@ public sealed partial class Server : IDisposable
         return room;
     }
 
+    // handoff: one listener, on reactor 0, which deals what it accepts. reuseport: one listener per reactor on the same
+    // port (the first binds, and a port the kernel picked is the others' too).
     private void OpenListeners()
     {
-        IPAddress address = IPAddress.Parse(Options.Address);
+        bool reusePort = Options.Accept == "reuseport";
+        IPEndPoint endPoint = OpenListener(_reactors[0], reusePort, null);
+        if (reusePort)
+        {
+            for (int i = 1; i < _reactors.Length; i++)
+                OpenListener(_reactors[i], reusePort, new IPEndPoint(endPoint.Address, Port));
+        }
+        if (Options.Udp)
+            OpenDatagrams(_reactors[0], new IPEndPoint(endPoint.Address, Port), dualStack: endPoint.Address.Equals(IPAddress.IPv6Any));
+    }
+
+    // Returns the address it bound (:: falls back to 0.0.0.0 where IPv6 is missing).
+    private IPEndPoint OpenListener(ReactorLoop reactor, bool reusePort, IPEndPoint? at)
+    {
+        IPAddress address = at?.Address ?? IPAddress.Parse(Options.Address);
         bool anyV6 = address.Equals(IPAddress.IPv6Any);
-        var endPoint = new IPEndPoint(address, Options.Port);
-        SyscallResult opened = Listener.Open(endPoint, Options.Backlog, anyV6, OnListenerReadable, out Listener? listener);
+        var endPoint = new IPEndPoint(address, at?.Port ?? Options.Port);
+        SyscallResult opened = Listener.Open(endPoint, Options.Backlog, anyV6, OnListenerReadable, out Listener? listener, reusePort);
         if (!opened.Ok && anyV6 && opened.Error == Errno.EAFNOSUPPORT)
         {
             // A host (or container) without IPv6: "::" falls back to every IPv4 address, and says so.
             Logger.LogWarning("IPv6 is not available ({Error}); listening on IPv4 only", opened.Error);
-            endPoint = new IPEndPoint(IPAddress.Any, Options.Port);
-            opened = Listener.Open(endPoint, Options.Backlog, false, OnListenerReadable, out listener);
+            endPoint = new IPEndPoint(IPAddress.Any, endPoint.Port);
+            opened = Listener.Open(endPoint, Options.Backlog, false, OnListenerReadable, out listener, reusePort);
         }
         if (!opened.Ok)
             throw new ServerStartException($"cannot listen on {endPoint}: {opened.Error}");
-        SyscallResult registered = Loop.Register(listener!, listener!.Fd, Interest.Read, out ulong token);
+        listener!.Reactor = reactor;
+        reactor.Listeners.Add(listener);
+        SyscallResult registered = reactor.Context.Loop.Register(listener, listener.Fd, Interest.Read, out ulong token);
         listener.Token = token;
-        _listeners.Add(listener);
         if (!registered.Ok)
             throw new ServerStartException($"epoll_ctl(ADD) for the listener failed: {registered.Error}");
-        LocalEndPoints = [listener.LocalEndPoint];
-        if (Options.Udp)
-            OpenDatagrams(listener.LocalEndPoint, dualStack: endPoint.Address.Equals(IPAddress.IPv6Any));
+        if (LocalEndPoints.Count == 0)
+            LocalEndPoints = [listener.LocalEndPoint];
+        return endPoint;
     }
 
     // The TCP listener's port, also when the kernel picked it (port 0), so that `ping --udp` finds the same number.
-    private void OpenDatagrams(IPEndPoint tcpEndPoint, bool dualStack)
+    // One socket, on reactor 0: datagrams need no balancing to stay in order per peer, and a flood stays on one loop.
+    private void OpenDatagrams(ReactorLoop reactor, IPEndPoint tcpEndPoint, bool dualStack)
     {
-        IDatagramHandler datagrams = Handler.Datagrams
-            ?? throw new ServerStartException($"the {Handler.Name} protocol has no datagram form: Udp serves only protocols that have one (echo)");
-        SyscallResult opened = DatagramSocket.Open(tcpEndPoint, dualStack, Options.UdpBufferSize, datagrams, Counters, out _udp);
+        IDatagramHandler datagrams = reactor.Handler.Datagrams
+            ?? throw new ServerStartException($"the {reactor.Handler.Name} protocol has no datagram form: Udp serves only protocols that have one (echo)");
+        SyscallResult opened = DatagramSocket.Open(tcpEndPoint, dualStack, Options.UdpBufferSize, datagrams, reactor.Context.Counters, out _udp);
         if (!opened.Ok)
             throw new ServerStartException($"cannot bind UDP on {tcpEndPoint}: {opened.Error}");
-        SyscallResult registered = Loop.Register(_udp!, _udp!.Fd, Interest.Read, out ulong token);
+        SyscallResult registered = reactor.Context.Loop.Register(_udp!, _udp!.Fd, Interest.Read, out ulong token);
         _udp.Token = token;
         if (!registered.Ok)
             throw new ServerStartException($"epoll_ctl(ADD) for the UDP socket failed: {registered.Error}");
         UdpEndPoint = _udp.LocalEndPoint;
     }
 
-    private void RunLoop()
+    private void RunReactor(ReactorLoop reactor, int cpu)
     {
+        if (Options.PinReactors && cpu >= 0)
+            reactor.PinTo(cpu, Logger);
         try
         {
-            Loop.Run();
+            reactor.Context.Loop.Run();
         }
         catch (Exception e)
         {
-            Logger.LogCritical(e, "the event loop failed");
+            Logger.LogCritical(e, "{Reactor}: the event loop failed", reactor);
         }
         finally
         {
             // Whatever ended the loop, no connection or listener outlives it, and every handler hears of its close.
-            // The poller and the eventfd stay open until Dispose, so that a Stop or Post racing with the end never
+            // The poller and the waker stay open until Dispose, so that a Stop or Post racing with the end never
             // writes to a closed fd number.
-            Context.CloseAll(CloseReason.DrainDeadline);
-            CloseListenersAndSpare();
-            _state = ServerState.Stopped;
-            _completion.TrySetResult();
+            reactor.Context.CloseAll(CloseReason.DrainDeadline);
+            CloseListeners(reactor);
+            reactor.CloseHandedOver();
+            if (Interlocked.Decrement(ref _running) == 0)
+            {
+                _spare.Dispose();
+                _reserve.Dispose();
+                _state = ServerState.Stopped;
+                _completion.TrySetResult();
+            }
         }
     }
 
-    private void CloseListenersAndSpare()
+    private void CloseListeners(ReactorLoop reactor)
     {
-        foreach (Listener listener in _listeners)
-            listener.Close(Loop);
-        _listeners.Clear();
-        _udp?.Close(Loop);
-        _spare.Dispose();
-        _reserve.Dispose();
+        foreach (Listener listener in reactor.Listeners)
+            listener.Close(reactor.Context.Loop);
+        if (reactor.Index == 0)
+            _udp?.Close(reactor.Context.Loop);
     }
 
     private void ReleaseResources()
     {
-        if (_context is null)
-            return;
-        CloseListenersAndSpare();
-        _context.Dispose();
-        _context = null;
-    }
-
-    // The context's report of a close: the server's own bookkeeping only (the handler hears of it separately).
-    private void OnConnectionClosed(Connection connection)
-    {
-        if (connection.IsAccepted)
+        foreach (ReactorLoop reactor in _reactors)
         {
-            _acceptedOpen--;
-            ForgetAddress(connection.Host);
+            CloseListeners(reactor);
+            reactor.Dispose();
         }
-        if (_state == ServerState.Draining && OpenConnections == 0)
-            FinishShutdown();
+        _reactors = [];
+        _spare.Dispose();
+        _reserve.Dispose();
     }
 
     public void Dispose()
@@ -257,7 +297,7 @@ public sealed partial class Server : IDisposable
         {
             Stop();
             if (!Completion.Wait(Options.ShutdownTimeout + Options.LingerTimeout + TimeSpan.FromSeconds(5)))
-                return;   // the loop thread is stuck; leaking its two fds beats freeing memory it still uses
+                return;   // a loop thread is stuck; leaking its fds beats freeing memory it still uses
         }
         ReleaseResources();
         _metrics?.Dispose();

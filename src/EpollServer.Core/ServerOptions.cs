@@ -25,6 +25,15 @@ public sealed class ServerOptions
             v => IPAddress.TryParse(v, out _) ? null : "is not an IPv4 or IPv6 address (e.g. 0.0.0.0, ::, 127.0.0.1, ::1)"),
         Number("port", nameof(Port), DefaultPort, o => o.Port, (o, v) => o.Port = v, "TCP port; 0 lets the kernel pick one (the log line says which)",
             Within(0, 65535)),
+        Text("reactors", nameof(Reactors), "auto", o => o.Reactors, (o, v) => o.Reactors = v,
+            "reactor threads, each a loop that owns its connections: a number, or auto (one per CPU the process may run on: " +
+            "its affinity mask, what taskset or a container's CPU set gives it)", CheckReactors),
+        Text("accept", nameof(Accept), "handoff", o => o.Accept, (o, v) => o.Accept = v,
+            "how connections reach the reactors: handoff (one listener; each accepted connection goes to the reactor with the " +
+            "fewest) or reuseport (a SO_REUSEPORT listener per reactor; the kernel spreads them by a hash)",
+            choices: ["handoff", "reuseport"]),
+        Flag("pin-reactors", nameof(PinReactors), o => o.PinReactors, (o, v) => o.PinReactors = v,
+            "pin reactor K to the K-th CPU the process may run on"),
         Text("poller", nameof(Poller), "auto", o => o.Poller, (o, v) => o.Poller = v,
             "readiness backend: auto (epoll on Linux, kqueue on macOS), epoll, kqueue (libkqueue on Linux) or poll (poll(2): portable, " +
             "O(registered fds) per wait)", choices: ["auto", "epoll", "kqueue", "poll"]),
@@ -76,6 +85,14 @@ public sealed class ServerOptions
     ];
 
     public string Address { get; set; } = null!;
+
+    // "auto" or a number of reactors (ResolvedReactors says how many auto is here).
+    public string Reactors { get; set; } = null!;
+
+    // "handoff" or "reuseport".
+    public string Accept { get; set; } = null!;
+
+    public bool PinReactors { get; set; }
 
     public int Port { get; set; }
 
@@ -130,6 +147,13 @@ public sealed class ServerOptions
     internal int PeerErrorLogBurst { get; set; } = 10;
 
     internal TimeSpan PeerErrorLogWindow { get; set; } = TimeSpan.FromSeconds(10);
+
+    // The reactors this server runs: one per CPU in the affinity mask for "auto".
+    public int ResolvedReactors => Reactors == "auto" ? Interop.Sys.GetCpuAffinity().Length : int.Parse(Reactors, System.Globalization.CultureInfo.InvariantCulture);
+
+    private static string? CheckReactors(string value) =>
+        value == "auto" || (int.TryParse(value, System.Globalization.NumberStyles.None, System.Globalization.CultureInfo.InvariantCulture, out int n) && n is >= 1 and <= 1024)
+            ? null : "must be auto or a number within 1..1024";
 
     // What "auto" means on this platform; the named backend otherwise.
     public string ResolvedPoller => Poller != "auto" ? Poller

@@ -8,7 +8,8 @@ namespace EpollServer.Host;
 
 internal static class Daemon
 {
-    public static int Run(ServerOptions options, IProtocolHandler handler, double statsIntervalSeconds, ILogger logger)
+    // handlers: one handler per reactor (each keeps its own loop's scratch buffers).
+    public static int Run(ServerOptions options, Func<IProtocolHandler> handlers, double statsIntervalSeconds, ILogger logger)
     {
         FdLimit.Outcome limit = FdLimit.RaiseToHard();
         if (limit.Error is not null)
@@ -16,7 +17,7 @@ internal static class Daemon
         else
             logger.LogInformation("fd limit: {Soft} (was {Before}, hard {Hard})", limit.Soft, limit.SoftBefore, limit.Hard);
 
-        using var server = new Server(options, handler, logger);
+        using var server = new Server(options, handlers, logger);
         try
         {
             server.Start();
@@ -40,8 +41,8 @@ internal static class Daemon
         string where = string.Join(", ", server.LocalEndPoints);
         string stack = options.Address == "::" && server.LocalEndPoints[0].Address.Equals(System.Net.IPAddress.IPv6Any) ? " (dual-stack IPv4+IPv6)" : "";
         string udp = server.UdpEndPoint is { } u ? $" + UDP on {u}" : "";
-        logger.LogInformation("listening on {Where}{Stack}{Udp} protocol={Protocol} poller={Poller} pid={Pid}",
-            where, stack, udp, handler.Name, server.PollerName, Environment.ProcessId);
+        logger.LogInformation("listening on {Where}{Stack}{Udp} protocol={Protocol} poller={Poller} reactors={Reactors} accept={Accept} pid={Pid}",
+            where, stack, udp, server.Handler.Name, server.PollerName, server.ReactorCount, options.Accept, Environment.ProcessId);
 
         server.Completion.Wait();
         StatsFile.Delete(Environment.ProcessId);

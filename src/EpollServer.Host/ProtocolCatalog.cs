@@ -44,6 +44,9 @@ internal static class ProtocolCatalog
         IProtocolHandler? handler = protocol.Create(daemon, options, errors);
         if (handler is null)
             return null;
+        // Chat's rooms are one handler's state: until they are shared across reactors, chat runs on one.
+        if (protocol.Name == "chat")
+            options.Reactors = "1";
         if (options.Udp && handler.Datagrams is null)
             errors.Add($"--udp: the {protocol.Name} protocol has no datagram form (echo has: UDP echo)");
         if (string.IsNullOrEmpty(daemon.Greeting))

@@ -60,7 +60,12 @@ internal static class StatsCommand
         if (s.HandlerCounters.Count > 0)
             Console.WriteLine("  " + StatsReporter.HandlerCounters(s.Protocol, s.HandlerCounters)[3..]);
         StatsFds f = s.Fds;
-        Console.WriteLine($"  fds: the server's own {f.Own} (listeners {f.Listeners.Length}, poller {(f.Poller >= 0 ? 1 : 0)}, waker 1, " +
+        if (s.Reactors.Length > 1)
+        {
+            for (int i = 0; i < s.Reactors.Length; i++)
+                Console.WriteLine($"  reactor {i}: {s.Reactors[i]}");
+        }
+        Console.WriteLine($"  fds: the server's own {f.Own} (listeners {f.Listeners.Length}, pollers {f.Pollers.Length}, wakers {f.Wakers.Length}, " +
             $"spare {(f.Spare >= 0 ? 1 : 0)}, reserved {f.Reserved}, connections {f.Connections})");
         if (f.ProcTotal >= 0)
             Console.WriteLine($"  fds: /proc/{pid}/fd at that moment {f.ProcTotal}, {f.ProcTcpSockets} of them TCP sockets " +

@@ -18,10 +18,11 @@ internal sealed record StatsSnapshot(
     Dictionary<string, long> Counters,
     Dictionary<string, long> AbortsByReason,
     Dictionary<string, long> HandlerCounters,
+    string[] Reactors,
     StatsFds Fds);
 
 // The server's own fd accounting by role, and what /proc/PID/fd showed at the same moment (-1: not Linux).
-internal sealed record StatsFds(int Own, int[] Listeners, int Poller, int Waker, int Spare, int Connections, int Reserved,
+internal sealed record StatsFds(int Own, int[] Listeners, int[] Pollers, int[] Wakers, int Spare, int Connections, int Reserved,
     int ProcTotal, int ProcTcpSockets);
 
 [JsonSourceGenerationOptions(WriteIndented = true, PropertyNamingPolicy = JsonKnownNamingPolicy.KebabCaseLower)]

@@ -18,7 +18,7 @@ public sealed class AcceptedSocketTests
         Assert.NotEqual(0, Sys.Fcntl(fd, Libc.F_GETFL).Value & Libc.O_NONBLOCK);
         Assert.NotEqual(0, Sys.Fcntl(fd, Libc.F_GETFD).Value & Libc.FD_CLOEXEC);
         Assert.Equal(1, Sys.GetSockOpt(fd, Libc.IPPROTO_TCP, Libc.TCP_NODELAY).Value);
-        foreach (int own in report.ListenerFds.Append(report.PollerFd).Append(report.WakerFd).Append(report.SpareFd))
+        foreach (int own in report.ListenerFds.Concat(report.PollerFds).Concat(report.WakerFds).Append(report.SpareFd))
             Assert.NotEqual(0, Sys.Fcntl(own, Libc.F_GETFD).Value & Libc.FD_CLOEXEC);
     }
 

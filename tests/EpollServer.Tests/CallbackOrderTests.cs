@@ -106,14 +106,14 @@ public sealed class CallbackOrderTests
         string line = $"{new string('x', 1000)}\n";
         try
         {
-            for (int i = 0; i < 20_000 && server.Server.Counters[Counter.ConnectionsAborted] == 0; i++)   // kernel buffers take megabytes first
+            for (int i = 0; i < 20_000 && server.Server.Stats[Counter.ConnectionsAborted] == 0; i++)   // kernel buffers take megabytes first
                 sender.Send(line);
         }
         catch (System.Net.Sockets.SocketException)
         {
             // Only when something went wrong: the assertions below say what.
         }
-        server.WaitUntil(s => s.Counters[Counter.ConnectionsAborted] >= 1, "the slow member was dropped");
+        server.WaitUntil(s => s.Stats[Counter.ConnectionsAborted] >= 1, "the slow member was dropped");
         lock (probe.Order)
             Assert.True(probe.MaxDepth == 1, $"callbacks nested {probe.MaxDepth} deep:\n{string.Join("\n", probe.Order.Where(o => o.Contains(" begins at depth ", StringComparison.Ordinal) && !o.EndsWith(" depth 0", StringComparison.Ordinal)).Take(5))}");
         Assert.True(reading.Wait(30_000), "the reader never heard that the slow member was dropped");

@@ -1,5 +1,6 @@
 // The daemon's own fd accounting against what the kernel shows in /proc/PID/fd and what lsof -p PID prints:
-// +N after N connections, back to the baseline after they close, and no leak across 10,000 connect/close cycles.
+// +N after N connections, back to the baseline after they close, and no leak across 10,000 connect/close cycles;
+// with one reactor, and with three (a poller and a waker each; handoff, and a listener each with reuseport).
 using System.Diagnostics;
 using EpollServer.Diagnostics;
 using EpollServer.Tests.Infrastructure;
@@ -8,10 +9,13 @@ namespace EpollServer.Tests;
 
 public sealed class FdAccountingTests
 {
-    [Fact]
-    public void OwnReport_MatchesProcFdAndLsof_WithNConnectionsOpenAndAfterTheyClose()
+    public static TheoryData<string> Reactors => ["--reactors 1", "--reactors 3", "--reactors 3 --accept reuseport"];
+
+    [Theory]
+    [MemberData(nameof(Reactors))]
+    public void OwnReport_MatchesProcFdAndLsof_WithNConnectionsOpenAndAfterTheyClose(string reactors)
     {
-        using var daemon = DaemonProcess.Start("--address 127.0.0.1 --port 0");
+        using var daemon = DaemonProcess.Start($"--address 127.0.0.1 --port 0 {reactors}");
         DaemonFdReport idle = DaemonFdReport.Request(daemon);   // also loads the stats code, so its dlls are open
         AssertReportMatchesProc(daemon.Pid, idle);
         Assert.Equal(0, idle.Connections);
@@ -28,20 +32,21 @@ public sealed class FdAccountingTests
         AssertLsofAgrees(daemon.Pid, busy);
 
         clients.ForEach(c => c.Dispose());
-        Wait.Until(() => ProcFd.CountTcpSockets(daemon.Pid) == 1, "only the listener is left in /proc/PID/fd");
+        Wait.Until(() => ProcFd.CountTcpSockets(daemon.Pid) == idle.Listeners.Length, "only the listeners are left in /proc/PID/fd");
         DaemonFdReport after = DaemonFdReport.Request(daemon);
         Assert.Equal(idle.OwnTotal, after.OwnTotal);
         Assert.Equal(baselineTotal, ProcFd.Count(daemon.Pid));
     }
 
-    [Fact]
-    public void TenThousandConnectCloseCycles_LeaveNoFdBehind()
+    [Theory]
+    [MemberData(nameof(Reactors))]
+    public void TenThousandConnectCloseCycles_LeaveNoFdBehind(string reactors)
     {
-        using var daemon = DaemonProcess.Start("--address 127.0.0.1 --port 0");
-        DaemonFdReport.Request(daemon);
+        using var daemon = DaemonProcess.Start($"--address 127.0.0.1 --port 0 {reactors}");
+        int listeners = DaemonFdReport.Request(daemon).Listeners.Length;
         using (var warm = TestClient.Connect(daemon.Port))
             Assert.True(warm.EchoesProbe([1]));
-        Wait.Until(() => ProcFd.CountTcpSockets(daemon.Pid) == 1, "the warm-up connection is closed");
+        Wait.Until(() => ProcFd.CountTcpSockets(daemon.Pid) == listeners, "the warm-up connection is closed");
         int baselineTotal = ProcFd.Count(daemon.Pid);
 
         // Four clients in parallel, 2,500 cycles each; every tenth cycle also proves the connection was served.
@@ -55,7 +60,7 @@ public sealed class FdAccountingTests
             }
         });
 
-        Wait.Until(() => ProcFd.CountTcpSockets(daemon.Pid) == 1, "all 10,000 connections are closed", 30_000);
+        Wait.Until(() => ProcFd.CountTcpSockets(daemon.Pid) == listeners, "all 10,000 connections are closed", 30_000);
         DaemonFdReport after = DaemonFdReport.Request(daemon);
         Assert.Equal(0, after.Connections);
         Assert.Equal(baselineTotal, ProcFd.Count(daemon.Pid));
@@ -66,8 +71,8 @@ public sealed class FdAccountingTests
     {
         var table = ProcFd.List(pid).ToDictionary(e => e.Fd);
         HashSet<long> tcp = ProcFd.TcpSocketInodes(pid);
-        Assert.Equal("anon_inode:[eventpoll]", table[report.Poller].Target);
-        Assert.Equal("anon_inode:[eventfd]", table[report.Waker].Target);
+        Assert.All(report.Pollers, fd => Assert.Equal("anon_inode:[eventpoll]", table[fd].Target));
+        Assert.All(report.Wakers, fd => Assert.Equal("anon_inode:[eventfd]", table[fd].Target));
         Assert.Equal("/dev/null", table[report.Spare].Target);
         foreach (int fd in report.Listeners)
             Assert.Contains(table[fd].SocketInode, tcp);
@@ -75,7 +80,7 @@ public sealed class FdAccountingTests
         int[] reserved = report.ListedFds.SkipWhile(fd => fd != report.Spare).Skip(1).Take(report.Reserved).ToArray();
         Assert.Equal(report.Reserved, reserved.Length);
         Assert.All(reserved, fd => Assert.Equal("/dev/null", table[fd].Target));
-        foreach (int fd in report.ListedFds.Except(report.Listeners).Except([report.Poller, report.Waker, report.Spare]).Except(reserved))
+        foreach (int fd in report.ListedFds.Except(report.Listeners).Except(report.Pollers).Except(report.Wakers).Except([report.Spare]).Except(reserved))
             Assert.True(table.TryGetValue(fd, out var entry) && tcp.Contains(entry.SocketInode), $"fd {fd} is not a TCP socket in /proc");
         int tcpInProc = table.Values.Count(e => e.IsSocket && tcp.Contains(e.SocketInode));
         Assert.Equal(report.Listeners.Length + report.Connections, tcpInProc);
@@ -88,8 +93,10 @@ public sealed class FdAccountingTests
         string[] lines = output.Split('\n', StringSplitOptions.RemoveEmptyEntries);
         int tcpLines = lines.Count(l => l.Contains(" TCP ", StringComparison.Ordinal));
         Assert.Equal(report.Listeners.Length + report.Connections, tcpLines);
-        Assert.Contains(lines, l => l.Contains($" {report.Poller}u ", StringComparison.Ordinal) && l.Contains("eventpoll", StringComparison.Ordinal));
-        Assert.Contains(lines, l => l.Contains($" {report.Waker}u ", StringComparison.Ordinal) && l.Contains("eventfd", StringComparison.Ordinal));
+        foreach (int poller in report.Pollers)
+            Assert.Contains(lines, l => l.Contains($" {poller}u ", StringComparison.Ordinal) && l.Contains("eventpoll", StringComparison.Ordinal));
+        foreach (int waker in report.Wakers)
+            Assert.Contains(lines, l => l.Contains($" {waker}u ", StringComparison.Ordinal) && l.Contains("eventfd", StringComparison.Ordinal));
         Assert.Contains(lines, l => l.Contains(" TCP ", StringComparison.Ordinal) && l.Contains("(LISTEN)", StringComparison.Ordinal));
         Assert.Equal(report.Connections, lines.Count(l => l.Contains("(ESTABLISHED)", StringComparison.Ordinal)));
     }

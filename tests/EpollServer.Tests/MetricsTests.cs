@@ -44,7 +44,7 @@ public sealed class MetricsTests
     [Fact]
     public void DisposedServer_PublishesNothing()
     {
-        var server = new Server(new ServerOptions { Address = "127.0.0.1", Port = 0 }, new Protocols.EchoHandler());
+        var server = new Server(new ServerOptions { Address = "127.0.0.1", Port = 0, Reactors = "1" }, new Protocols.EchoHandler());
         server.Start();
         int port = server.Port;
         Assert.NotEmpty(MeterReading.Collect(port, requireAny: false));

@@ -12,6 +12,7 @@ public sealed class PlatformConstantsTests
     [InlineData("AF_INET6", 30)]
     [InlineData("SOL_SOCKET", 0xffff)]
     [InlineData("SO_REUSEADDR", 0x0004)]
+    [InlineData("SO_REUSEPORT", 0x0200)]
     [InlineData("SO_ERROR", 0x1007)]
     [InlineData("SO_SNDBUF", 0x1001)]
     [InlineData("SO_RCVBUF", 0x1002)]

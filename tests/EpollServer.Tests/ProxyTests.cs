@@ -239,7 +239,7 @@ public sealed class ProxyTests
         using var client = TestClient.Connect(proxy.Port);
         Assert.Empty(client.ReceiveToEnd());
         proxy.WaitUntil(_ => handler.UpstreamUnreachable == 1, "the unreachable upstream counted");
-        Assert.Equal(1, proxy.Server.Counters[Counter.ConnectFailures]);
+        Assert.Equal(1, proxy.Server.Stats[Counter.ConnectFailures]);
     }
 
     [Fact]
@@ -256,12 +256,12 @@ public sealed class ProxyTests
             var handler = new ProxyHandler("127.0.0.1", port);
             using var proxy = new TestServer(handler, o => o.ConnectTimeout = TimeSpan.FromSeconds(5), clock: new FakeTimeProvider());
             using var client = TestClient.Connect(proxy.Port);
-            proxy.WaitUntil(s => s.Counters[Counter.ConnectsStarted] == 1, "the upstream connect began");
+            proxy.WaitUntil(s => s.Stats[Counter.ConnectsStarted] == 1, "the upstream connect began");
             proxy.Advance(TimeSpan.FromSeconds(4));
-            Assert.Equal(0, proxy.Server.Counters[Counter.ConnectTimeouts]);
+            Assert.Equal(0, proxy.Server.Stats[Counter.ConnectTimeouts]);
             proxy.Advance(TimeSpan.FromSeconds(1));
             Assert.Empty(client.ReceiveToEnd());
-            Assert.Equal(1, proxy.Server.Counters[Counter.ConnectTimeouts]);
+            Assert.Equal(1, proxy.Server.Stats[Counter.ConnectTimeouts]);
             Assert.Equal(1, handler.UpstreamUnreachable);
         }
         finally

@@ -147,6 +147,21 @@ public sealed class ServerCounters
 // A snapshot of the counters: by Counter, by snapshot key, and as the stats line.
 public sealed class ServerStats(long[] values, KeyValuePair<string, long>[] abortsByReason)
 {
+    // Several reactors' snapshots as one: every counter and gauge summed, aborts summed by reason.
+    public static ServerStats Sum(IEnumerable<ServerStats> parts)
+    {
+        var values = new long[ServerCounters.Definitions.Count];
+        var aborts = new SortedDictionary<string, long>(StringComparer.Ordinal);
+        foreach (ServerStats part in parts)
+        {
+            for (int i = 0; i < values.Length; i++)
+                values[i] += part[(Counter)i];
+            foreach ((string reason, long count) in part.AbortsByReason)
+                aborts[reason] = aborts.GetValueOrDefault(reason) + count;
+        }
+        return new ServerStats(values, [.. aborts]);
+    }
+
     public long this[Counter id] => values[(int)id];
 
     public IReadOnlyList<KeyValuePair<string, long>> AbortsByReason => abortsByReason;

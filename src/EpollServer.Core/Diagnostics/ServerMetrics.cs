@@ -27,16 +27,35 @@ internal sealed class ServerMetrics : IDisposable
             Create(server, [.. instrument]);
         _meter.CreateObservableUpDownCounter("epollserver.fds.open", () => OpenFds(server), "{fd}",
             "fds open: the server's own count, and the whole process's from /proc/self/fd");
-        _meter.CreateObservableGauge("epollserver.protocol.counters", () => server.Handler.Counters.Select(c =>
+        _meter.CreateObservableGauge("epollserver.protocol.counters", () => server.HandlerCounters.Select(c =>
             new Measurement<long>(c.Value, new KeyValuePair<string, object?>("counter", c.Key))), "{count}",
             "the protocol handler's own counters, by name");
+        CreatePerReactor(server);
     }
+
+    // A series per reactor, tagged `reactor` (the instruments above are the totals): how evenly the load is spread.
+    private void CreatePerReactor(Server server)
+    {
+        _meter.CreateObservableUpDownCounter("epollserver.reactor.connections", () => PerReactor(server, Counter.ConnectionsOpen), "{connection}",
+            "connections open on each reactor");
+        _meter.CreateObservableCounter("epollserver.reactor.iterations", () => PerReactor(server, Counter.LoopIterations), "{iteration}",
+            "each reactor's loop wake-ups");
+        _meter.CreateObservableCounter("epollserver.reactor.bytes", () => PerReactor(server, Counter.BytesReceived, "direction", "received")
+            .Concat(PerReactor(server, Counter.BytesSent, "direction", "sent")), "By", "bytes moved by each reactor");
+        _meter.CreateObservableCounter("epollserver.reactor.eagain", () => PerReactor(server, Counter.RecvWouldBlock, "call", "recv")
+            .Concat(PerReactor(server, Counter.SendWouldBlock, "call", "send")), "{call}", "each reactor's recv and send calls that returned EAGAIN");
+    }
+
+    private static IEnumerable<Measurement<long>> PerReactor(Server server, Counter counter, string? tagKey = null, string? tagValue = null) =>
+        server.PerReactor.Select((stats, index) => tagKey is null
+            ? new Measurement<long>(stats[counter], new KeyValuePair<string, object?>("reactor", index))
+            : new Measurement<long>(stats[counter], new KeyValuePair<string, object?>("reactor", index), new KeyValuePair<string, object?>(tagKey, tagValue)));
 
     private void Create(Server server, CounterDefinition[] counters)
     {
         CounterDefinition first = counters[0];
         Func<IEnumerable<Measurement<long>>> observe = first.Id == Counter.ConnectionsAborted
-            ? () => server.Counters.Snapshot().AbortsByReason.Select(a => new Measurement<long>(a.Value, new KeyValuePair<string, object?>("reason", a.Key)))
+            ? () => server.Stats.AbortsByReason.Select(a => new Measurement<long>(a.Value, new KeyValuePair<string, object?>("reason", a.Key)))
             : () => counters.Select(c => c.TagKey is null
                 ? new Measurement<long>(server.Read(c.Id))
                 : new Measurement<long>(server.Read(c.Id), new KeyValuePair<string, object?>(c.TagKey, c.TagValue)));

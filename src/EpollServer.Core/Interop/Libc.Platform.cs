@@ -16,6 +16,7 @@ internal static class PlatformConstants
         new("SOCK_CLOEXEC", 0x80000, 0),
         new("SOL_SOCKET", 1, 0xffff),
         new("SO_REUSEADDR", 2, 0x0004),
+        new("SO_REUSEPORT", 15, 0x0200),
         new("SO_ERROR", 4, 0x1007),
         new("SO_SNDBUF", 7, 0x1001),
         new("SO_RCVBUF", 8, 0x1002),
@@ -52,6 +53,7 @@ internal static partial class Libc
     internal static readonly int SOCK_CLOEXEC = PlatformConstants.Current(nameof(SOCK_CLOEXEC));
     internal static readonly int SOL_SOCKET = PlatformConstants.Current(nameof(SOL_SOCKET));
     internal static readonly int SO_REUSEADDR = PlatformConstants.Current(nameof(SO_REUSEADDR));
+    internal static readonly int SO_REUSEPORT = PlatformConstants.Current(nameof(SO_REUSEPORT));
     internal static readonly int SO_ERROR = PlatformConstants.Current(nameof(SO_ERROR));
     internal static readonly int SO_SNDBUF = PlatformConstants.Current(nameof(SO_SNDBUF));
     internal static readonly int SO_RCVBUF = PlatformConstants.Current(nameof(SO_RCVBUF));

@@ -14,4 +14,8 @@ internal static unsafe partial class Libc
     // pid 0: the calling thread; threads it creates afterwards inherit the mask.
     [LibraryImport(Name, SetLastError = true)]
     internal static partial int sched_setaffinity(int pid, nuint cpusetsize, ulong* mask);
+
+    // Linux only (macOS has no affinity masks).
+    [LibraryImport(Name, SetLastError = true)]
+    internal static partial int sched_getaffinity(int pid, nuint cpusetsize, ulong* mask);
 }

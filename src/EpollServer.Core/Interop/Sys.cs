@@ -304,6 +304,24 @@ internal static unsafe class Sys
     public static SyscallResult Kill(int pid, int signal) => SyscallResult.From(Libc.kill(pid, signal));
 
     // Pins the calling thread (and threads it creates later) to the given CPUs, numbered from 0 (at most 1024).
+    // The CPUs the calling thread may run on (what taskset and a container's CPU set allow), in order; on a platform
+    // without affinity masks, 0..ProcessorCount-1.
+    public static int[] GetCpuAffinity()
+    {
+        if (!OperatingSystem.IsLinux())
+            return [.. Enumerable.Range(0, Environment.ProcessorCount)];
+        ulong* mask = stackalloc ulong[16];
+        if (Libc.sched_getaffinity(0, 16 * sizeof(ulong), mask) != 0)
+            return [.. Enumerable.Range(0, Environment.ProcessorCount)];
+        var cpus = new List<int>();
+        for (int cpu = 0; cpu < 1024; cpu++)
+        {
+            if ((mask[cpu / 64] & (1UL << (cpu % 64))) != 0)
+                cpus.Add(cpu);
+        }
+        return [.. cpus];
+    }
+
     public static SyscallResult SetCpuAffinity(ReadOnlySpan<int> cpus)
     {
         ulong* mask = stackalloc ulong[16];

@@ -40,7 +40,10 @@ internal abstract class BoundSocket : IPollable
     // socket, SO_REUSEADDR when asked (a restarted TCP server must not wait out TIME_WAIT), IPV6_V6ONLY off for
     // dual-stack, bind, then getsockname for the port the kernel chose when 0 was asked for. The fd is closed on
     // any failure.
-    protected static SyscallResult Bind(IPEndPoint endPoint, int type, bool dualStack, bool reuseAddress, out int fd, out IPEndPoint? local)
+    // reusePort: SO_REUSEPORT, so that several sockets (a listener per reactor) share one port and the kernel spreads
+    // connections among them.
+    protected static SyscallResult Bind(IPEndPoint endPoint, int type, bool dualStack, bool reuseAddress, out int fd, out IPEndPoint? local,
+        bool reusePort = false)
     {
         local = null;
         uint length = SocketAddresses.Write(endPoint, out Libc.sockaddr_storage address, out int family);
@@ -49,6 +52,8 @@ internal abstract class BoundSocket : IPollable
         if (!created.Ok)
             return created;
         SyscallResult step = reuseAddress ? Sys.SetSockOpt(fd, Libc.SOL_SOCKET, Libc.SO_REUSEADDR, 1) : created;
+        if (step.Ok && reusePort)
+            step = Sys.SetSockOpt(fd, Libc.SOL_SOCKET, Libc.SO_REUSEPORT, 1);
         if (step.Ok && family == Libc.AF_INET6)
             step = Sys.SetSockOpt(fd, Libc.IPPROTO_IPV6, Libc.IPV6_V6ONLY, dualStack ? 0 : 1);
         if (step.Ok)

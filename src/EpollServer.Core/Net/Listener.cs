@@ -12,12 +12,16 @@ internal sealed class Listener : BoundSocket
     private Listener(int fd, IPEndPoint localEndPoint, Action<Listener> onReadable)
         : base(fd, localEndPoint) => _onReadable = onReadable;
 
+    // The reactor whose loop this listener is registered on (and whose thread accepts from it).
+    public ReactorLoop? Reactor { get; set; }
+
     public bool IsPaused { get; set; }
 
-    public static SyscallResult Open(IPEndPoint endPoint, int backlog, bool dualStack, Action<Listener> onReadable, out Listener? listener)
+    public static SyscallResult Open(IPEndPoint endPoint, int backlog, bool dualStack, Action<Listener> onReadable, out Listener? listener,
+        bool reusePort = false)
     {
         listener = null;
-        SyscallResult bound = Bind(endPoint, Libc.SOCK_STREAM, dualStack, reuseAddress: true, out int fd, out IPEndPoint? local);
+        SyscallResult bound = Bind(endPoint, Libc.SOCK_STREAM, dualStack, reuseAddress: true, out int fd, out IPEndPoint? local, reusePort);
         if (!bound.Ok)
             return bound;
         SyscallResult listening = Sys.Listen(fd, backlog);

@@ -3,13 +3,13 @@ using System.Text.RegularExpressions;
 
 namespace EpollServer.Tests.Infrastructure;
 
-public sealed partial record DaemonFdReport(int OwnTotal, int Poller, int Waker, int Spare, int Connections, int Reserved, int[] ListedFds, int[] Listeners)
+public sealed partial record DaemonFdReport(int OwnTotal, int[] Pollers, int[] Wakers, int Spare, int Connections, int Reserved, int[] ListedFds, int[] Listeners)
 {
     private static int _requests;
 
     public static DaemonFdReport Request(DaemonProcess daemon)
     {
-        int before = daemon.Lines.Count(l => l.Contains("stats: ", StringComparison.Ordinal));
+        int before = daemon.Lines.Count(l => StatsLine().IsMatch(l));
         Interlocked.Increment(ref _requests);
         daemon.Signal(DaemonProcess.SIGUSR1);
         return Parse(daemon.WaitForLine(StatsLine(), skip: before));
@@ -19,12 +19,14 @@ public sealed partial record DaemonFdReport(int OwnTotal, int Poller, int Waker,
     {
         Match m = StatsLine().Match(line);
         return new DaemonFdReport(
-            int.Parse(m.Groups["own"].Value), int.Parse(m.Groups["poller"].Value), int.Parse(m.Groups["waker"].Value),
+            int.Parse(m.Groups["own"].Value), Fds(m, "pollers"), Fds(m, "wakers"),
             int.Parse(m.Groups["spare"].Value), int.Parse(m.Groups["conns"].Value), int.Parse(m.Groups["reserved"].Value),
-            m.Groups["list"].Value.Split(',', StringSplitOptions.RemoveEmptyEntries).Select(int.Parse).ToArray(),
-            m.Groups["listeners"].Value.Split(',', StringSplitOptions.RemoveEmptyEntries).Select(int.Parse).ToArray());
+            Fds(m, "list"), Fds(m, "listeners"));
     }
 
-    [GeneratedRegex(@"stats: .*fds own=(?<own>\d+) \(listeners=\[(?<listeners>[\d,]*)\] poller=(?<poller>\d+) waker=(?<waker>\d+) spare=(?<spare>\d+) connections=(?<conns>\d+) reserved=(?<reserved>\d+)\) fd-list=\[(?<list>[\d,]*)\]")]
+    private static int[] Fds(Match m, string group) =>
+        m.Groups[group].Value.Split(',', StringSplitOptions.RemoveEmptyEntries).Select(int.Parse).ToArray();
+
+    [GeneratedRegex(@"stats: .*fds own=(?<own>\d+) \(listeners=\[(?<listeners>[\d,]*)\] pollers=\[(?<pollers>[\d,]*)\] wakers=\[(?<wakers>[\d,]*)\] spare=(?<spare>\d+) connections=(?<conns>\d+) reserved=(?<reserved>\d+)\) fd-list=\[(?<list>[\d,]*)\]")]
     public static partial Regex StatsLine();
 }

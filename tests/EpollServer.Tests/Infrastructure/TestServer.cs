@@ -8,13 +8,20 @@ namespace EpollServer.Tests.Infrastructure;
 public sealed class TestServer : IDisposable
 {
     // poller: "auto" (epoll), or "poll" for the suites that run on every backend (see Pollers).
+    // One reactor unless `reactors` says more; then `handlers` makes a handler per reactor (echo when not given).
     public TestServer(IProtocolHandler? handler = null, Action<ServerOptions>? configure = null, string address = "127.0.0.1", string poller = "auto",
-        FakeTimeProvider? clock = null)
+        FakeTimeProvider? clock = null, int reactors = 1, Func<IProtocolHandler>? handlers = null)
     {
-        var options = new ServerOptions { Address = address, Port = 0, ShutdownTimeout = TimeSpan.FromSeconds(3), Poller = poller };
+        var options = new ServerOptions
+        {
+            Address = address, Port = 0, ShutdownTimeout = TimeSpan.FromSeconds(3), Poller = poller,
+            Reactors = reactors.ToString(System.Globalization.CultureInfo.InvariantCulture),
+        };
         configure?.Invoke(options);
         Clock = clock;
-        Server = new Server(options, handler ?? new EchoHandler(), Log, clock);
+        Server = reactors > 1 || handlers is not null
+            ? new Server(options, handlers ?? (() => new EchoHandler()), Log, clock)
+            : new Server(options, handler ?? new EchoHandler(), Log, clock);
         Server.Start();
     }
 
