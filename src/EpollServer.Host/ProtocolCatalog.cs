@@ -1,6 +1,7 @@
-// The protocols the daemon serves, one row each: its name, what it is, how its handler is made from the settings
-// (with the checks only it needs), and the question `epollserver health` asks it. serve, health and --help all read
-// this list; whether a protocol has a datagram form (--udp) is its handler's to say (IProtocolHandler.Datagrams).
+// The protocols the daemon serves, one row each: its name, what it is, how its handlers are made from the settings
+// (with the checks only it needs; one handler per reactor), and the question `epollserver health` asks it. serve,
+// health and --help all read this list; whether a protocol has a datagram form (--udp) is its handler's to say
+// (IProtocolHandler.Datagrams).
 using System.Security.Cryptography;
 using System.Text;
 using EpollServer.Host.Clients;
@@ -9,18 +10,18 @@ using EpollServer.Protocols.Chat;
 
 namespace EpollServer.Host;
 
-internal sealed record ProtocolEntry(string Name, string Description, Func<DaemonSettings, ServerOptions, List<string>, IProtocolHandler?> Create,
-    Func<HealthProbe>? Probe);
+internal sealed record ProtocolEntry(string Name, string Description,
+    Func<DaemonSettings, ServerOptions, List<string>, Func<IProtocolHandler>?> Create, Func<HealthProbe>? Probe);
 
 internal static class ProtocolCatalog
 {
     public static readonly IReadOnlyList<ProtocolEntry> All =
     [
-        new("echo", "every byte back, in order", (_, _, _) => new EchoHandler(), () => LineProbe(reverse: false)),
-        new("line", "readline framing: each line back as sent", (d, o, e) => CheckMaxLine(d, o, e) ? new LineEchoHandler(d.MaxLine) : null,
-            () => LineProbe(reverse: false)),
+        new("echo", "every byte back, in order", (_, _, _) => () => new EchoHandler(), () => LineProbe(reverse: false)),
+        new("line", "readline framing: each line back as sent",
+            (d, o, e) => CheckMaxLine(d, o, e) ? () => new LineEchoHandler(d.MaxLine) : null, () => LineProbe(reverse: false)),
         new("reverse", "each line back reversed by grapheme cluster (strict UTF-8)",
-            (d, o, e) => CheckMaxLine(d, o, e) ? new ReverseHandler(d.MaxLine) : null, () => LineProbe(reverse: true)),
+            (d, o, e) => CheckMaxLine(d, o, e) ? () => new ReverseHandler(d.MaxLine) : null, () => LineProbe(reverse: true)),
         new("chat", "rooms of nc/telnet users: lines to everyone else in the room, /nick /who /me /join /quit /help", CreateChat,
             // Chat greets every newcomer before it reads a line; the greeting is the answer (which is also why its room
             // sees a health check come and go).
@@ -31,8 +32,9 @@ internal static class ProtocolCatalog
 
     public static ProtocolEntry? Find(string name) => All.FirstOrDefault(p => p.Name == name);
 
-    // The handler for the settings, wrapped in the greeting when there is one; null with the reasons in `errors`.
-    public static IProtocolHandler? Create(DaemonSettings daemon, ServerOptions options, List<string> errors)
+    // What makes each reactor's handler for the settings, wrapped in the greeting when there is one; null with the
+    // reasons in `errors`.
+    public static Func<IProtocolHandler>? Create(DaemonSettings daemon, ServerOptions options, List<string> errors)
     {
         if (Find(daemon.Protocol) is not { } protocol)
         {
@@ -41,19 +43,17 @@ internal static class ProtocolCatalog
         }
         if (daemon.Upstream is not null && protocol.Name != "proxy")
             errors.Add($"--upstream is for --protocol proxy, not {protocol.Name}");
-        IProtocolHandler? handler = protocol.Create(daemon, options, errors);
-        if (handler is null)
+        Func<IProtocolHandler>? handlers = protocol.Create(daemon, options, errors);
+        if (handlers is null)
             return null;
-        // Chat's rooms are one handler's state: until they are shared across reactors, chat runs on one.
-        if (protocol.Name == "chat")
-            options.Reactors = "1";
-        if (options.Udp && handler.Datagrams is null)
+        if (options.Udp && handlers().Datagrams is null)
             errors.Add($"--udp: the {protocol.Name} protocol has no datagram form (echo has: UDP echo)");
         if (string.IsNullOrEmpty(daemon.Greeting))
-            return handler;
+            return handlers;
         if (Encoding.UTF8.GetByteCount(daemon.Greeting) + 1 > options.OutputBufferSize / 4)
             errors.Add($"--greeting is longer than a quarter of the output buffer ({options.OutputBufferSize / 4} bytes)");
-        return new GreetingHandler(daemon.Greeting, handler);
+        string greeting = daemon.Greeting;
+        return () => new GreetingHandler(greeting, handlers());
     }
 
     // A whole line must fit in the input ring, and its answer below the output's high watermark, or a connection
@@ -67,18 +67,19 @@ internal static class ProtocolCatalog
         return false;
     }
 
-    private static ChatHandler? CreateChat(DaemonSettings daemon, ServerOptions options, List<string> errors)
+    // Every reactor's chat handler shares one directory of nicknames and rooms (ChatHandler.Factory).
+    private static Func<IProtocolHandler>? CreateChat(DaemonSettings daemon, ServerOptions options, List<string> errors)
     {
         if (!CheckMaxLine(daemon, options, errors))
             return null;
         if (options.OutputBufferSize >= ChatHandler.MinOutputBufferSize)
-            return new ChatHandler(daemon.MaxLine);
+            return ChatHandler.Factory(daemon.MaxLine);
         errors.Add($"--output-buffer must be at least {ChatHandler.MinOutputBufferSize} bytes for chat");
         return null;
     }
 
     // HOST:PORT, [IPv6]:PORT or IPv6-literal:PORT (the last colon separates the port).
-    private static ProxyHandler? CreateProxy(DaemonSettings daemon, ServerOptions options, List<string> errors)
+    private static Func<IProtocolHandler>? CreateProxy(DaemonSettings daemon, ServerOptions options, List<string> errors)
     {
         string? upstream = daemon.Upstream;
         int colon = upstream?.LastIndexOf(':') ?? -1;
@@ -88,7 +89,8 @@ internal static class ProtocolCatalog
             errors.Add($"--protocol proxy needs --upstream HOST:PORT (a port within 1..65535){(upstream is null ? "" : $"; got '{upstream}'")}");
             return null;
         }
-        return new ProxyHandler(upstream[..colon].Trim('[', ']'), port);
+        string host = upstream[..colon].Trim('[', ']');
+        return () => new ProxyHandler(host, port);
     }
 
     // A fresh token each time: an answer left over from anything else cannot pass for this one.

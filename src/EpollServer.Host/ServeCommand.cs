@@ -100,8 +100,8 @@ internal static class ServeCommand
         }
         var errors = new List<string>();
         errors.AddRange(options.Validate().Select(ToFlagTerms));
-        // One handler made now, to check the settings; the server then makes one per reactor the same way.
-        IProtocolHandler? handler = ProtocolCatalog.Create(daemon, options, errors);
+        // The settings are checked here, once; the server then calls the factory for each reactor's handler.
+        Func<IProtocolHandler>? handlers = ProtocolCatalog.Create(daemon, options, errors);
         if (errors.Count > 0)
         {
             foreach (string error in errors)
@@ -110,7 +110,7 @@ internal static class ServeCommand
             return 2;
         }
         using ILoggerFactory logging = Logging.CreateFactory(json: daemon.LogFormat == "json");
-        return Daemon.Run(options, () => ProtocolCatalog.Create(daemon, options, [])!, daemon.StatsInterval, logging.CreateLogger("epollserver"));
+        return Daemon.Run(options, handlers!, daemon.StatsInterval, logging.CreateLogger("epollserver"));
     }
 
     // The library says "Poller kqueue: ..."; the daemon's user knows it as --poller.

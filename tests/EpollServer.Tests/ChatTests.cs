@@ -1,5 +1,6 @@
 // chat: greetings, nicknames, rooms and commands among several clients, and a slow reader that is disconnected
-// while everyone else keeps receiving every message in order.
+// while everyone else keeps receiving every message in order; each on one reactor and on three, where the clients
+// spread over the reactors (connections are handed to the least loaded) and their rooms span them.
 using System.Text.RegularExpressions;
 using EpollServer.Diagnostics;
 using EpollServer.Protocols.Chat;
@@ -9,10 +10,12 @@ namespace EpollServer.Tests;
 
 public sealed partial class ChatTests
 {
-    [Fact]
-    public void ThreeClients_Messages_Nicks_Who_Me()
+    [Theory]
+    [InlineData(1)]
+    [InlineData(3)]
+    public void ThreeClients_Messages_Nicks_Who_Me(int reactors)
     {
-        using var server = new TestServer(new ChatHandler());
+        using TestServer server = Chat(reactors);
         using var a = Join(server, "guest1", others: 0);
         using var b = Join(server, "guest2", others: 1);
         Assert.Equal("* guest2 joined #lobby", a.ReadLine());
@@ -43,10 +46,12 @@ public sealed partial class ChatTests
         Assert.Equal("* in #lobby (3): alice (you), 철수, guest3", a.ReadLine());
     }
 
-    [Fact]
-    public void NicknamesAreValidatedAndUnique()
+    [Theory]
+    [InlineData(1)]
+    [InlineData(3)]
+    public void NicknamesAreValidatedAndUnique(int reactors)
     {
-        using var server = new TestServer(new ChatHandler());
+        using TestServer server = Chat(reactors);
         using var a = Join(server, "guest1", others: 0);
         using var b = Join(server, "guest2", others: 1);
         a.ReadLine();
@@ -72,10 +77,12 @@ public sealed partial class ChatTests
         using var c = Join(server, "guest4", others: 2);
     }
 
-    [Fact]
-    public void RoomsSeparateConversations_JoinLeaveAndQuitNotices()
+    [Theory]
+    [InlineData(1)]
+    [InlineData(3)]
+    public void RoomsSeparateConversations_JoinLeaveAndQuitNotices(int reactors)
     {
-        using var server = new TestServer(new ChatHandler());
+        using TestServer server = Chat(reactors);
         using var a = Join(server, "guest1", others: 0);
         using var b = Join(server, "guest2", others: 1);
         a.ReadLine();
@@ -111,10 +118,12 @@ public sealed partial class ChatTests
         Assert.Equal("* in #lobby (1): guest1 (you)", a.ReadLine());
     }
 
-    [Fact]
-    public void BadInput_GetsAnErrorLine_NothingIsRelayed()
+    [Theory]
+    [InlineData(1)]
+    [InlineData(3)]
+    public void BadInput_GetsAnErrorLine_NothingIsRelayed(int reactors)
     {
-        using var server = new TestServer(new ChatHandler());
+        using TestServer server = Chat(reactors);
         using var a = Join(server, "guest1", others: 0);
         using var b = Join(server, "guest2", others: 1);
         a.ReadLine();
@@ -135,10 +144,12 @@ public sealed partial class ChatTests
         Assert.Equal("<guest2> fine", a.ReadLine());
     }
 
-    [Fact]
-    public void TelnetClient_GetsCrLf()
+    [Theory]
+    [InlineData(1)]
+    [InlineData(3)]
+    public void TelnetClient_GetsCrLf(int reactors)
     {
-        using var server = new TestServer(new ChatHandler());
+        using TestServer server = Chat(reactors);
         using var a = Join(server, "guest1", others: 0);
         using var b = Join(server, "guest2", others: 1);
         a.ReadLine();
@@ -151,10 +162,12 @@ public sealed partial class ChatTests
 
     // One sender, three readers that keep up, one that never reads. The reader that never reads passes its output
     // cap and is disconnected (counted, announced); the others receive every message exactly once and in order.
-    [Fact]
-    public void SlowReader_IsDisconnected_OthersReceiveEverythingInOrder()
+    [Theory]
+    [InlineData(1)]
+    [InlineData(3)]
+    public void SlowReader_IsDisconnected_OthersReceiveEverythingInOrder(int reactors)
     {
-        using var server = new TestServer(new ChatHandler(), o => o.OutputBufferSize = ChatHandler.MinOutputBufferSize);
+        using TestServer server = Chat(reactors, o => o.OutputBufferSize = ChatHandler.MinOutputBufferSize);
         using var sender = Join(server, "guest1", others: 0);
         var readers = new List<TestClient>();
         for (int i = 0; i < 3; i++)
@@ -208,6 +221,71 @@ public sealed partial class ChatTests
             reader.Dispose();
     }
 
+    // Three senders and six readers spread over three reactors, and one reader that never reads. Every reader that
+    // keeps up gets every message of every sender exactly once and in that sender's order, whichever reactor either
+    // is on; the one that never reads is disconnected, and everyone hears so once.
+    [Fact]
+    public void ThreeSendersOnThreeReactors_EveryoneGetsEveryMessageInOrder()
+    {
+        using TestServer server = Chat(3, o => o.OutputBufferSize = ChatHandler.MinOutputBufferSize);
+        var clients = new List<TestClient>();
+        var logs = new List<ReaderLog>();
+        for (int i = 0; i < 9; i++)
+        {
+            clients.Add(Join(server, $"guest{i + 1}", others: i));
+            logs.Add(new ReaderLog(clients[i]));
+        }
+        using TestClient slow = Join(server, "guest10", others: 9, receiveBuffer: 4096);
+        // Ten connections handed to the least loaded of three reactors: 4, 3 and 3.
+        Assert.Equal([3, 3, 4], server.Server.PerReactor.Select(r => (int)r[Counter.ConnectionsOpen]).Order());
+
+        string padding = new('x', 380);
+        int sent = 0;
+        TestClient[] senders = [.. clients.Take(3)];
+        // Rounds of 300 messages (about 120 KB) from each sender, each waited for by everyone who keeps up: at least 8,
+        // and on until the one that never reads is disconnected (its kernel buffers cannot hold 60 rounds).
+        for (int round = 0; round < 60 && (round < 8 || server.Server.Stats[Counter.ConnectionsAborted] == 0); round++)
+        {
+            for (int s = 0; s < senders.Length; s++)
+            {
+                var text = new System.Text.StringBuilder();
+                for (int i = 0; i < 300; i++)
+                    text.Append($"m{sent + i:D6} {padding}\n");
+                senders[s].Send(text.ToString());
+            }
+            sent += 300;
+            for (int r = 0; r < logs.Count; r++)
+            {
+                for (int s = 0; s < senders.Length; s++)
+                {
+                    if (s == r)
+                        continue;   // a sender gets nothing back for its own messages
+                    ReaderLog log = logs[r];
+                    int guest = s + 1;
+                    Wait.Until(() => log.From(guest) >= sent || log.Failure is not null, $"guest{r + 1} receives message {sent} of guest{guest}", 20_000);
+                }
+            }
+        }
+        Assert.Equal(1, server.Server.Stats[Counter.ConnectionsAborted]);
+        for (int r = 0; r < logs.Count; r++)
+        {
+            ReaderLog log = logs[r];
+            Assert.Null(log.Failure);
+            for (int s = 0; s < senders.Length; s++)
+                Assert.Equal(s == r ? 0 : sent, log.From(s + 1));
+            string[] joins = [.. Enumerable.Range(r + 2, 9 - r).Select(g => $"* guest{g} joined #lobby")];
+            Wait.Until(() => { lock (log.Notices) return log.Notices.Count == joins.Length + 1; }, $"guest{r + 1} hears of the disconnection");
+            string[] expected = [.. joins, "* guest10 was disconnected: too slow (output cap reached)"];
+            lock (log.Notices)
+                Assert.Equal(expected.Order(StringComparer.Ordinal), log.Notices.Order(StringComparer.Ordinal));
+        }
+        foreach (TestClient client in clients)
+            client.Dispose();
+    }
+
+    private static TestServer Chat(int reactors, Action<ServerOptions>? configure = null) =>
+        new(configure: configure, reactors: reactors, handlers: ChatHandler.Factory());
+
     // Connects and checks the welcome line; `others` is how many were in #lobby before this client.
     private static TestClient Join(TestServer server, string nick, int others, int? receiveBuffer = null)
     {
@@ -217,18 +295,21 @@ public sealed partial class ChatTests
         return client;
     }
 
-    // Reads one client's lines on a thread: messages must arrive numbered 0, 1, 2, ... with no gap or repeat.
+    // Reads one client's lines on a thread: each sender's messages must arrive numbered 0, 1, 2, ... with no gap or
+    // repeat; anything else is a notice, kept.
     private sealed partial class ReaderLog
     {
-        private int _messages;
+        private readonly int[] _next = new int[32];   // by sender's guest number
 
         public ReaderLog(TestClient client) => new Thread(() => Read(client)) { IsBackground = true }.Start();
 
-        public int Messages => Volatile.Read(ref _messages);
+        public int Messages => From(1);
 
         public List<string> Notices { get; } = [];
 
         public string? Failure { get; private set; }
+
+        public int From(int guest) => Volatile.Read(ref _next[guest]);
 
         private void Read(TestClient client)
         {
@@ -238,12 +319,16 @@ public sealed partial class ChatTests
                 {
                     Match m = MessageLine().Match(line);
                     if (!m.Success)
+                    {
                         lock (Notices)
                             Notices.Add(line);
-                    else if (int.Parse(m.Groups[1].Value) != _messages)
-                        Failure = $"expected message {_messages}, got: {line[..20]}";
+                        continue;
+                    }
+                    int guest = int.Parse(m.Groups[1].Value);
+                    if (int.Parse(m.Groups[2].Value) != _next[guest])
+                        Failure ??= $"expected message {_next[guest]} from guest{guest}, got: {line[..24]}";
                     else
-                        Interlocked.Increment(ref _messages);
+                        Interlocked.Increment(ref _next[guest]);
                 }
             }
             catch (Exception e) when (e is System.Net.Sockets.SocketException or ObjectDisposedException)
@@ -251,7 +336,7 @@ public sealed partial class ChatTests
             }
         }
 
-        [GeneratedRegex(@"^<guest1> m(\d{6}) x{380}$")]
+        [GeneratedRegex(@"^<guest(\d+)> m(\d{6}) x{380}$")]
         private static partial Regex MessageLine();
     }
 }

@@ -1,5 +1,5 @@
-// "No allocation per message": the loop thread's own allocation counter, read on the loop thread itself, does not
-// move while thousands of messages are echoed.
+// "No allocation per message": each loop thread's own allocation counter, read on that thread itself, does not move
+// while thousands of messages are echoed; on one reactor and on three, with a client on each.
 using EpollServer.Protocols;
 using EpollServer.Protocols.Chat;
 using EpollServer.Tests.Infrastructure;
@@ -8,20 +8,27 @@ namespace EpollServer.Tests;
 
 public sealed class HotPathAllocationTests
 {
-    [Fact]
-    public void EchoingTenThousandMessages_AllocatesNothingOnTheLoopThread()
+    [Theory]
+    [InlineData(1)]
+    [InlineData(3)]
+    public void EchoingTenThousandMessages_AllocatesNothingOnAnyLoopThread(int reactors)
     {
-        using var server = new TestServer();
-        using var client = TestClient.Connect(server.Port);
+        using var server = new TestServer(reactors: reactors);
+        TestClient[] clients = [.. Enumerable.Range(0, reactors).Select(_ => TestClient.Connect(server.Port))];
+        server.WaitUntil(s => s.PerReactor.All(r => r[Diagnostics.Counter.ConnectionsOpen] == 1), "a client on each reactor");
         byte[] message = Patterns.For(42, 100);
-        RoundTrips(client, message, 2_000);   // warm-up: pools filled, tiered JIT settled, lists grown
+        foreach (TestClient client in clients)
+            RoundTrips(client, message, 2_000);   // warm-up: pools filled, tiered JIT settled, lists grown
 
-        long before = LoopThreadAllocatedBytes(server.Server);
-        RoundTrips(client, message, 10_000);
-        long after = LoopThreadAllocatedBytes(server.Server);
+        long before = LoopThreadsAllocatedBytes(server.Server);
+        foreach (TestClient client in clients)
+            RoundTrips(client, message, 10_000);
+        long after = LoopThreadsAllocatedBytes(server.Server);
 
-        // The two probes themselves are closures run on the loop; allow for them, and nothing per message.
-        Assert.True(after - before < 2_000, $"the loop thread allocated {after - before} bytes over 10,000 echoes");
+        // The probes themselves are closures run on the loops; allow for them, and nothing per message.
+        Assert.True(after - before < 2_000 * reactors, $"the loop threads allocated {after - before} bytes over {10_000 * reactors} echoes");
+        foreach (TestClient client in clients)
+            client.Dispose();
     }
 
     [Theory]
@@ -36,17 +43,20 @@ public sealed class HotPathAllocationTests
         byte[] expected = protocol == "line" ? line : "e\u0301 👍🏽 olleh ,요세하녕안\n"u8.ToArray();
         RoundTrips(client, line, 2_000, expected);
 
-        long before = LoopThreadAllocatedBytes(server.Server);
+        long before = LoopThreadsAllocatedBytes(server.Server);
         RoundTrips(client, line, 10_000, expected);
-        long after = LoopThreadAllocatedBytes(server.Server);
+        long after = LoopThreadsAllocatedBytes(server.Server);
         Assert.True(after - before < 2_000, $"the loop thread allocated {after - before} bytes over 10,000 {protocol} lines");
     }
 
     // A chat message relayed to two readers: one copy into the message buffer, one write per reader, no allocation.
-    [Fact]
-    public void ChatRelay_TenThousandMessages_AllocatesNothingOnTheLoopThread()
+    // On three reactors each client has its own, and the message reaches the readers through the reactors' mail.
+    [Theory]
+    [InlineData(1)]
+    [InlineData(3)]
+    public void ChatRelay_TenThousandMessages_AllocatesNothingOnAnyLoopThread(int reactors)
     {
-        using var server = new TestServer(new ChatHandler());
+        using var server = new TestServer(reactors: reactors, handlers: ChatHandler.Factory());
         using var sender = TestClient.Connect(server.Port);
         sender.ReadLine();
         using var a = TestClient.Connect(server.Port);
@@ -56,6 +66,7 @@ public sealed class HotPathAllocationTests
         b.ReadLine();
         sender.ReadLine();
         a.ReadLine();
+        Assert.All(server.Server.PerReactor, r => Assert.Equal(3 / reactors, r[Diagnostics.Counter.ConnectionsOpen]));
         void Relay(int count)
         {
             for (int i = 0; i < count; i++)
@@ -66,10 +77,10 @@ public sealed class HotPathAllocationTests
             }
         }
         Relay(2_000);
-        long before = LoopThreadAllocatedBytes(server.Server);
+        long before = LoopThreadsAllocatedBytes(server.Server);
         Relay(10_000);
-        long after = LoopThreadAllocatedBytes(server.Server);
-        Assert.True(after - before < 2_000, $"the loop thread allocated {after - before} bytes over 10,000 chat messages");
+        long after = LoopThreadsAllocatedBytes(server.Server);
+        Assert.True(after - before < 2_000 * reactors, $"the loop threads allocated {after - before} bytes over 10,000 chat messages");
     }
 
     // The proxy's forwarding, both ways (client to upstream, upstream back to the client), allocates nothing either.
@@ -82,9 +93,9 @@ public sealed class HotPathAllocationTests
         byte[] message = Patterns.For(43, 100);
         RoundTrips(client, message, 2_000);
 
-        long before = LoopThreadAllocatedBytes(proxy.Server);
+        long before = LoopThreadsAllocatedBytes(proxy.Server);
         RoundTrips(client, message, 10_000);
-        long after = LoopThreadAllocatedBytes(proxy.Server);
+        long after = LoopThreadsAllocatedBytes(proxy.Server);
         Assert.True(after - before < 2_000, $"the proxy's loop thread allocated {after - before} bytes over 10,000 round trips");
     }
 
@@ -98,11 +109,17 @@ public sealed class HotPathAllocationTests
         }
     }
 
-    private static long LoopThreadAllocatedBytes(Server server)
+    // What every reactor thread has allocated so far, each read on its own thread.
+    private static long LoopThreadsAllocatedBytes(Server server)
     {
-        var result = new TaskCompletionSource<long>();
-        server.Loop.Post(() => result.SetResult(GC.GetAllocatedBytesForCurrentThread()));
-        Assert.True(result.Task.Wait(TestClient.TimeoutMs), "the loop did not answer");
-        return result.Task.Result;
+        long total = 0;
+        foreach (ReactorLoop reactor in server.Reactors)
+        {
+            var result = new TaskCompletionSource<long>();
+            reactor.Context.Loop.Post(() => result.SetResult(GC.GetAllocatedBytesForCurrentThread()));
+            Assert.True(result.Task.Wait(TestClient.TimeoutMs), $"reactor {reactor.Index} did not answer");
+            total += result.Task.Result;
+        }
+        return total;
     }
 }

@@ -31,12 +31,3 @@ internal sealed class ChatClient(Connection connection, string nick)
 
     private static byte[] Prefix(string nick) => Encoding.UTF8.GetBytes($"<{nick}> ");
 }
-
-internal sealed class ChatRoom(string name)
-{
-    public string Name { get; } = name;
-
-    public List<ChatClient> Members { get; } = [];
-
-    public override string ToString() => "#" + Name;
-}

@@ -61,26 +61,41 @@ public sealed partial class ChatHandler
             Reply(client, $"* you are already {nick}");
             return;
         }
-        // Case-insensitively unique; a client may change the case of its own nickname.
-        if (_byNick.TryGetValue(nick, out ChatClient? holder) && holder != client)
+        // Case-insensitively unique across every reactor; a client may change the case of its own nickname.
+        string old = client.Nick;
+        bool taken;
+        lock (_directory.Lock)
+        {
+            taken = !string.Equals(nick, old, StringComparison.OrdinalIgnoreCase) && !_directory.TryTakeNick(nick, client);
+            if (!taken)
+            {
+                _directory.ReleaseNick(old);
+                _directory.TryTakeNick(nick, client);
+                client.Rename(nick);
+            }
+        }
+        if (taken)
         {
             Refuse(client, $"ERR nickname '{nick}' is taken");
             return;
         }
-        string old = client.Nick;
-        _byNick.Remove(old);
-        client.Rename(nick);
-        _byNick.Add(nick, client);
         Reply(client, $"* you are now {nick}");
         Notify(client.Room!, client, $"* {old} is now {nick}");
     }
 
-    private static void ListRoom(ChatClient client)
+    // Everyone in the room, on every reactor.
+    private void ListRoom(ChatClient client)
     {
-        List<ChatClient> members = client.Room!.Members;
-        string names = string.Join(", ", members.Take(MaxNamesListed).Select(m => m == client ? m.Nick + " (you)" : m.Nick));
-        string more = members.Count > MaxNamesListed ? $" and {members.Count - MaxNamesListed} more" : "";
-        Reply(client, $"* in {client.Room} ({members.Count}): {names}{more}");
+        string names, more;
+        int count;
+        lock (_directory.Lock)
+        {
+            List<ChatClient> members = client.Room!.Members;
+            count = members.Count;
+            names = string.Join(", ", members.Take(MaxNamesListed).Select(m => m == client ? m.Nick + " (you)" : m.Nick));
+            more = members.Count > MaxNamesListed ? $" and {members.Count - MaxNamesListed} more" : "";
+        }
+        Reply(client, $"* in {client.Room} ({count}): {names}{more}");
     }
 
     private void Act(ChatClient client, string action)
@@ -105,10 +120,19 @@ public sealed partial class ChatHandler
             Reply(client, $"* you are already in {client.Room}");
             return;
         }
-        if (!_rooms.TryGetValue(roomName, out ChatRoom? room))
-            _rooms.Add(roomName, room = new ChatRoom(roomName));
+        ChatRoom room;
+        lock (_directory.Lock)
+            room = _directory.RoomNamed(roomName);
         Leave(client, $"* {client.Nick} left for #{room.Name}");
-        Reply(client, $"* you are now in {room} with {Others(room.Members.Count)}");
+        int others;
+        lock (_directory.Lock)
+        {
+            // Left empty and forgotten by our own leaving (or someone else's) in the meantime: made anew.
+            room = _directory.RoomNamed(roomName);
+            others = room.Members.Count;
+            AddMember(client, room);
+        }
+        Reply(client, $"* you are now in {room} with {Others(others)}");
         Join(client, room);
     }
 

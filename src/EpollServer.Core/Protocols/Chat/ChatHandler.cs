@@ -1,7 +1,11 @@
 // chat: the lessons' chat server for nc and telnet. Lines go to everyone else in the sender's room, prefixed with
 // the sender's nickname; lines starting with '/' are commands (ChatCommands.cs). Broadcast never waits: a reader
 // whose output ring (its cap, --output-buffer) cannot take a message is disconnected, and the others are told.
+// One handler per reactor, all sharing one ChatDirectory: a line goes at once to the room's members on this reactor,
+// and once per batch to each other reactor that has members in the room, which hands it to its own (ChatMail).
 using System.Buffers;
+using System.Buffers.Binary;
+using System.Collections.Concurrent;
 using System.Text;
 using System.Text.Unicode;
 using EpollServer.Net;
@@ -15,28 +19,48 @@ public sealed partial class ChatHandler : LineProtocolHandler
     // How every welcome line begins (what `epollserver health` waits for).
     public const string WelcomePrefix = "* welcome to EpollServer chat";
 
+    // Why a reader that fell behind is aborted: counted under this name, and told to the room.
+    public const string SlowConsumerReason = "slow-consumer";
+
     // C0 controls (TAB aside) and DEL: relayed to other people's terminals they would move cursors and clear
     // screens (ESC sequences), so a line carrying one is refused.
     private static readonly SearchValues<byte> ControlBytes = SearchValues.Create(
         [0, 1, 2, 3, 4, 5, 6, 7, 8, 10, 11, 12, 13, 14, 15, 16, 17, 18, 19, 20, 21, 22, 23, 24, 25, 26, 27, 28, 29, 30, 31, 127]);
 
-    private readonly Dictionary<string, ChatClient> _byNick = new(StringComparer.OrdinalIgnoreCase);
-    private readonly Dictionary<string, ChatRoom> _rooms = new(StringComparer.OrdinalIgnoreCase);
-    // Why a reader that fell behind is aborted: counted under this name, and told to the room.
-    public const string SlowConsumerReason = "slow-consumer";
-
+    private readonly ChatDirectory _directory;
+    private readonly Dictionary<int, List<ChatClient>> _local = [];   // room id -> this reactor's members of it
     private readonly List<ChatClient> _slowConsumers = [];
     private readonly byte[] _message;   // "<nick> text" of the message being broadcast
-    private long _nextGuest;
+    private readonly ConcurrentQueue<(ChatMail From, byte[] Buffer, int Length)> _inbox = new();
+    private readonly Action _readInbox;
+    private readonly Action _sendMail;
+    private ChatMail[] _outboxes = [];   // by reactor number; grows as reactors register
+    private Reactor.EventLoop? _loop;
+    private int _reactor = -1;
     private long _messages;
 
+    // A chat of its own, for a server with one reactor.
     public ChatHandler(int maxLineLength = DefaultMaxLineLength)
+        : this(new ChatDirectory(), maxLineLength)
+    {
+    }
+
+    // One of a server's per-reactor handlers: every one of them is given the same directory (see Factory).
+    public ChatHandler(ChatDirectory directory, int maxLineLength = DefaultMaxLineLength)
         : base(maxLineLength)
     {
+        _directory = directory;
         // The longest message: '<', a nickname of MaxNickLength chars (up to 3 UTF-8 bytes each), "> ", the line.
         _message = new byte[maxLineLength + 3 + MaxNickLength * 3];
-        DefaultRoom = new ChatRoom(DefaultRoomName);
-        _rooms.Add(DefaultRoom.Name, DefaultRoom);
+        _readInbox = ReadInbox;
+        _sendMail = SendMail;
+    }
+
+    // A handler factory for a server with several reactors: one shared directory, a handler each.
+    public static Func<IProtocolHandler> Factory(int maxLineLength = DefaultMaxLineLength)
+    {
+        var directory = new ChatDirectory();
+        return () => new ChatHandler(directory, maxLineLength);
     }
 
     public override string Name => "chat";
@@ -46,27 +70,34 @@ public sealed partial class ChatHandler : LineProtocolHandler
 
     public long MessagesRelayed => Volatile.Read(ref _messages);
 
-    private ChatRoom DefaultRoom { get; }
-
-    // The dictionaries' counts are read without the loop: a count may be a member behind, which a gauge can afford.
+    // This reactor's clients and the lines they sent; the rooms are counted once, by the first reactor to serve.
     public override IEnumerable<KeyValuePair<string, long>> Counters =>
-        [.. base.Counters, new("chat-clients", _byNick.Count), new("rooms", _rooms.Count), new("messages-relayed", MessagesRelayed)];
+        [.. base.Counters, new("chat-clients", _local.Values.Sum(m => m.Count)), new("messages-relayed", MessagesRelayed),
+            new("rooms", _reactor == 0 ? _directory.Rooms : 0)];
 
     public override void OnOpen(Connection connection)
     {
-        var client = new ChatClient(connection, NextGuestNick());
+        JoinReactors(connection);
+        ChatClient client;
+        int others;
+        lock (_directory.Lock)
+        {
+            client = new ChatClient(connection, _directory.NextGuestNick());
+            _directory.TryTakeNick(client.Nick, client);
+            others = _directory.Lobby.Members.Count;
+            AddMember(client, _directory.Lobby);
+        }
         connection.State = client;
-        _byNick.Add(client.Nick, client);
-        Reply(client, $"{WelcomePrefix}: you are {client.Nick} in {DefaultRoom} with " +
-            $"{Others(DefaultRoom.Members.Count)}; /help lists the commands");
-        Join(client, DefaultRoom);
+        Reply(client, $"{WelcomePrefix}: you are {client.Nick} in {_directory.Lobby} with {Others(others)}; /help lists the commands");
+        Join(client, _directory.Lobby);
     }
 
     public override void OnClose(Connection connection)
     {
         if (connection.State is not ChatClient client)
             return;
-        _byNick.Remove(client.Nick);
+        lock (_directory.Lock)
+            _directory.ReleaseNick(client.Nick);
         if (client.Room is not null)
             Leave(client, $"* {client.Nick} {Farewell(connection)}");
     }
@@ -92,22 +123,39 @@ public sealed partial class ChatHandler : LineProtocolHandler
         return true;
     }
 
-    // The hot path: one copy into the message buffer, one write per receiver, no allocation.
+    // The hot path: one copy into the message buffer, one write per local receiver, one copy into the mail of each
+    // other reactor with members in the room; no allocation, no lock.
     private void Relay(ChatClient sender, ReadOnlySpan<byte> text)
     {
         int length = sender.MessagePrefix.Length + text.Length;
         sender.MessagePrefix.CopyTo(_message, 0);
         text.CopyTo(_message.AsSpan(sender.MessagePrefix.Length));
         Interlocked.Increment(ref _messages);
-        Broadcast(sender.Room!, sender, _message.AsSpan(0, length));
+        ToRoom(sender.Room!, sender, _message.AsSpan(0, length));
     }
 
-    // Appends `line` to every member but `except`. A member without room for it, even after sending what it has
-    // buffered, is not waited for: it is marked, and aborted once the loop over the members is done. Its close tells
-    // the room after this callback has returned (the loop defers OnClose), and that notice may drop others in turn.
-    private void Broadcast(ChatRoom room, ChatClient? except, ReadOnlySpan<byte> line)
+    // A line to everyone in the room but `except`: here now, elsewhere at the end of this batch.
+    private void ToRoom(ChatRoom room, ChatClient? except, ReadOnlySpan<byte> line)
     {
-        foreach (ChatClient member in room.Members)
+        Broadcast(room.Id, except, line);
+        if (_outboxes.Length != _directory.ReactorCount)
+            GrowOutboxes();
+        for (int r = 0; r < _outboxes.Length; r++)
+        {
+            if (r != _reactor && Volatile.Read(ref room.OnReactor[r]) > 0)
+                Mail(_outboxes[r], room.Id, line);
+        }
+    }
+
+    // Appends `line` to this reactor's members of the room, but `except`. A member without room for it, even after
+    // sending what it has buffered, is not waited for: it is marked, and aborted once the loop over the members is
+    // done. Its close tells the room after this callback has returned (the loop defers OnClose), and that notice may
+    // drop others in turn.
+    private void Broadcast(int room, ChatClient? except, ReadOnlySpan<byte> line)
+    {
+        if (!_local.TryGetValue(room, out List<ChatClient>? members))
+            return;
+        foreach (ChatClient member in members)
         {
             if (member == except || member.Dropped || member.Connection.IsClosing)
                 continue;
@@ -121,17 +169,12 @@ public sealed partial class ChatHandler : LineProtocolHandler
             member.Connection.Write(line);
             member.Connection.Write(ending);
         }
-        DisconnectSlowConsumers();
-    }
-
-    private void DisconnectSlowConsumers()
-    {
         foreach (ChatClient slow in _slowConsumers)
             slow.Connection.Abort(SlowConsumerReason);
         _slowConsumers.Clear();
     }
 
-    private void Notify(ChatRoom room, ChatClient? except, string notice) => Broadcast(room, except, Encoding.UTF8.GetBytes(notice));
+    private void Notify(ChatRoom room, ChatClient? except, string notice) => ToRoom(room, except, Encoding.UTF8.GetBytes(notice));
 
     private static void Reply(ChatClient client, string text)
     {
@@ -146,9 +189,20 @@ public sealed partial class ChatHandler : LineProtocolHandler
         client.Connection.ReportPeerError(error);
     }
 
-    private void Join(ChatClient client, ChatRoom room)
+    // Under the directory's lock, in the same hold as the room's lookup: a room cannot be forgotten (its last member
+    // leaving on another reactor) between being found and being joined.
+    private void AddMember(ChatClient client, ChatRoom room)
     {
         room.Members.Add(client);
+        Volatile.Write(ref room.OnReactor[_reactor], room.OnReactor[_reactor] + 1);
+    }
+
+    // The rest of joining, once AddMember has counted the client in: this reactor's list, and the room told.
+    private void Join(ChatClient client, ChatRoom room)
+    {
+        if (!_local.TryGetValue(room.Id, out List<ChatClient>? members))
+            _local.Add(room.Id, members = []);
+        members.Add(client);
         client.Room = room;
         Notify(room, client, $"* {client.Nick} joined {room}");
     }
@@ -156,11 +210,92 @@ public sealed partial class ChatHandler : LineProtocolHandler
     private void Leave(ChatClient client, string notice)
     {
         ChatRoom room = client.Room!;
-        room.Members.Remove(client);
+        lock (_directory.Lock)
+        {
+            room.Members.Remove(client);
+            Volatile.Write(ref room.OnReactor[_reactor], room.OnReactor[_reactor] - 1);
+            _directory.ForgetIfEmpty(room);
+        }
+        List<ChatClient> members = _local[room.Id];
+        members.Remove(client);
+        if (members.Count == 0)
+            _local.Remove(room.Id);
         client.Room = null;
-        if (room.Members.Count == 0 && room != DefaultRoom)
-            _rooms.Remove(room.Name);
         Notify(room, null, notice);
+    }
+
+    // The first connection on a reactor numbers this handler in the directory and hooks the mail into its loop.
+    private void JoinReactors(Connection connection)
+    {
+        if (_loop is not null)
+            return;
+        _loop = connection.Context.Loop;
+        _reactor = _directory.Register(this);
+        _loop.AddBatchHook(_sendMail);
+    }
+
+    private static void Mail(ChatMail mail, int room, ReadOnlySpan<byte> line)
+    {
+        mail.Pending ??= mail.Rent();
+        if (mail.Pending.Length - mail.Length < line.Length + 8)
+        {
+            byte[] larger = new byte[Math.Max(mail.Pending.Length * 2, mail.Length + line.Length + 8)];
+            mail.Pending.AsSpan(0, mail.Length).CopyTo(larger);
+            mail.Pending = larger;
+        }
+        Span<byte> entry = mail.Pending.AsSpan(mail.Length);
+        BinaryPrimitives.WriteInt32LittleEndian(entry, room);
+        BinaryPrimitives.WriteInt32LittleEndian(entry[4..], line.Length);
+        line.CopyTo(entry[8..]);
+        mail.Length += line.Length + 8;
+    }
+
+    // At the end of each batch: what this reactor has for each other one goes over in one post.
+    private void SendMail()
+    {
+        foreach (ChatMail mail in _outboxes)
+        {
+            if (mail.Pending is not { } buffer || mail.Length == 0)
+                continue;
+            mail.To.Deliver(mail, buffer, mail.Length);
+            mail.Pending = null;
+            mail.Length = 0;
+        }
+    }
+
+    private void GrowOutboxes()
+    {
+        lock (_directory.Lock)
+        {
+            ChatMail[] grown = new ChatMail[_directory.Reactors.Count];
+            _outboxes.CopyTo(grown, 0);
+            for (int r = _outboxes.Length; r < grown.Length; r++)
+                grown[r] = new ChatMail(_directory.Reactors[r]);
+            _outboxes = grown;
+        }
+    }
+
+    // Any thread (another reactor's): the mail is read on this reactor's loop.
+    private void Deliver(ChatMail from, byte[] buffer, int length)
+    {
+        _inbox.Enqueue((from, buffer, length));
+        _loop!.Post(_readInbox);
+    }
+
+    private void ReadInbox()
+    {
+        while (_inbox.TryDequeue(out (ChatMail From, byte[] Buffer, int Length) mail))
+        {
+            ReadOnlySpan<byte> entries = mail.Buffer.AsSpan(0, mail.Length);
+            while (!entries.IsEmpty)
+            {
+                int room = BinaryPrimitives.ReadInt32LittleEndian(entries);
+                int length = BinaryPrimitives.ReadInt32LittleEndian(entries[4..]);
+                Broadcast(room, null, entries.Slice(8, length));
+                entries = entries[(8 + length)..];
+            }
+            mail.From.Return(mail.Buffer);
+        }
     }
 
     private static string Farewell(Connection connection) => connection.ClosedBecause switch
@@ -173,15 +308,6 @@ public sealed partial class ChatHandler : LineProtocolHandler
         CloseReason.HandlerError => "left (server error)",
         _ => "left",
     };
-
-    private string NextGuestNick()
-    {
-        string nick;
-        do
-            nick = $"guest{++_nextGuest}";
-        while (_byNick.ContainsKey(nick));
-        return nick;
-    }
 
     private static string Others(int count) => count == 1 ? "1 other" : $"{count} others";
 }

@@ -1,0 +1,140 @@
+// What the chat handlers of one server share across their reactors: every nickname, every room and who is in it
+// (and on which reactor), and each reactor's inbox for room traffic from the others. Joins, leaves, renames and
+// /who take its lock; they are commands, not messages. A message reads only its room's per-reactor member counts
+// (ChatRoom.OnReactor), so the per-message path takes no lock and shares nothing but those counts.
+using System.Collections.Concurrent;
+
+namespace EpollServer.Protocols.Chat;
+
+public sealed class ChatDirectory
+{
+    private readonly Dictionary<string, ChatClient> _byNick = new(StringComparer.OrdinalIgnoreCase);
+    private readonly Dictionary<string, ChatRoom> _rooms = new(StringComparer.OrdinalIgnoreCase);
+    private readonly List<ChatHandler> _reactors = [];
+    private long _nextGuest;
+    private int _nextRoomId;
+    private int _reactorCount;
+
+    public ChatDirectory() => Lobby = NewRoom(ChatHandler.DefaultRoomName);
+
+    internal object Lock { get; } = new();
+
+    internal ChatRoom Lobby { get; }
+
+    // The handlers that have served a connection, by reactor number: where room traffic is posted.
+    internal IReadOnlyList<ChatHandler> Reactors => _reactors;
+
+    // How many there are, read without the lock by the message path (a handler then grows its mail to match).
+    internal int ReactorCount => Volatile.Read(ref _reactorCount);
+
+    public int Clients
+    {
+        get
+        {
+            lock (Lock)
+                return _byNick.Count;
+        }
+    }
+
+    public int Rooms
+    {
+        get
+        {
+            lock (Lock)
+                return _rooms.Count;
+        }
+    }
+
+    // A reactor's handler, numbered the first time it serves a connection.
+    internal int Register(ChatHandler handler)
+    {
+        lock (Lock)
+        {
+            _reactors.Add(handler);
+            Volatile.Write(ref _reactorCount, _reactors.Count);
+            return _reactors.Count - 1;
+        }
+    }
+
+    // Under Lock. A fresh guestN nobody holds.
+    internal string NextGuestNick()
+    {
+        string nick;
+        do
+            nick = $"guest{++_nextGuest}";
+        while (_byNick.ContainsKey(nick));
+        return nick;
+    }
+
+    // Under Lock.
+    internal bool TryTakeNick(string nick, ChatClient client)
+    {
+        if (_byNick.TryGetValue(nick, out ChatClient? holder))
+            return holder == client;
+        _byNick.Add(nick, client);
+        return true;
+    }
+
+    internal void ReleaseNick(string nick) => _byNick.Remove(nick);
+
+    // Under Lock.
+    internal ChatRoom RoomNamed(string name)
+    {
+        if (!_rooms.TryGetValue(name, out ChatRoom? room))
+            room = NewRoom(name);
+        return room;
+    }
+
+    // Under Lock: a room nobody is in is forgotten (the lobby is kept).
+    internal void ForgetIfEmpty(ChatRoom room)
+    {
+        if (room.Members.Count == 0 && room != Lobby)
+            _rooms.Remove(room.Name);
+    }
+
+    private ChatRoom NewRoom(string name)
+    {
+        var room = new ChatRoom(name, _nextRoomId++);
+        _rooms.Add(name, room);
+        return room;
+    }
+}
+
+// A room, as every reactor sees it: its members (all reactors', under the directory's lock) and how many of them each
+// reactor holds, which is what a message reads to know where to go.
+internal sealed class ChatRoom(string name, int id)
+{
+    public const int MaxReactors = 1024;
+
+    public string Name { get; } = name;
+
+    public int Id { get; } = id;
+
+    // Every member, for /who and the counts in notices; under the directory's lock.
+    public List<ChatClient> Members { get; } = [];
+
+    // Members per reactor number, written under the lock and read without it by the message path: a message sent as
+    // someone joins elsewhere may miss them, as it would had it been sent a moment earlier.
+    public int[] OnReactor { get; } = new int[MaxReactors];
+
+    public override string ToString() => "#" + Name;
+}
+
+// Room traffic from one reactor to another, batched: entries of (room id, line), appended during a batch and handed
+// over at its end in one post. Buffers go back to their sender's pool once read, so steady traffic allocates nothing.
+internal sealed class ChatMail
+{
+    private readonly ConcurrentQueue<byte[]> _spare = new();
+
+    public ChatMail(ChatHandler to) => To = to;
+
+    public ChatHandler To { get; }
+
+    public byte[]? Pending { get; set; }
+
+    public int Length { get; set; }
+
+    public byte[] Rent() => _spare.TryDequeue(out byte[]? buffer) ? buffer : new byte[64 * 1024];
+
+    public void Return(byte[] buffer) => _spare.Enqueue(buffer);
+}
