@@ -15,6 +15,7 @@ internal sealed class ReactorLoop : IDisposable
     private readonly ConcurrentQueue<(int Fd, PeerAddress Peer)> _handedOver = new();
     private readonly Action _adoptHandedOver;
     private readonly Action<ReactorLoop, int, PeerAddress> _adopt;
+    private readonly TaskCompletionSource _stopped = new(TaskCreationOptions.RunContinuationsAsynchronously);
     private int _load;   // accepted connections dealt to this reactor and not yet closed (any thread reads it)
 
     public ReactorLoop(int index, LoopContext context, IProtocolHandler handler, Action<ReactorLoop, int, PeerAddress> adopt)
@@ -37,10 +38,21 @@ internal sealed class ReactorLoop : IDisposable
 
     public Thread? Thread { get; set; }
 
+    // What debuggers and dotnet-trace show.
+    public string ThreadName => $"epollserver-reactor-{Index}";
+
+    // What top -H, ps -L and /proc/PID/task/TID/comm show: the kernel keeps 15 bytes, which "reactor-1023" fits.
+    public string KernelThreadName => $"reactor-{Index}";
+
     // The stop has reached this reactor: it ends its loop once its last connection has closed.
     public bool Draining { get; set; }
 
     public Reactor.LoopTimer? DrainDeadline { get; set; }
+
+    // Completes when this reactor's loop has ended and everything it owned is closed.
+    public Task Stopped => _stopped.Task;
+
+    public void MarkStopped() => _stopped.TrySetResult();
 
     // The accepted connections this reactor holds or is about to: what handoff balances on.
     public int Load => Volatile.Read(ref _load);

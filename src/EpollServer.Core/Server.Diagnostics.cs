@@ -60,6 +60,7 @@ public sealed partial class Server
         // Posted work runs before the timers of its iteration; a zero-delay timer runs with them, and what it posts
         // runs in the next iteration, after all of them.
         loop.Post(() => loop.Schedule(TimeSpan.Zero, () => loop.Post(() => done.TrySetResult())));
-        return done.Task;
+        // A reactor whose loop has ended (drained before the others) runs no more timers: nothing to wait for.
+        return Task.WhenAny(done.Task, reactor.Stopped);
     }));
 }

@@ -158,7 +158,7 @@ public sealed partial class Server : IDisposable
         foreach (ReactorLoop reactor in _reactors)
         {
             int cpu = cpus.Length > 0 ? cpus[reactor.Index % cpus.Length] : -1;
-            reactor.Thread = new Thread(() => RunReactor(reactor, cpu)) { Name = $"epollserver-reactor-{reactor.Index}", IsBackground = true };
+            reactor.Thread = new Thread(() => RunReactor(reactor, cpu)) { Name = reactor.ThreadName, IsBackground = true };
             reactor.Thread.Start();
         }
     }
@@ -243,6 +243,8 @@ public sealed partial class Server : IDisposable
 
     private void RunReactor(ReactorLoop reactor, int cpu)
     {
+        // Thread.Name (epollserver-reactor-K) reaches the kernel as "epollserver-rea" for every reactor.
+        Sys.SetKernelThreadName(reactor.KernelThreadName);
         if (Options.PinReactors && cpu >= 0)
             reactor.PinTo(cpu, Logger);
         try
@@ -261,6 +263,7 @@ public sealed partial class Server : IDisposable
             reactor.Context.CloseAll(CloseReason.DrainDeadline);
             CloseListeners(reactor);
             reactor.CloseHandedOver();
+            reactor.MarkStopped();
             if (Interlocked.Decrement(ref _running) == 0)
             {
                 _spare.Dispose();

@@ -8,11 +8,12 @@ namespace EpollServer.Tests;
 
 public sealed class BusyPollTests
 {
-    [Fact]
-    public void AfterTraffic_TheLoopSpinsForTheWindow_ThenSleeps()
+    [Theory]
+    [ClassData(typeof(ReactorCounts))]
+    public void AfterTraffic_TheLoopSpinsForTheWindow_ThenSleeps(int reactors)
     {
         var clock = new FakeTimeProvider();
-        using var server = new TestServer(configure: o => o.BusyPoll = TimeSpan.FromMilliseconds(400), clock: clock);
+        using var server = new TestServer(reactors: reactors, configure: o => o.BusyPoll = TimeSpan.FromMilliseconds(400), clock: clock);
         using var client = TestClient.Connect(server.Port);
         Assert.True(client.EchoesProbe(Patterns.For(1, 64)));
 
@@ -36,10 +37,11 @@ public sealed class BusyPollTests
         server.WaitUntil(s => s.LoopIterations - start > 1000, "the loop spun again after new traffic");
     }
 
-    [Fact]
-    public void Off_TheLoopSleepsRightAfterTraffic()
+    [Theory]
+    [ClassData(typeof(ReactorCounts))]
+    public void Off_TheLoopSleepsRightAfterTraffic(int reactors)
     {
-        using var server = new TestServer(clock: new FakeTimeProvider());
+        using var server = new TestServer(reactors: reactors, clock: new FakeTimeProvider());
         using var client = TestClient.Connect(server.Port);
         Assert.True(client.EchoesProbe(Patterns.For(1, 64)));
         Thread.Sleep(50);

@@ -10,9 +10,9 @@ public sealed class ConcurrentEchoTests
 {
     [Theory]
     [ClassData(typeof(Pollers))]
-    public async Task Echo_1000ConcurrentConnections_EachGetsItsOwnBytesBack(string poller)
+    public async Task Echo_1000ConcurrentConnections_EachGetsItsOwnBytesBack(string poller, int reactors)
     {
-        using var server = new TestServer(poller: poller);
+        using var server = new TestServer(poller: poller, reactors: reactors);
         using var timeout = new CancellationTokenSource(TimeSpan.FromSeconds(60));
         var sockets = new List<Socket>();
         try

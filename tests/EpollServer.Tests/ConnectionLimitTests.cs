@@ -7,10 +7,14 @@ namespace EpollServer.Tests;
 
 public sealed class ConnectionLimitTests
 {
-    [Fact]
-    public void PeerOverTheLimit_GetsARefusalLineAndIsClosed_OthersKeepEchoing()
+    // One count for the whole server, whichever reactor, or listener (reuseport), a connection arrives on.
+    [Theory]
+    [InlineData(1, "handoff")]
+    [InlineData(3, "handoff")]
+    [InlineData(3, "reuseport")]
+    public void PeerOverTheLimit_GetsARefusalLineAndIsClosed_OthersKeepEchoing(int reactors, string accept)
     {
-        using var server = new TestServer(configure: o => o.MaxConnections = 3);
+        using var server = new TestServer(reactors: reactors, configure: o => { o.MaxConnections = 3; o.Accept = accept; });
         var admitted = Enumerable.Range(0, 3).Select(_ => TestClient.Connect(server.Port)).ToList();
         server.WaitUntil(s => s.OpenConnections == 3, "three connections are open");
 

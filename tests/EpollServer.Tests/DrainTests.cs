@@ -19,16 +19,17 @@ public sealed partial class DrainTests
 {
     private const int Rounds = 12;
 
-    public static TheoryData<string> Protocols => ["echo", "line", "reverse"];
+    // Each protocol on one reactor and on three (where every reactor drains under the one deadline).
+    public static TheoryData<string, int> Protocols => new() { { "echo", 1 }, { "echo", 3 }, { "line", 1 }, { "line", 3 }, { "reverse", 1 }, { "reverse", 3 } };
 
     [Theory]
     [MemberData(nameof(Protocols))]
-    public void LongDeadline_EveryByteReadIsAnswered_WhateverTheRingsClientsAndMoment(string protocol)
+    public void LongDeadline_EveryByteReadIsAnswered_WhateverTheRingsClientsAndMoment(string protocol, int reactors)
     {
         for (int round = 0; round < Rounds; round++)
         {
             var shape = Shape.Random(protocol, seed: round * 1009 + protocol.Length);
-            using var server = shape.Start(o => o.ShutdownTimeout = TimeSpan.FromMinutes(2));
+            using var server = shape.Start(reactors, o => o.ShutdownTimeout = TimeSpan.FromMinutes(2));
             var clients = shape.Clients.Select(payload => Client.Run(server.Port, payload, readLimit: long.MaxValue, giveUpAfterMs: 60_000)).ToList();
             long stopAt = shape.StopAfterBytes;
             Wait.Until(() => clients.Sum(c => c.Received) >= stopAt || clients.All(c => c.Done), $"{shape}: {stopAt} bytes answered", 60_000);
@@ -47,13 +48,13 @@ public sealed partial class DrainTests
 
     [Theory]
     [MemberData(nameof(Protocols))]
-    public void DeadlineCutsTheDrainShort_WhatWasNotAnsweredIsExactlyWhatTheLogReports(string protocol)
+    public void DeadlineCutsTheDrainShort_WhatWasNotAnsweredIsExactlyWhatTheLogReports(string protocol, int reactors)
     {
         int roundsWithUnserved = 0;
         for (int round = 0; round < Rounds; round++)
         {
             var shape = Shape.Random(protocol, seed: 50_000 + round * 1009 + protocol.Length, maxPayload: 1024 * 1024);
-            using var server = shape.Start(o => o.ShutdownTimeout = TimeSpan.FromSeconds(5), new FakeTimeProvider());
+            using var server = shape.Start(reactors, o => o.ShutdownTimeout = TimeSpan.FromSeconds(5), new FakeTimeProvider());
             // Readers that stop at a random point, with small receive buffers: the server's output fills, and its input
             // backs up behind it.
             var random = new Random(shape.Seed);
@@ -70,9 +71,10 @@ public sealed partial class DrainTests
             Assert.True(server.Server.Completion.Wait(TimeSpan.FromSeconds(30)), $"{shape}: the deadline did not end the stop");
 
             var stats = server.Server.Stats;
-            Match deadline = DeadlineLine().Match(string.Join('\n', server.Log.Lines));
-            long unsent = deadline.Success ? long.Parse(deadline.Groups["unsent"].Value) : 0;
-            long unserved = deadline.Success ? long.Parse(deadline.Groups["unserved"].Value) : 0;
+            // One deadline line per reactor that still had connections.
+            MatchCollection deadlines = DeadlineLine().Matches(string.Join('\n', server.Log.Lines));
+            long unsent = deadlines.Sum(m => long.Parse(m.Groups["unsent"].Value));
+            long unserved = deadlines.Sum(m => long.Parse(m.Groups["unserved"].Value));
             Assert.True(stats[Counter.BytesReceived] == stats[Counter.BytesSent] + unsent + unserved,
                 $"{shape}: received {stats[Counter.BytesReceived]}, sent {stats[Counter.BytesSent]}, reported unsent {unsent} and unserved {unserved}");
             roundsWithUnserved += unserved > 0 ? 1 : 0;
@@ -88,20 +90,20 @@ public sealed partial class DrainTests
 
     // Chat members that stopped reading: every message relayed to them before the stop is in their output, and
     // each one reaches them once they read, in each sender's order.
-    [Fact]
-    public void Chat_EveryMessageRelayedBeforeTheStop_IsDelivered()
+    [Theory]
+    [ClassData(typeof(ReactorCounts))]
+    public void Chat_EveryMessageRelayedBeforeTheStop_IsDelivered(int reactors)
     {
         for (int round = 0; round < Rounds / 2; round++)
         {
             var random = new Random(90_000 + round);
             int members = random.Next(2, 7), messages = random.Next(1, 40);
-            using var server = new TestServer(new ChatHandler(), o => o.ShutdownTimeout = TimeSpan.FromMinutes(2));
+            using var server = new TestServer(reactors: reactors, handlers: ChatHandler.Factory(), configure: o => o.ShutdownTimeout = TimeSpan.FromMinutes(2));
             var clients = Enumerable.Range(0, members).Select(_ => TestClient.Connect(server.Port)).ToList();
             server.WaitUntil(s => s.OpenConnections == members, "every member accepted");
             for (int i = 0; i < members; i++)
                 clients[i].Send(string.Concat(Enumerable.Range(0, messages).Select(m => $"m{i}-{m}\n")));
-            var chat = (ChatHandler)server.Server.Handler;
-            server.WaitUntil(_ => chat.MessagesRelayed == members * messages, "every message relayed");
+            server.WaitUntil(_ => server.HandlerCounter("messages-relayed") == members * messages, "every message relayed");
             server.Server.Stop();
             for (int r = 0; r < members; r++)
             {
@@ -158,15 +160,15 @@ public sealed partial class DrainTests
             return new Shape(protocol, seed, input, output, maxLine, clients, (long)(total * random.NextDouble() * 0.9));
         }
 
-        public TestServer Start(Action<ServerOptions> configure, FakeTimeProvider? clock = null)
+        public TestServer Start(int reactors, Action<ServerOptions> configure, FakeTimeProvider? clock = null)
         {
-            IProtocolHandler handler = Protocol switch
+            Func<IProtocolHandler> handlers = Protocol switch
             {
-                "echo" => new EchoHandler(),
-                "line" => new LineEchoHandler(MaxLine),
-                _ => new ReverseHandler(MaxLine),
+                "echo" => () => new EchoHandler(),
+                "line" => () => new LineEchoHandler(MaxLine),
+                _ => () => new ReverseHandler(MaxLine),
             };
-            return new TestServer(handler, o =>
+            return new TestServer(reactors: reactors, handlers: handlers, configure: o =>
             {
                 o.InputBufferSize = InputBuffer;
                 o.OutputBufferSize = OutputBuffer;

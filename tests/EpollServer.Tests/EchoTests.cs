@@ -9,9 +9,9 @@ public sealed class EchoTests
 {
     [Theory]
     [ClassData(typeof(Pollers))]
-    public void Echo_OneByte_ComesBack(string poller)
+    public void Echo_OneByte_ComesBack(string poller, int reactors)
     {
-        using var server = new TestServer(poller: poller);
+        using var server = new TestServer(poller: poller, reactors: reactors);
         using var client = TestClient.Connect(server.Port);
         client.Send([0x5A]);
         Assert.Equal([0x5A], client.ReceiveExactly(1));
@@ -19,9 +19,9 @@ public sealed class EchoTests
 
     [Theory]
     [ClassData(typeof(Pollers))]
-    public void Echo_64KiB_ArrivesIntact(string poller)
+    public void Echo_64KiB_ArrivesIntact(string poller, int reactors)
     {
-        using var server = new TestServer(poller: poller);
+        using var server = new TestServer(poller: poller, reactors: reactors);
         using var client = TestClient.Connect(server.Port);
         byte[] payload = Patterns.For(64, 64 * 1024);
         var receiving = Task.Run(() => client.ReceiveExactly(payload.Length));
@@ -32,9 +32,9 @@ public sealed class EchoTests
 
     [Theory]
     [ClassData(typeof(Pollers))]
-    public void Echo_16MiB_ToASlowReader_EngagesBackpressureAndArrivesIntact(string poller)
+    public void Echo_16MiB_ToASlowReader_EngagesBackpressureAndArrivesIntact(string poller, int reactors)
     {
-        using var server = new TestServer(poller: poller);
+        using var server = new TestServer(poller: poller, reactors: reactors);
         // A small receive buffer so the server's send meets EAGAIN early and its output ring fills.
         using var client = TestClient.Connect(server.Port, receiveBuffer: 16 * 1024);
         byte[] payload = Patterns.For(16, 16 * 1024 * 1024);
@@ -57,9 +57,9 @@ public sealed class EchoTests
 
     [Theory]
     [ClassData(typeof(Pollers))]
-    public void Echo_OverIPv4AndIPv6_OnOneDualStackListener(string poller)
+    public void Echo_OverIPv4AndIPv6_OnOneDualStackListener(string poller, int reactors)
     {
-        using var server = new TestServer(address: "::", poller: poller);
+        using var server = new TestServer(address: "::", poller: poller, reactors: reactors);
         foreach (string host in new[] { "127.0.0.1", "::1" })
         {
             using var client = TestClient.Connect(server.Port, host);
@@ -71,9 +71,9 @@ public sealed class EchoTests
 
     [Theory]
     [ClassData(typeof(Pollers))]
-    public void Echo_ManySmallWrites_ComeBackInOrder(string poller)
+    public void Echo_ManySmallWrites_ComeBackInOrder(string poller, int reactors)
     {
-        using var server = new TestServer(poller: poller);
+        using var server = new TestServer(poller: poller, reactors: reactors);
         using var client = TestClient.Connect(server.Port);
         var expected = new MemoryStream();
         var receiving = Task.Run(() => client.ReceiveExactly(10_000 * 7));
@@ -89,21 +89,24 @@ public sealed class EchoTests
 
     [Theory]
     [ClassData(typeof(Pollers))]
-    public void IdleConnections_OwnNoBuffers(string poller)
+    public void IdleConnections_OwnNoBuffers(string poller, int reactors)
     {
-        using var server = new TestServer(poller: poller);
+        using var server = new TestServer(poller: poller, reactors: reactors);
         var clients = Enumerable.Range(0, 20).Select(_ => TestClient.Connect(server.Port)).ToList();
         foreach (var client in clients)
         {
             client.Send([1, 2, 3]);
             Assert.Equal([1, 2, 3], client.ReceiveExactly(3));
         }
-        // Every connection drained its rings, so all storage is back in the pool and none is held per connection;
-        // and since the echoes ran one after another, one pair of buffers served all twenty.
-        server.WaitUntil(s => s.OpenConnections == 20 && s.Context.InputPool.Retained == s.Context.InputPool.Allocated
-            && s.Context.OutputPool.Retained == s.Context.OutputPool.Allocated, "every ring's storage is back in the pool");
-        Assert.InRange(server.Server.Context.InputPool.Allocated, 1, 2);
-        Assert.InRange(server.Server.Context.OutputPool.Allocated, 1, 2);
+        // Every connection drained its rings, so all storage is back in its reactor's pool and none is held per
+        // connection; and since the echoes ran one after another, one pair of buffers per reactor served them all.
+        server.WaitUntil(s => s.OpenConnections == 20 && s.Reactors.All(r => r.Context.InputPool.Retained == r.Context.InputPool.Allocated
+            && r.Context.OutputPool.Retained == r.Context.OutputPool.Allocated), "every ring's storage is back in its pool");
+        foreach (ReactorLoop reactor in server.Server.Reactors)
+        {
+            Assert.InRange(reactor.Context.InputPool.Allocated, 1, 2);
+            Assert.InRange(reactor.Context.OutputPool.Allocated, 1, 2);
+        }
         clients.ForEach(c => c.Dispose());
     }
 }

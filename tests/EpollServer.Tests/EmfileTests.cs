@@ -7,13 +7,14 @@ namespace EpollServer.Tests;
 
 public sealed class EmfileTests
 {
-    [Fact]
-    public void FdExhaustion_ExistingConnectionsKeepEchoing_NewOnesServedOnceFdsFreeUp()
+    [Theory]
+    [ClassData(typeof(ReactorCounts))]
+    public void FdExhaustion_ExistingConnectionsKeepEchoing_NewOnesServedOnceFdsFreeUp(int reactors)
     {
         // Started with plenty of fds, so the connection cap set at start-up (fd limit minus what is in use minus a
         // reserve) does not protect; then the limit is lowered under it, as an operator's prlimit or a leak
         // elsewhere in the process would. The runtime holds about 90 fds; 130 leaves room for a few dozen connections.
-        using var daemon = DaemonProcess.Start("--address 127.0.0.1 --port 0 --max-connections 0");
+        using var daemon = DaemonProcess.Start($"--address 127.0.0.1 --port 0 --max-connections 0 --reactors {reactors}");
         DaemonFdReport.Request(daemon);   // load the stats path while fds are still plentiful
         LowerFdLimit(daemon.Pid, 130);
 
@@ -65,10 +66,11 @@ public sealed class EmfileTests
     // SIGTERM while the fd table is full: the runtime needs fds to create the thread that runs the signal handler
     // (a pipe each), and used to abort ("Out of memory.", exit 134). The fds reserved at start-up, given back at the
     // first EMFILE, let it stop gracefully.
-    [Fact]
-    public void SigtermWhileOutOfFds_StopsGracefully_ExitZero()
+    [Theory]
+    [ClassData(typeof(ReactorCounts))]
+    public void SigtermWhileOutOfFds_StopsGracefully_ExitZero(int reactors)
     {
-        using var daemon = DaemonProcess.Start("--address 127.0.0.1 --port 0 --max-connections 0");
+        using var daemon = DaemonProcess.Start($"--address 127.0.0.1 --port 0 --max-connections 0 --reactors {reactors}");
         DaemonFdReport.Request(daemon);
         LowerFdLimit(daemon.Pid, 130);
         var held = new List<TestClient>();

@@ -7,10 +7,11 @@ namespace EpollServer.Tests;
 
 public sealed class GracefulStopTests
 {
-    [Fact]
-    public void Sigterm_WhileClientsSend_EchoesEverythingReceivedAndExitsZero()
+    [Theory]
+    [ClassData(typeof(ReactorCounts))]
+    public void Sigterm_WhileClientsSend_EchoesEverythingReceivedAndExitsZero(int reactors)
     {
-        using var daemon = DaemonProcess.Start("--address 127.0.0.1 --port 0");
+        using var daemon = DaemonProcess.Start($"--address 127.0.0.1 --port 0 --reactors {reactors}");
         const int clients = 8;
         var results = new Task<(byte[] Sent, byte[] Received)>[clients];
         var echoed = new long[clients];

@@ -9,9 +9,9 @@ public sealed class HalfCloseTests
 {
     [Theory]
     [ClassData(typeof(Pollers))]
-    public void ClientHalfClose_AllBytesComeBackBeforeTheServersFin(string poller)
+    public void ClientHalfClose_AllBytesComeBackBeforeTheServersFin(string poller, int reactors)
     {
-        using var server = new TestServer(poller: poller);
+        using var server = new TestServer(poller: poller, reactors: reactors);
         using var client = TestClient.Connect(server.Port);
         byte[] payload = Patterns.For(3, 3 * 1024 * 1024 + 17);
         var receiving = Task.Run(() => client.ReceiveToEnd());
@@ -24,9 +24,9 @@ public sealed class HalfCloseTests
 
     [Theory]
     [ClassData(typeof(Pollers))]
-    public void ClientHalfClose_WithNothingSent_ServerClosesCleanly(string poller)
+    public void ClientHalfClose_WithNothingSent_ServerClosesCleanly(string poller, int reactors)
     {
-        using var server = new TestServer(poller: poller);
+        using var server = new TestServer(poller: poller, reactors: reactors);
         using var client = TestClient.Connect(server.Port);
         client.Socket.Shutdown(SocketShutdown.Send);
         Assert.Empty(client.ReceiveToEnd());

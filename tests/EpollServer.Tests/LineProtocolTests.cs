@@ -8,10 +8,11 @@ namespace EpollServer.Tests;
 
 public sealed class LineProtocolTests
 {
-    [Fact]
-    public void OneByteAtATime_LinesComeBackAsSent_CrKept()
+    [Theory]
+    [ClassData(typeof(ReactorCounts))]
+    public void OneByteAtATime_LinesComeBackAsSent_CrKept(int reactors)
     {
-        using var server = new TestServer(new LineEchoHandler());
+        using var server = new TestServer(reactors: reactors, handlers: () => new LineEchoHandler());
         using var client = TestClient.Connect(server.Port);
         byte[] input = "hello\r\nworld\n\n안녕\n"u8.ToArray();
         foreach (byte b in input)
@@ -19,10 +20,11 @@ public sealed class LineProtocolTests
         Assert.Equal(input, client.ReceiveExactly(input.Length));
     }
 
-    [Fact]
-    public void ThousandLinesInOneSegment_AllEchoedInOrder()
+    [Theory]
+    [ClassData(typeof(ReactorCounts))]
+    public void ThousandLinesInOneSegment_AllEchoedInOrder(int reactors)
     {
-        using var server = new TestServer(new LineEchoHandler());
+        using var server = new TestServer(reactors: reactors, handlers: () => new LineEchoHandler());
         using var client = TestClient.Connect(server.Port);
         byte[] input = Encoding.ASCII.GetBytes(string.Concat(Enumerable.Range(0, 1000).Select(i => $"line {i:D4}\n")));
         client.Send(input);
@@ -31,10 +33,11 @@ public sealed class LineProtocolTests
 
     // A 256-byte input ring with lines of up to 100 bytes in random chunks: lines keep landing across the ring's
     // end, so the framing must join the two halves.
-    [Fact]
-    public void RandomLinesInRandomChunks_AcrossTheRingWrap_EveryByteBack()
+    [Theory]
+    [ClassData(typeof(ReactorCounts))]
+    public void RandomLinesInRandomChunks_AcrossTheRingWrap_EveryByteBack(int reactors)
     {
-        using var server = new TestServer(new LineEchoHandler(maxLineLength: 100), o => o.InputBufferSize = 256);
+        using var server = new TestServer(configure: o => o.InputBufferSize = 256, reactors: reactors, handlers: () => new LineEchoHandler(maxLineLength: 100));
         using var client = TestClient.Connect(server.Port);
         var random = new Random(42);
         var input = new MemoryStream();
@@ -57,10 +60,11 @@ public sealed class LineProtocolTests
         Assert.Equal(bytes, receiving.Result);
     }
 
-    [Fact]
-    public void LineAtTheMaximum_IsEchoed_OneByteLonger_GetsAnErrorAndTheClose()
+    [Theory]
+    [ClassData(typeof(ReactorCounts))]
+    public void LineAtTheMaximum_IsEchoed_OneByteLonger_GetsAnErrorAndTheClose(int reactors)
     {
-        using var server = new TestServer(new LineEchoHandler(maxLineLength: 100));
+        using var server = new TestServer(reactors: reactors, handlers: () => new LineEchoHandler(maxLineLength: 100));
         using var client = TestClient.Connect(server.Port);
         string longest = new('a', 100);
         client.Send($"ok\n{longest}\n{new string('b', 101)}\nnever served\n");
@@ -69,33 +73,36 @@ public sealed class LineProtocolTests
         Assert.Equal("ERR line longer than 100 bytes; closing", client.ReadLine());
         Assert.Null(client.ReadLine());
         server.WaitUntil(s => s.OpenConnections == 0, "the connection is closed");
-        Assert.Equal(1, ((LineEchoHandler)server.Server.Handler).LinesTooLong);
+        Assert.Equal(1, server.HandlerCounter("lines-too-long"));
     }
 
-    [Fact]
-    public void LongLineWithoutNewline_IsRejectedWithoutWaitingForOne()
+    [Theory]
+    [ClassData(typeof(ReactorCounts))]
+    public void LongLineWithoutNewline_IsRejectedWithoutWaitingForOne(int reactors)
     {
-        using var server = new TestServer(new LineEchoHandler(maxLineLength: 100));
+        using var server = new TestServer(reactors: reactors, handlers: () => new LineEchoHandler(maxLineLength: 100));
         using var client = TestClient.Connect(server.Port);
         client.Send(new string('x', 5000));
         Assert.Equal("ERR line longer than 100 bytes; closing", client.ReadLine());
         Assert.Null(client.ReadLine());
     }
 
-    [Fact]
-    public void FinalLineWithoutNewline_IsEchoedAtEof()
+    [Theory]
+    [ClassData(typeof(ReactorCounts))]
+    public void FinalLineWithoutNewline_IsEchoedAtEof(int reactors)
     {
-        using var server = new TestServer(new LineEchoHandler());
+        using var server = new TestServer(reactors: reactors, handlers: () => new LineEchoHandler());
         using var client = TestClient.Connect(server.Port);
         client.Send("first\nlast, no newline");
         client.Socket.Shutdown(SocketShutdown.Send);
         Assert.Equal("first\nlast, no newline"u8.ToArray(), client.ReceiveToEnd());
     }
 
-    [Fact]
-    public void OtherClientsAreUnaffectedByOnesLongLine()
+    [Theory]
+    [ClassData(typeof(ReactorCounts))]
+    public void OtherClientsAreUnaffectedByOnesLongLine(int reactors)
     {
-        using var server = new TestServer(new LineEchoHandler(maxLineLength: 100));
+        using var server = new TestServer(reactors: reactors, handlers: () => new LineEchoHandler(maxLineLength: 100));
         using var good = TestClient.Connect(server.Port);
         using var bad = TestClient.Connect(server.Port);
         bad.Send(new string('z', 300));

@@ -21,6 +21,7 @@ public sealed class NativeAbiTests
         #include <signal.h>
         #include <sys/epoll.h>
         #include <sys/eventfd.h>
+        #include <sys/prctl.h>
         #include <sys/resource.h>
         #include <sys/socket.h>
         #include <sys/time.h>
@@ -41,7 +42,7 @@ public sealed class NativeAbiTests
             P(TCP_NODELAY) P(IPV6_V6ONLY) P(SO_RCVTIMEO) P(SO_SNDTIMEO) P(MSG_TRUNC) P(MSG_DONTWAIT) P(MSG_NOSIGNAL) P(SHUT_RD) P(SHUT_WR) P(SHUT_RDWR)
             P(EPOLL_CLOEXEC) P(EPOLL_CTL_ADD) P(EPOLL_CTL_DEL) P(EPOLL_CTL_MOD) P(EPOLLIN) P(EPOLLPRI) P(EPOLLOUT)
             P(EPOLLERR) P(EPOLLHUP) P(EPOLLRDHUP) P(EFD_NONBLOCK) P(EFD_CLOEXEC) P(O_RDONLY) P(O_NONBLOCK) P(O_CLOEXEC)
-            P(F_GETFD) P(F_SETFD) P(F_GETFL) P(F_SETFL) P(FD_CLOEXEC) P(RLIMIT_NOFILE) P(SIGTERM)
+            P(F_GETFD) P(F_SETFD) P(F_GETFL) P(F_SETFL) P(FD_CLOEXEC) P(RLIMIT_NOFILE) P(SIGTERM) P(PR_SET_NAME)
             P(EPERM) P(ENOENT) P(EINTR) P(EBADF) P(EAGAIN) P(EWOULDBLOCK) P(ENOMEM) P(EACCES) P(EEXIST) P(EINVAL) P(ENFILE) P(EMFILE)
             P(EPIPE) P(EPROTO) P(EAFNOSUPPORT) P(EADDRINUSE) P(EADDRNOTAVAIL) P(ECONNABORTED) P(ECONNRESET)
             P(ENOBUFS) P(ENOTCONN) P(ETIMEDOUT) P(ECONNREFUSED) P(EHOSTUNREACH) P(EINPROGRESS)

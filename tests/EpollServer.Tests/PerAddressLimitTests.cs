@@ -7,10 +7,14 @@ namespace EpollServer.Tests;
 
 public sealed class PerAddressLimitTests
 {
-    [Fact]
-    public void OverTheLimit_RefusedWithALine_OtherAddressesAndFreedSlotsServed()
+    // One count for the whole server, whichever reactor, or listener (reuseport), a connection arrives on.
+    [Theory]
+    [InlineData(1, "handoff")]
+    [InlineData(3, "handoff")]
+    [InlineData(3, "reuseport")]
+    public void OverTheLimit_RefusedWithALine_OtherAddressesAndFreedSlotsServed(int reactors, string accept)
     {
-        using var server = new TestServer(configure: o => o.MaxConnectionsPerAddress = 3, address: "::");
+        using var server = new TestServer(reactors: reactors, configure: o => { o.MaxConnectionsPerAddress = 3; o.Accept = accept; }, address: "::");
         var admitted = Enumerable.Range(0, 3).Select(_ => TestClient.Connect(server.Port)).ToList();
         Assert.All(admitted, c => Assert.True(c.EchoesProbe([1])));
 

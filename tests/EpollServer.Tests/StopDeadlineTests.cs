@@ -8,10 +8,11 @@ namespace EpollServer.Tests;
 
 public sealed class StopDeadlineTests
 {
-    [Fact]
-    public void PeerThatNeverReads_StopEndsAtTheDeadline_WithTheUnsentBytesLogged()
+    [Theory]
+    [ClassData(typeof(ReactorCounts))]
+    public void PeerThatNeverReads_StopEndsAtTheDeadline_WithTheUnsentBytesLogged(int reactors)
     {
-        using var daemon = DaemonProcess.Start("--address 127.0.0.1 --port 0 --shutdown-timeout 1");
+        using var daemon = DaemonProcess.Start($"--address 127.0.0.1 --port 0 --shutdown-timeout 1 --reactors {reactors}");
         using var stubborn = FillServerOutput(daemon);
         var clock = Stopwatch.StartNew();
         daemon.Signal(DaemonProcess.SIGTERM);
@@ -21,10 +22,11 @@ public sealed class StopDeadlineTests
         Assert.True(long.Parse(new Regex(@"with (\d+) bytes").Match(line).Groups[1].Value) > 0);
     }
 
-    [Fact]
-    public void SecondSigterm_ExitsAtOnceWith143()
+    [Theory]
+    [ClassData(typeof(ReactorCounts))]
+    public void SecondSigterm_ExitsAtOnceWith143(int reactors)
     {
-        using var daemon = DaemonProcess.Start("--address 127.0.0.1 --port 0 --shutdown-timeout 60");
+        using var daemon = DaemonProcess.Start($"--address 127.0.0.1 --port 0 --shutdown-timeout 60 --reactors {reactors}");
         using var stubborn = FillServerOutput(daemon);
         daemon.Signal(DaemonProcess.SIGTERM);
         daemon.WaitForLine(new Regex("stopping: listener closed, draining 1 connections"));

@@ -11,10 +11,11 @@ namespace EpollServer.Tests;
 
 public sealed partial class StormTests
 {
-    [Fact]
-    public void StormUnderAnFdLimit_SigtermMidway_ExitsZero_EverythingReadIsEchoed()
+    [Theory]
+    [ClassData(typeof(ReactorCounts))]
+    public void StormUnderAnFdLimit_SigtermMidway_ExitsZero_EverythingReadIsEchoed(int reactors)
     {
-        using var daemon = DaemonProcess.Start("--address 127.0.0.1 --port 0 --backlog 16 --max-connections 0 --shutdown-timeout 3", fdLimit: 200);
+        using var daemon = DaemonProcess.Start($"--address 127.0.0.1 --port 0 --backlog 16 --max-connections 0 --shutdown-timeout 3 --reactors {reactors}", fdLimit: 200);
         int cap = int.Parse(CapLine().Match(daemon.WaitForLine(CapLine())).Groups[1].Value);
         DaemonFdReport.Request(daemon);   // load the stats path while fds are still plentiful
 

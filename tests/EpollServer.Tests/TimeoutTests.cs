@@ -13,10 +13,11 @@ public sealed class TimeoutTests
 {
     private static readonly TimeSpan Second = TimeSpan.FromSeconds(1);
 
-    [Fact]
-    public void IdleConnection_IsClosed_OneThatKeepsTalkingIsNot()
+    [Theory]
+    [ClassData(typeof(ReactorCounts))]
+    public void IdleConnection_IsClosed_OneThatKeepsTalkingIsNot(int reactors)
     {
-        using var server = new TestServer(configure: o => { o.IdleTimeout = TimeSpan.FromSeconds(10); o.FirstByteTimeout = TimeSpan.Zero; },
+        using var server = new TestServer(reactors: reactors, configure: o => { o.IdleTimeout = TimeSpan.FromSeconds(10); o.FirstByteTimeout = TimeSpan.Zero; },
             clock: new FakeTimeProvider());
         using var idle = TestClient.Connect(server.Port);
         using var busy = TestClient.Connect(server.Port);
@@ -35,10 +36,11 @@ public sealed class TimeoutTests
         Assert.Equal(1, server.Server.Stats[Counter.IdleTimeouts]);
     }
 
-    [Fact]
-    public void SilentClient_IsClosedByTheFirstByteTimeout_ChatListenerIsNot()
+    [Theory]
+    [ClassData(typeof(ReactorCounts))]
+    public void SilentClient_IsClosedByTheFirstByteTimeout_ChatListenerIsNot(int reactors)
     {
-        using var echo = new TestServer(configure: o => o.FirstByteTimeout = TimeSpan.FromSeconds(3), clock: new FakeTimeProvider());
+        using var echo = new TestServer(reactors: reactors, configure: o => o.FirstByteTimeout = TimeSpan.FromSeconds(3), clock: new FakeTimeProvider());
         using var silent = TestClient.Connect(echo.Port);
         using var talker = TestClient.Connect(echo.Port);
         Assert.True(talker.EchoesProbe([1]));
@@ -52,7 +54,7 @@ public sealed class TimeoutTests
         Assert.Equal(1, echo.Server.Stats[Counter.FirstByteTimeouts]);
 
         // Chat greets first, and a member may only listen.
-        using var chat = new TestServer(new ChatHandler(), o => o.FirstByteTimeout = TimeSpan.FromSeconds(3), clock: new FakeTimeProvider());
+        using var chat = new TestServer(reactors: reactors, handlers: ChatHandler.Factory(), configure: o => o.FirstByteTimeout = TimeSpan.FromSeconds(3), clock: new FakeTimeProvider());
         using var listener = TestClient.Connect(chat.Port);
         listener.ReadLine();
         chat.Advance(10 * Second);
@@ -63,10 +65,11 @@ public sealed class TimeoutTests
 
     // Slowloris: one byte a second of a line that never ends. The client is never idle, so only the request timeout
     // (8 s) can end it, exactly when it is due; a client sending whole lines at the same pace is not touched.
-    [Fact]
-    public void DrippedLineThatNeverEnds_IsClosedByTheRequestTimeout_WholeLinesAreNot()
+    [Theory]
+    [ClassData(typeof(ReactorCounts))]
+    public void DrippedLineThatNeverEnds_IsClosedByTheRequestTimeout_WholeLinesAreNot(int reactors)
     {
-        using var server = new TestServer(new LineEchoHandler(), o =>
+        using var server = new TestServer(reactors: reactors, handlers: () => new LineEchoHandler(), configure: o =>
         {
             o.RequestTimeout = TimeSpan.FromSeconds(8);
             o.IdleTimeout = TimeSpan.FromSeconds(60);
@@ -91,10 +94,11 @@ public sealed class TimeoutTests
     }
 
     // Echo has no requests: every byte is answered at once, so a slow typist is never "incomplete".
-    [Fact]
-    public void DripFedEcho_IsNotARequestTimeout()
+    [Theory]
+    [ClassData(typeof(ReactorCounts))]
+    public void DripFedEcho_IsNotARequestTimeout(int reactors)
     {
-        using var server = new TestServer(configure: o => o.RequestTimeout = TimeSpan.FromSeconds(3), clock: new FakeTimeProvider());
+        using var server = new TestServer(reactors: reactors, configure: o => o.RequestTimeout = TimeSpan.FromSeconds(3), clock: new FakeTimeProvider());
         using var client = TestClient.Connect(server.Port);
         for (int i = 0; i < 10; i++)
         {

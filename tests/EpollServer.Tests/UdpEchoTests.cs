@@ -9,14 +9,19 @@ namespace EpollServer.Tests;
 public sealed class UdpEchoTests
 {
     [Theory]
-    [InlineData("127.0.0.1", "127.0.0.1", 65507)]   // the largest UDP payload over IPv4
-    [InlineData("::", "::1", 65527)]                 // the largest over IPv6 (no jumbogram)
-    [InlineData("::", "127.0.0.1", 65507)]           // an IPv4 peer of the dual-stack socket gets its answer
-    [InlineData("127.0.0.1", "127.0.0.1", 0)]        // an empty datagram is a datagram too
-    [InlineData("127.0.0.1", "127.0.0.1", 1)]
-    public void Datagram_ComesBackUnchanged(string serverAddress, string clientAddress, int size)
+    [InlineData("127.0.0.1", "127.0.0.1", 65507, 1)]   // the largest UDP payload over IPv4
+    [InlineData("127.0.0.1", "127.0.0.1", 65507, 3)]
+    [InlineData("::", "::1", 65527, 1)]                 // the largest over IPv6 (no jumbogram)
+    [InlineData("::", "::1", 65527, 3)]
+    [InlineData("::", "127.0.0.1", 65507, 1)]           // an IPv4 peer of the dual-stack socket gets its answer
+    [InlineData("::", "127.0.0.1", 65507, 3)]
+    [InlineData("127.0.0.1", "127.0.0.1", 0, 1)]        // an empty datagram is a datagram too
+    [InlineData("127.0.0.1", "127.0.0.1", 0, 3)]
+    [InlineData("127.0.0.1", "127.0.0.1", 1, 1)]
+    [InlineData("127.0.0.1", "127.0.0.1", 1, 3)]
+    public void Datagram_ComesBackUnchanged(string serverAddress, string clientAddress, int size, int reactors)
     {
-        using var server = new TestServer(configure: o => o.Udp = true, address: serverAddress);
+        using var server = new TestServer(reactors: reactors, configure: o => o.Udp = true, address: serverAddress);
         Assert.Equal(server.Port, server.Server.UdpEndPoint!.Port);
         using Socket client = UdpClientSocket(clientAddress);
         byte[] datagram = Patterns.For(size, size);
@@ -25,10 +30,11 @@ public sealed class UdpEchoTests
         server.WaitUntil(s => s.Stats[Counter.DatagramsReceived] == 1 && s.Stats[Counter.DatagramsSent] == 1, "one datagram in, one out");
     }
 
-    [Fact]
-    public void DatagramLongerThanTheBuffer_IsCountedAndNotEchoed_TheNextOneIs()
+    [Theory]
+    [ClassData(typeof(ReactorCounts))]
+    public void DatagramLongerThanTheBuffer_IsCountedAndNotEchoed_TheNextOneIs(int reactors)
     {
-        using var server = new TestServer(configure: o => { o.Udp = true; o.UdpBufferSize = 1024; });
+        using var server = new TestServer(reactors: reactors, configure: o => { o.Udp = true; o.UdpBufferSize = 1024; });
         using Socket client = UdpClientSocket("127.0.0.1");
         var to = new IPEndPoint(IPAddress.Loopback, server.Port);
         client.SendTo(Patterns.For(1, 1025), to);
@@ -39,10 +45,11 @@ public sealed class UdpEchoTests
         server.WaitUntil(s => s.Stats[Counter.DatagramsTruncated] == 1 && s.Stats[Counter.DatagramsSent] == 1, "one truncated, one echoed");
     }
 
-    [Fact]
-    public void ThousandDatagrams_EachAnswered_TcpStillServedOnTheSamePort()
+    [Theory]
+    [ClassData(typeof(ReactorCounts))]
+    public void ThousandDatagrams_EachAnswered_TcpStillServedOnTheSamePort(int reactors)
     {
-        using var server = new TestServer(configure: o => o.Udp = true);
+        using var server = new TestServer(reactors: reactors, configure: o => o.Udp = true);
         using Socket udp = UdpClientSocket("127.0.0.1");
         var to = new IPEndPoint(IPAddress.Loopback, server.Port);
         for (int i = 0; i < 1000; i++)

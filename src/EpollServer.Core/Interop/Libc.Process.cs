@@ -1,5 +1,5 @@
-// Process control (<signal.h>, <sched.h>): the load generator stops the servers it started with SIGTERM and pins
-// its loop threads to CPUs of their own.
+// Process control (<signal.h>, <sched.h>, <sys/prctl.h>): the load generator stops the servers it started with
+// SIGTERM and pins its loop threads to CPUs of their own; reactor threads name themselves for top -H.
 using System.Runtime.InteropServices;
 
 namespace EpollServer.Interop;
@@ -18,4 +18,10 @@ internal static unsafe partial class Libc
     // Linux only (macOS has no affinity masks).
     [LibraryImport(Name, SetLastError = true)]
     internal static partial int sched_getaffinity(int pid, nuint cpusetsize, ulong* mask);
+
+    // Linux only: PR_SET_NAME names the calling thread (at most 15 bytes and the NUL: what top -H and ps -L show).
+    internal const int PR_SET_NAME = 15;
+
+    [LibraryImport(Name, SetLastError = true)]
+    internal static partial int prctl(int option, byte* arg2, nuint arg3, nuint arg4, nuint arg5);
 }

@@ -303,6 +303,19 @@ internal static unsafe class Sys
 
     public static SyscallResult Kill(int pid, int signal) => SyscallResult.From(Libc.kill(pid, signal));
 
+    // The calling thread's name as the kernel knows it (top -H, ps -L, /proc/PID/task/TID/comm), cut to the kernel's
+    // 15 bytes. .NET cuts Thread.Name the same way, keeping its start; a name that must tell threads apart in 15 bytes
+    // is set here. macOS keeps 63 and takes Thread.Name whole, so this is Linux only.
+    public static SyscallResult SetKernelThreadName(string name)
+    {
+        if (!OperatingSystem.IsLinux())
+            return SyscallResult.Success(0);
+        byte* bytes = stackalloc byte[16];
+        int length = System.Text.Encoding.ASCII.GetBytes(name.AsSpan(0, Math.Min(name.Length, 15)), new Span<byte>(bytes, 15));
+        bytes[length] = 0;
+        return SyscallResult.From(Libc.prctl(Libc.PR_SET_NAME, bytes, 0, 0, 0));
+    }
+
     // Pins the calling thread (and threads it creates later) to the given CPUs, numbered from 0 (at most 1024).
     // The CPUs the calling thread may run on (what taskset and a container's CPU set allow), in order; on a platform
     // without affinity masks, 0..ProcessorCount-1.

@@ -34,6 +34,9 @@ public sealed class TestServer : IDisposable
 
     public int Port => Server.Port;
 
+    // One of the protocol's named counters, summed over the reactors' handlers.
+    public long HandlerCounter(string name) => Server.HandlerCounters.Single(c => c.Key == name).Value;
+
     // Counters are written by the loop thread; wait until a condition on them holds instead of sleeping.
     public void WaitUntil(Func<Server, bool> condition, string what, int timeoutMs = 10_000) =>
         Wait.Until(() => condition(Server), what, timeoutMs);
@@ -62,15 +65,27 @@ public sealed class TestServer : IDisposable
     }
 }
 
-// The backends this machine runs: the end-to-end echo suites take each as a theory argument. kqueue joins where it
-// can be loaded (libkqueue on Linux); where it cannot, its contract suite reports every test as not run, with why.
-public sealed class Pollers : TheoryData<string>
+// The backends this machine runs, each with one reactor and with three (more reactors than this machine's two cores,
+// which proves them correct oversubscribed): the end-to-end echo suites take each pair as theory arguments. kqueue
+// joins where it can be loaded (libkqueue on Linux); where it cannot, its contract suite reports every test as not run.
+public sealed class Pollers : TheoryData<string, int>
 {
     public Pollers()
     {
-        Add("epoll");
-        Add("poll");
-        if (Reactor.KqueuePoller.Unavailable is null)
-            Add("kqueue");
+        foreach (string poller in (string[])["epoll", "poll", .. Reactor.KqueuePoller.Unavailable is null ? ["kqueue"] : Array.Empty<string>()])
+        {
+            Add(poller, 1);
+            Add(poller, 3);
+        }
+    }
+}
+
+// One reactor and three, for the end-to-end suites that do not vary the backend.
+public sealed class ReactorCounts : TheoryData<int>
+{
+    public ReactorCounts()
+    {
+        Add(1);
+        Add(3);
     }
 }
