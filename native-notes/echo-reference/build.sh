@@ -10,7 +10,7 @@ mkdir -p "$out"
 # -Werror keeps the references warning-free; -O2 is what the benchmark compares against.
 CFLAGS="-O2 -Wall -Wextra -Werror"
 
-gcc $CFLAGS -o "$out/echo_epoll" "$here/echo_epoll.c"
+gcc $CFLAGS -pthread -o "$out/echo_epoll" "$here/echo_epoll.c"
 gcc $CFLAGS -o "$out/echo_blocking" "$here/echo_blocking.c"
 gcc $CFLAGS -pthread -o "$out/echo_threads" "$here/echo_threads.c"
 

@@ -1,20 +1,26 @@
-/* echo_epoll.c: a single-threaded, level-triggered epoll echo server, the C reference for EpollServer.
+/* echo_epoll.c: a level-triggered epoll echo server, the C reference for EpollServer.
  *
  * This is the multiplexed model of the lessons written the way an expert would write it in C: one thread, one
  * epoll set, non-blocking sockets, and no work beyond recv, send and the bookkeeping that backpressure needs.
  * It is what the benchmark calls the practical limit of a single-threaded reactor, so it stays minimal on purpose.
+ * THREADS runs that many such reactors, each with its own listener bound with SO_REUSEPORT (nginx's reuseport:
+ * the kernel spreads connections across the listeners), so nothing is shared on the per-message path.
  *
- * Usage: echo_epoll PORT   (prints "listening on 127.0.0.1:PORT" once bound; SIGTERM or SIGINT exits 0)
+ * Usage: echo_epoll PORT [THREADS]   (THREADS 1..1024, default 1; prints "listening on 127.0.0.1:PORT" once every
+ *        listener is bound; SIGTERM or SIGINT exits 0)
  */
 #define _GNU_SOURCE /* accept4 */
 #include <errno.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
+#include <pthread.h>
 #include <signal.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/epoll.h>
+#include <sys/eventfd.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
 #include <unistd.h>
@@ -22,6 +28,7 @@
 #define BACKLOG 511       /* the value nginx and Redis use; the kernel caps it at net.core.somaxconn anyway */
 #define MAX_EVENTS 1024   /* one epoll_wait returns at most this many; more simply wait for the next call */
 #define BUF_SIZE 16384    /* 16 KiB: the per-connection buffer every peer in the benchmark uses */
+#define MAX_THREADS 1024  /* a sanity bound on the argument, far above any core count we benchmark */
 
 /* One client. The buffer holds at most one recv's worth of bytes that are still owed to the client. */
 struct conn {
@@ -31,32 +38,35 @@ struct conn {
     char buf[BUF_SIZE];
 };
 
-static volatile sig_atomic_t stop_requested;
+/* One reactor: a thread with its own listener and epoll set. main fills it in before the thread starts. */
+struct reactor {
+    int lfd;
+    int epfd;
+    pthread_t thread;
+};
 
-static void on_stop_signal(int signo)
-{
-    (void)signo;
-    stop_requested = 1;
-}
+/* The stop eventfd is registered in every epoll set with this address as data.ptr; the listener has NULL, and
+ * every other registration points at its struct conn. */
+static char stop_tag;
 
-/* SIGTERM and SIGINT stay blocked except inside epoll_pwait, which unblocks them atomically. A signal that arrives
- * while the loop is busy therefore waits for the next epoll_pwait and makes it return EINTR at once, instead of
- * landing between the flag check and the wait, where plain epoll_wait would sleep through it. */
-static int install_stop_handler(sigset_t *wait_mask)
+/* SIGTERM and SIGINT are blocked before any reactor starts, so every thread inherits the mask and none can take
+ * them; they stay pending until main collects them with sigwait, which cannot miss one that came early. A
+ * background job of a non-interactive shell inherits SIGINT ignored, and POSIX leaves sigwait on an ignored signal
+ * unspecified, so the disposition goes back to the default, which is harmless while the signal is blocked. */
+static int block_stop_signals(sigset_t *stop_signals)
 {
-    struct sigaction sa;
-    memset(&sa, 0, sizeof sa);
-    sa.sa_handler = on_stop_signal;
-    sigemptyset(&sa.sa_mask);
-    sa.sa_flags = 0; /* no SA_RESTART: the interrupted epoll_pwait must return EINTR */
-    if (sigaction(SIGTERM, &sa, NULL) < 0 || sigaction(SIGINT, &sa, NULL) < 0)
+    sigemptyset(stop_signals);
+    sigaddset(stop_signals, SIGTERM);
+    sigaddset(stop_signals, SIGINT);
+    errno = pthread_sigmask(SIG_BLOCK, stop_signals, NULL);
+    if (errno != 0)
         return -1;
 
-    sigset_t stop_signals;
-    sigemptyset(&stop_signals);
-    sigaddset(&stop_signals, SIGTERM);
-    sigaddset(&stop_signals, SIGINT);
-    return sigprocmask(SIG_BLOCK, &stop_signals, wait_mask); /* wait_mask: the mask as it was, signals open */
+    struct sigaction sa;
+    memset(&sa, 0, sizeof sa);
+    sa.sa_handler = SIG_DFL;
+    sigemptyset(&sa.sa_mask);
+    return sigaction(SIGTERM, &sa, NULL) < 0 || sigaction(SIGINT, &sa, NULL) < 0 ? -1 : 0;
 }
 
 /* The .NET runtime raises its soft RLIMIT_NOFILE to the hard limit at start-up; do the same so that a test with
@@ -70,7 +80,9 @@ static void raise_fd_limit(void)
     }
 }
 
-/* Returns the listening socket, non-blocking so that the accept loop can stop at EAGAIN, or -1. */
+/* Returns the listening socket, non-blocking so that the accept loop can stop at EAGAIN, or -1. SO_REUSEPORT lets
+ * each reactor bind its own listener to the port, and the kernel spreads connections across them by a hash of the
+ * addresses; it is set with one reactor too, so every thread count runs the same code. */
 static int listen_on_loopback(int port)
 {
     int fd = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
@@ -80,6 +92,7 @@ static int listen_on_loopback(int port)
     struct sockaddr_in addr = { .sin_family = AF_INET, .sin_port = htons(port),
                                 .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
     if (setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one) < 0 ||
+        setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof one) < 0 ||
         bind(fd, (struct sockaddr *)&addr, sizeof addr) < 0 || listen(fd, BACKLOG) < 0) {
         close(fd);
         return -1;
@@ -190,39 +203,24 @@ static void accept_clients(int epfd, int lfd)
     }
 }
 
-int main(int argc, char **argv)
+/* One reactor's loop, until the stop eventfd becomes readable. Stop signals are blocked in this thread, so only
+ * main ever takes them. */
+static void *run_reactor(void *arg)
 {
-    char *end;
-    long port = argc == 2 ? strtol(argv[1], &end, 10) : -1;
-    if (argc != 2 || *end != '\0' || port < 0 || port > 65535) {
-        fprintf(stderr, "usage: %s PORT\n", argv[0]);
-        return 2;
-    }
-
-    sigset_t wait_mask;
-    raise_fd_limit();
-    int lfd = listen_on_loopback((int)port);
-    int epfd = epoll_create1(EPOLL_CLOEXEC);
-    /* The listener is registered with data.ptr NULL: every other registration points at its struct conn. */
-    struct epoll_event lev = { .events = EPOLLIN, .data.ptr = NULL };
-    if (lfd < 0 || epfd < 0 || epoll_ctl(epfd, EPOLL_CTL_ADD, lfd, &lev) < 0 ||
-        install_stop_handler(&wait_mask) < 0) {
-        perror("start-up");
-        return 1;
-    }
-    printf("listening on 127.0.0.1:%d\n", bound_port(lfd));
-    fflush(stdout);
-
-    static struct epoll_event events[MAX_EVENTS]; /* 12 KiB: static rather than on the stack */
-    while (!stop_requested) {
-        int n = epoll_pwait(epfd, events, MAX_EVENTS, -1, &wait_mask);
+    const struct reactor *r = arg;
+    int epfd = r->epfd, lfd = r->lfd;
+    struct epoll_event events[MAX_EVENTS]; /* 12 KiB on this thread's stack */
+    for (;;) {
+        int n = epoll_wait(epfd, events, MAX_EVENTS, -1);
         if (n < 0) {
             if (errno == EINTR)
-                continue; /* the loop condition sees the stop flag */
-            perror("epoll_pwait");
-            return 1;
+                continue; /* a stop and continue from a debugger, say */
+            perror("epoll_wait");
+            _exit(1); /* unlike exit, safe if two threads fail at once; stderr is unbuffered, so nothing is lost */
         }
         for (int i = 0; i < n; i++) {
+            if (events[i].data.ptr == &stop_tag)
+                return NULL; /* connections still open are closed when the process exits */
             struct conn *c = events[i].data.ptr;
             uint32_t ev = events[i].events;
             if (c == NULL)
@@ -235,6 +233,92 @@ int main(int argc, char **argv)
                 on_readable(epfd, c); /* EPOLLIN or EPOLLHUP: recv tells data, EOF and error apart */
         }
     }
-    /* Exiting closes every socket; a benchmark peer has nothing else to hand back. */
+}
+
+/* Opens one reactor's listener and epoll set, and registers the listener and the shared stop eventfd in it. */
+static int open_reactor(struct reactor *r, int port, int stopfd)
+{
+    struct epoll_event lev = { .events = EPOLLIN, .data.ptr = NULL };
+    struct epoll_event sev = { .events = EPOLLIN, .data.ptr = &stop_tag };
+    r->lfd = listen_on_loopback(port);
+    r->epfd = epoll_create1(EPOLL_CLOEXEC);
+    if (r->lfd < 0 || r->epfd < 0 || epoll_ctl(r->epfd, EPOLL_CTL_ADD, r->lfd, &lev) < 0 ||
+        epoll_ctl(r->epfd, EPOLL_CTL_ADD, stopfd, &sev) < 0)
+        return -1;
+    return 0;
+}
+
+/* Binds every listener before any thread starts. Port 0 asks the kernel to choose, so the listeners after the
+ * first bind the port the first one really got. */
+static int open_reactors(struct reactor *rs, int count, int port, int stopfd)
+{
+    for (int i = 0; i < count; i++) {
+        if (open_reactor(&rs[i], i == 0 ? port : bound_port(rs[0].lfd), stopfd) < 0)
+            return -1;
+    }
+    return 0;
+}
+
+static int start_reactors(struct reactor *rs, int count)
+{
+    for (int i = 0; i < count; i++) {
+        errno = pthread_create(&rs[i].thread, NULL, run_reactor, &rs[i]);
+        if (errno != 0)
+            return -1; /* main then returns 1, and exiting ends the threads already started */
+    }
+    return 0;
+}
+
+/* The stop eventfd is never read, so once written it stays readable in every epoll set (level-triggered) and each
+ * loop sees it on its next epoll_wait, however busy. */
+static void stop_reactors(struct reactor *rs, int count, int stopfd)
+{
+    uint64_t one = 1;
+    if (write(stopfd, &one, sizeof one) != sizeof one) {
+        perror("stop");
+        _exit(1);
+    }
+    for (int i = 0; i < count; i++) {
+        pthread_join(rs[i].thread, NULL);
+        close(rs[i].lfd);
+        close(rs[i].epfd);
+    }
+    close(stopfd);
+}
+
+/* Returns the number s spells out in full if it lies in [min, max], else -1. */
+static long parse_range(const char *s, long min, long max)
+{
+    char *end;
+    errno = 0;
+    long v = strtol(s, &end, 10);
+    return end == s || *end != '\0' || errno != 0 || v < min || v > max ? -1 : v;
+}
+
+int main(int argc, char **argv)
+{
+    long port = argc == 2 || argc == 3 ? parse_range(argv[1], 0, 65535) : -1;
+    long threads = argc == 3 ? parse_range(argv[2], 1, MAX_THREADS) : 1;
+    if (port < 0 || threads < 0) {
+        fprintf(stderr, "usage: %s PORT [THREADS]   (THREADS 1..%d, default 1)\n", argv[0], MAX_THREADS);
+        return 2;
+    }
+
+    sigset_t stop_signals;
+    struct reactor *rs = calloc((size_t)threads, sizeof *rs);
+    int stopfd = -1;
+    raise_fd_limit();
+    if (block_stop_signals(&stop_signals) < 0 || rs == NULL || (stopfd = eventfd(0, EFD_CLOEXEC)) < 0 ||
+        open_reactors(rs, (int)threads, (int)port, stopfd) < 0 || start_reactors(rs, (int)threads) < 0) {
+        perror("start-up");
+        return 1;
+    }
+    printf("listening on 127.0.0.1:%d\n", bound_port(rs[0].lfd));
+    fflush(stdout);
+
+    int signo;
+    sigwait(&stop_signals, &signo); /* returns once SIGTERM or SIGINT is pending; it fails only on a bad set */
+    stop_reactors(rs, (int)threads, stopfd);
+    free(rs);
     return 0;
 }

@@ -1,4 +1,5 @@
-// The cases `bench` runs. "quick" is the headline (echo, 64 connections, 64 B); "full" is the whole list.
+// The cases `bench` runs. "quick" is the headline (echo, 64 connections, 64 B); "full" is the whole list;
+// "scaling" runs echo and chat fan-out against 1, 2, 4, ... reactors (Peers.Scaling).
 using EpollServer.LoadTests.Engine;
 
 namespace EpollServer.LoadTests.Bench;
@@ -37,13 +38,21 @@ internal static class BenchSuite
 
     public static readonly IReadOnlyList<BenchCase> Quick = [Headline];
 
+    public static readonly IReadOnlyList<BenchCase> Scaling =
+    [
+        Headline,
+        new("echo-256c-64b-pipelined", "echo pipelined, 256 connections x 16 in flight, 64 B", "echo", p => p with { Connections = 256, Size = 64, Depth = 16 }),
+        new("chat-100", "chat fan-out, 1 sender to 100 receivers, window 16", "chat", p => p with { Connections = 100, Size = 64, Depth = 16 }),
+    ];
+
     public static IReadOnlyList<BenchCase> Named(string suite, string? only)
     {
         IReadOnlyList<BenchCase> cases = suite switch
         {
             "quick" => Quick,
             "full" => Full,
-            _ => throw new ArgumentException($"unknown suite '{suite}' (quick or full)"),
+            "scaling" => Scaling,
+            _ => throw new ArgumentException($"unknown suite '{suite}' (quick, full or scaling)"),
         };
         if (string.IsNullOrEmpty(only))
             return cases;

@@ -34,7 +34,9 @@ internal sealed class PeerProcess : IDisposable
         IReadOnlyDictionary<string, string>? environment = null)
     {
         int port = FreePort();
-        string[] command = peer.CommandLine(files, port, protocol);
+        cpus = peer.Cpus ?? cpus;
+        int cpuCount = cpus is null ? Environment.ProcessorCount : Cli.CpuPlan.List(cpus).Length;
+        string[] command = peer.CommandLine(files, port, protocol, cpuCount);
         var start = new ProcessStartInfo(cpus is not null && TasksetAvailable ? "taskset" : command[0])
         {
             RedirectStandardOutput = true,

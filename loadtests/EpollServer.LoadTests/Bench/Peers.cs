@@ -1,12 +1,18 @@
-// The servers a run can target: EpollServer itself (epoll or poll) and the peers a user would otherwise reach for,
-// each started as a child process on a free loopback port and pinned to the server's CPUs. Every peer follows one
-// contract: `PROGRAM PORT`, print "listening on 127.0.0.1:PORT", echo, exit 0 on SIGTERM.
+// The servers a run can target: EpollServer itself (its variants) and the peers a user would otherwise reach for,
+// each started as a child process on a free loopback port and pinned to the server's CPUs, and each using all of
+// them as its users run it (EpollServer a reactor per CPU, the C reference a loop per CPU, Kestrel and Sockets the
+// thread pool). Every peer follows one contract: `PROGRAM PORT`, print "listening on 127.0.0.1:PORT", echo, exit 0
+// on SIGTERM.
 namespace EpollServer.LoadTests.Bench;
 
-internal sealed record Peer(string Name, string Description, bool ServesEveryProtocol, Func<PeerFiles, int, string, string[]> CommandLine)
+// CommandLine gets the port, the protocol and how many CPUs the server is given (the C reference's thread count).
+internal sealed record Peer(string Name, string Description, bool ServesEveryProtocol, Func<PeerFiles, int, string, int, string[]> CommandLine)
 {
     // In `bench` when --servers is not given; a variant measured on purpose (busy-poll) is named instead.
     public bool InDefaultBench { get; init; } = true;
+
+    // The CPUs this server runs on (a taskset list) when not the bench's --server-cpus: the scaling suite's own.
+    public string? Cpus { get; init; }
 
     public bool Serves(string protocol) => ServesEveryProtocol || protocol == "echo";
 }
@@ -16,36 +22,67 @@ internal static class Peers
     public const string EpollServer = "epollserver";
 
     // Limits meant for hostile peers would cap the scenarios (10,000 idle connections from one address), so the
-    // benchmark turns them off; everything else is the daemon's default.
-    private static string[] EpollServerArguments(PeerFiles files, int port, string protocol, string poller, int busyPollMicroseconds = 0,
-        string? dll = null) =>
+    // benchmark turns them off; everything else is the daemon's default (a reactor per CPU of its mask, handoff).
+    private static string[] EpollServerArguments(PeerFiles files, int port, string protocol, string poller = "epoll", int busyPollMicroseconds = 0,
+        string reactors = "auto", string accept = "handoff", string? dll = null) =>
     [
         files.Dotnet, dll ?? PeerFiles.Managed("epollserver.dll"), "--address", "127.0.0.1", "--port", port.ToString(),
         "--protocol", protocol, "--poller", poller, "--max-connections", "0", "--max-connections-per-address", "0",
         "--idle-timeout", "0", "--first-byte-timeout", "0", "--request-timeout", "0", "--busy-poll", busyPollMicroseconds.ToString(),
+        "--reactors", reactors, "--accept", accept,
     ];
 
     public static readonly IReadOnlyList<Peer> All =
     [
-        new(EpollServer, "EpollServer, one reactor on epoll", true, (f, port, protocol) => EpollServerArguments(f, port, protocol, "epoll")),
-        new("epollserver-poll", "EpollServer, one reactor on poll(2)", true, (f, port, protocol) => EpollServerArguments(f, port, protocol, "poll")),
+        new(EpollServer, "EpollServer on epoll, a reactor per server CPU, connections handed to the least loaded", true,
+            (f, port, protocol, _) => EpollServerArguments(f, port, protocol)),
+        new("epollserver-1", "EpollServer on epoll, one reactor (--reactors 1)", true,
+            (f, port, protocol, _) => EpollServerArguments(f, port, protocol, reactors: "1")) { InDefaultBench = false },
+        new("epollserver-reuseport", "EpollServer on epoll, a reactor per server CPU, each with its own SO_REUSEPORT listener", true,
+            (f, port, protocol, _) => EpollServerArguments(f, port, protocol, accept: "reuseport")) { InDefaultBench = false },
+        new("epollserver-poll", "EpollServer on poll(2), a reactor per server CPU", true, (f, port, protocol, _) => EpollServerArguments(f, port, protocol, "poll")),
         new("epollserver-busy-poll", "EpollServer on epoll, polling 200 µs after each event before it sleeps (--busy-poll 200)", true,
-            (f, port, protocol) => EpollServerArguments(f, port, protocol, "epoll", busyPollMicroseconds: 200)) { InDefaultBench = false },
+            (f, port, protocol, _) => EpollServerArguments(f, port, protocol, busyPollMicroseconds: 200)) { InDefaultBench = false },
         // Another build of EpollServer (an earlier commit's `dotnet publish src/EpollServer.Host -o DIR`), for measuring a
-        // change against what came before in one interleaved run: EPOLLSERVER_BASELINE=DIR.
+        // change against what came before in one interleaved run: EPOLLSERVER_BASELINE=DIR. Builds from before
+        // --reactors existed refuse the option: EPOLLSERVER_BASELINE_ARGS=none leaves it out.
         new("epollserver-baseline", "EpollServer, the build in $EPOLLSERVER_BASELINE (before a change)", true,
-            (f, port, protocol) => EpollServerArguments(f, port, protocol, "epoll", dll: PeerFiles.Baseline())) { InDefaultBench = false },
-        new("sockets", "System.Net.Sockets async echo (loadtests/peers/SocketsEcho)", false,
-            (f, port, _) => [f.Dotnet, PeerFiles.Managed("sockets-echo.dll"), port.ToString()]),
+            (f, port, protocol, _) => BaselineArguments(EpollServerArguments(f, port, protocol, dll: PeerFiles.Baseline()))) { InDefaultBench = false },
+        new("sockets", "System.Net.Sockets async echo on the thread pool (loadtests/peers/SocketsEcho)", false,
+            (f, port, _, _) => [f.Dotnet, PeerFiles.Managed("sockets-echo.dll"), port.ToString()]),
         new("kestrel", "Kestrel ConnectionHandler echo (loadtests/peers/KestrelEcho)", false,
-            (f, port, _) => [f.Dotnet, PeerFiles.Managed("kestrel-echo.dll"), port.ToString()]),
-        new("c-epoll", "C single-threaded epoll echo (native-notes/echo-reference)", false,
-            (f, port, _) => [f.Native("echo_epoll"), port.ToString()]),
+            (f, port, _, _) => [f.Dotnet, PeerFiles.Managed("kestrel-echo.dll"), port.ToString()]),
+        new("c-epoll", "C epoll echo, an SO_REUSEPORT loop per server CPU (native-notes/echo-reference)", false,
+            (f, port, _, cpus) => [f.Native("echo_epoll"), port.ToString(), cpus.ToString()]),
         new("c-threads", "C thread-per-connection echo (native-notes/echo-reference)", false,
-            (f, port, _) => [f.Native("echo_threads"), port.ToString()]),
+            (f, port, _, _) => [f.Native("echo_threads"), port.ToString()]),
         new("c-blocking", "C iterative blocking echo, one client at a time (native-notes/echo-reference)", false,
-            (f, port, _) => [f.Native("echo_blocking"), port.ToString()]),
+            (f, port, _, _) => [f.Native("echo_blocking"), port.ToString()]),
     ];
+
+    // The scaling suite's servers: EpollServer with N reactors and the C reference with N loops, each on CPUs
+    // 0..N-1, for N = 1, 2, 4, ... up to `maxCpus` (half the machine; the generator has the other half).
+    public static IReadOnlyList<Peer> Scaling(int maxCpus)
+    {
+        var peers = new List<Peer>();
+        for (int n = 1; n <= Math.Max(1, maxCpus); n *= 2)
+        {
+            int reactors = n;
+            string cpus = reactors == 1 ? "0" : $"0-{reactors - 1}";
+            peers.Add(new($"{EpollServer}-r{reactors}", $"EpollServer, {reactors} reactor(s) on CPU {cpus}", true,
+                (f, port, protocol, _) => EpollServerArguments(f, port, protocol, reactors: reactors.ToString())) { Cpus = cpus });
+            peers.Add(new($"c-epoll-t{reactors}", $"C epoll echo, {reactors} SO_REUSEPORT loop(s) on CPU {cpus}", false,
+                (f, port, _, _) => [f.Native("echo_epoll"), port.ToString(), reactors.ToString()]) { Cpus = cpus });
+        }
+        return peers;
+    }
+
+    // N for a scaling server named epollserver-rN; 0 for any other.
+    public static int ScaledReactors(string name) =>
+        name.StartsWith(EpollServer + "-r", StringComparison.Ordinal) && int.TryParse(name.AsSpan(EpollServer.Length + 2), out int n) ? n : 0;
+
+    private static string[] BaselineArguments(string[] arguments) =>
+        Environment.GetEnvironmentVariable("EPOLLSERVER_BASELINE_ARGS") == "none" ? arguments[..^4] : arguments;
 
     public static Peer Find(string name) =>
         All.FirstOrDefault(p => p.Name == name)

@@ -9,9 +9,17 @@ namespace EpollServer.LoadTests.Cli;
 
 internal static class BenchCommand
 {
-    private static readonly Option<string> Suite = new("--suite") { Description = "quick (the headline echo case) or full (every case)", DefaultValueFactory = _ => "quick" };
+    private static readonly Option<string> Suite = new("--suite")
+    {
+        Description = "quick (the headline echo case), full (every case) or scaling (1, 2, 4, ... reactors on half the CPUs, the generator on the other half)",
+        DefaultValueFactory = _ => "quick",
+    };
     private static readonly Option<string?> Cases = new("--cases") { Description = "only these case ids, comma-separated (see `list`)" };
-    private static readonly Option<string> Servers = new("--servers") { Description = "servers, comma-separated (see `list`)", DefaultValueFactory = _ => string.Join(',', Peers.All.Where(p => p.InDefaultBench).Select(p => p.Name)) };
+    private static readonly Option<string?> Servers = new("--servers")
+    {
+        Description = "servers, comma-separated (see `list`); default: " + string.Join(',', Peers.All.Where(p => p.InDefaultBench).Select(p => p.Name)) +
+            " (scaling: epollserver-rN and c-epoll-tN)",
+    };
     private static readonly Option<int> Rounds = new("--rounds") { Description = "interleaved rounds per server; medians are reported", DefaultValueFactory = _ => 3 };
 
     public static Command Create()
@@ -31,7 +39,7 @@ internal static class BenchCommand
         try
         {
             cases = BenchSuite.Named(parsed.GetValue(Suite)!, parsed.GetValue(Cases));
-            servers = parsed.GetValue(Servers)!.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries).Select(Peers.Find).ToList();
+            servers = ChooseServers(parsed);
         }
         catch (ArgumentException e)
         {
@@ -65,7 +73,9 @@ internal static class BenchCommand
         {
             Servers = servers,
             Rounds = parsed.GetValue(Rounds),
-            BasePlan = LoadOptions.Plan(parsed, new IPEndPoint(IPAddress.Loopback, 0), null),
+            BasePlan = LoadOptions.Plan(parsed, new IPEndPoint(IPAddress.Loopback, 0), null) is var plan && IsScaling(parsed) && parsed.GetResult(LoadOptions.Threads) is null
+                ? plan with { Threads = ScalingCpus() }   // a generator loop per generator CPU, to keep up with N reactors
+                : plan,
             ServerCpus = cpus.ServerCpus,
             Announce = progress.Announce,
             Progress = progress.Report,
@@ -80,5 +90,19 @@ internal static class BenchCommand
             return 1;
         }
         return RunCommand.Finish(report, parsed.GetValue(LoadOptions.Out)!);
+    }
+
+    private static bool IsScaling(ParseResult parsed) => parsed.GetValue(Suite) == "scaling";
+
+    // Half the machine, for the servers (the generator takes the other half by default).
+    private static int ScalingCpus() => Math.Max(1, Environment.ProcessorCount / 2);
+
+    private static List<Peer> ChooseServers(ParseResult parsed)
+    {
+        IReadOnlyList<Peer> scaling = Peers.Scaling(ScalingCpus());
+        if (parsed.GetValue(Servers) is not { } names)
+            return IsScaling(parsed) ? [.. scaling] : [.. Peers.All.Where(p => p.InDefaultBench)];
+        return [.. names.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries)
+            .Select(name => scaling.FirstOrDefault(p => p.Name == name) ?? Peers.Find(name))];
     }
 }

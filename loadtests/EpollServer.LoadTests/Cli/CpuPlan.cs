@@ -39,16 +39,22 @@ internal sealed record CpuPlan(string? ServerCpus, string? GeneratorCpus)
     {
         if (GeneratorCpus is null)
             return null;
-        var cpus = new List<int>();
-        foreach (string part in GeneratorCpus.Split(','))
+        SyscallResult pinned = Sys.SetCpuAffinity(List(GeneratorCpus));
+        return pinned.Ok ? null : $"could not pin the generator to CPU {GeneratorCpus}: {pinned.Error}";
+    }
+
+    // A taskset list ("0", "0-3", "0,2-3") as CPU numbers.
+    public static int[] List(string cpus)
+    {
+        var list = new List<int>();
+        foreach (string part in cpus.Split(','))
         {
             string[] bounds = part.Split('-');
             int first = int.Parse(bounds[0]);
             int last = bounds.Length > 1 ? int.Parse(bounds[1]) : first;
             for (int cpu = first; cpu <= last; cpu++)
-                cpus.Add(cpu);
+                list.Add(cpu);
         }
-        SyscallResult pinned = Sys.SetCpuAffinity(cpus.ToArray());
-        return pinned.Ok ? null : $"could not pin the generator to CPU {GeneratorCpus}: {pinned.Error}";
+        return [.. list];
     }
 }

@@ -37,7 +37,9 @@ internal static class ProcessProbe
         }
     }
 
-    // utime + stime: fields 14 and 15 of /proc/PID/stat, counted after the ")" that ends the command name.
+    // utime + stime: fields 14 and 15 of /proc/PID/stat, counted after the ")" that ends the command name. They are
+    // the whole thread group's: every reactor and runtime thread, as summing /proc/PID/task/*/stat would give, plus
+    // threads that have already ended.
     private static double CpuSeconds(int pid)
     {
         string stat = File.ReadAllText($"/proc/{pid}/stat");

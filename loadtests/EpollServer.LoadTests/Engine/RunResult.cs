@@ -36,6 +36,10 @@ internal sealed class RunResult
     // Replies (or chat deliveries, or connect/close cycles) per second in the measured window.
     public double Throughput => WindowSeconds <= 0 ? 0 : Stats.CompletedInWindow / WindowSeconds;
 
+    // Replies per second of server CPU (all its threads): what a server costs per reply, whatever else shares the
+    // machine. On 2 cores a generator beside the server caps raw throughput; this still compares servers fairly.
+    public double? Efficiency => ServerCpu is > 0 ? Throughput / ServerCpu : null;
+
     public double? PerConnectionBytes { get; set; }
 
     public bool Passed => Stats.ErrorTotal == 0 && Checks.TrueForAll(c => c.Passed);

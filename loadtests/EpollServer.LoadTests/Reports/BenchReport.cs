@@ -33,7 +33,8 @@ internal sealed class CaseReport
     // A case passes when EpollServer's rounds pass; peers' failures are reported, not ours to fix.
     public bool Passed => Servers.Where(s => s.IsEpollServer).All(s => s.Passed);
 
-    public PeerSummary? Reference => Servers.FirstOrDefault(s => s.Server == Bench.Peers.EpollServer);
+    // EpollServer as it ships; in the scaling suite, its first variant (one reactor).
+    public PeerSummary? Reference => Servers.FirstOrDefault(s => s.Server == Bench.Peers.EpollServer) ?? Servers.FirstOrDefault(s => s.IsEpollServer);
 }
 
 internal sealed class PeerSummary
@@ -60,6 +61,8 @@ internal sealed class PeerSummary
     public double MaxMicros => Median(r => RunResult.Micros(r.Stats.Latency.Max));
 
     public double? ServerCpu => Rounds.Any(r => r.ServerCpu is not null) ? Median(r => r.ServerCpu ?? 0) : null;
+
+    public double? Efficiency => Rounds.Any(r => r.Efficiency is not null) ? Median(r => r.Efficiency ?? 0) : null;
 
     public double? GeneratorCpu => Rounds.Any(r => r.GeneratorCpu is not null) ? Median(r => r.GeneratorCpu ?? 0) : null;
 

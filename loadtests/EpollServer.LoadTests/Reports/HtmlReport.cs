@@ -32,20 +32,20 @@ internal static class HtmlReport
             <p>{{E(report.Date.ToString("yyyy-MM-dd HH:mm", CultureInfo.InvariantCulture))}} UTC &middot; {{E(report.Machine.ToString())}} &middot; {{E(report.Pinning)}}<br>
             <code>{{E(report.Command)}}</code></p>
             <p class="{{(report.Passed ? "" : "fail")}}">{{(report.Passed ? "Every EpollServer round passed its checks." : "FAILED: see the notes column.")}}
-            Throughput: replies per second in the measured window. Latency: from each request's intended send time. Medians of the rounds.</p>
+            Throughput: replies per second in the measured window; per CPU-second: per second of server CPU (all its threads). Latency: from each request's intended send time. Medians of the rounds.</p>
             """);
         foreach (CaseReport item in report.Cases)
         {
             html.Append($"<h2>{E(item.Title)}</h2>\n<table><tr><th>server</th><th>per second</th><th>vs EpollServer</th>");
             foreach (double p in ReportWriter.Percentiles)
                 html.Append($"<th>p{p.ToString(CultureInfo.InvariantCulture)} &micro;s</th>");
-            html.Append("<th>max &micro;s</th><th>server CPU</th><th>errors</th><th>notes</th></tr>\n");
+            html.Append("<th>max &micro;s</th><th>server CPU</th><th>per CPU-second</th><th>vs EpollServer</th><th>errors</th><th>notes</th></tr>\n");
             foreach (PeerSummary server in item.Servers)
             {
                 html.Append($"<tr><td style=\"color:{Color(server.Server)}\">&#9632; {E(server.Server)}</td><td>{ReportWriter.Number(server.Throughput)}</td><td>{ReportWriter.Ratio(server, item.Reference)}</td>");
                 foreach (double p in ReportWriter.Percentiles)
                     html.Append($"<td>{ReportWriter.Micros(server.LatencyMicros(p))}</td>");
-                html.Append($"<td>{ReportWriter.Micros(server.MaxMicros)}</td><td>{(server.ServerCpu is double cpu ? $"{cpu * 100:0}%" : "")}</td><td>{server.Errors}</td><td class=\"notes\">{E(server.Problems())}</td></tr>\n");
+                html.Append($"<td>{ReportWriter.Micros(server.MaxMicros)}</td><td>{(server.ServerCpu is double cpu ? $"{cpu * 100:0}%" : "")}</td><td>{ReportWriter.Optional(server.Efficiency)}</td><td>{ReportWriter.EfficiencyRatio(server, item.Reference)}</td><td>{server.Errors}</td><td class=\"notes\">{E(server.Problems())}</td></tr>\n");
             }
             html.Append("</table>\n<div class=\"charts\">");
             html.Append(ThroughputBars(item, Color));

@@ -46,24 +46,28 @@ internal static class ReportWriter
         md.AppendLine();
         md.AppendLine("Throughput is replies per second in the measured window (chat: deliveries; churn: connect-echo-close cycles). " +
             "Latency is measured from each request's intended send time, in microseconds. Each figure is the median of the rounds; " +
-            "CPU is the share of one core a process used while measured: a server near 100% is saturated, and a generator " +
-            "below 100% was not the bottleneck.");
+            "CPU is the share of one core a process used while measured (all its threads: 200% is two cores busy): a server " +
+            "using all its CPUs is saturated, and a generator below 100% per generator thread was not the bottleneck. " +
+            "Per CPU-second is throughput divided by server CPU: replies per second of server CPU, which compares servers " +
+            "fairly even where the generator caps raw throughput.");
         foreach (CaseReport item in report.Cases)
         {
             md.AppendLine();
             md.AppendLine($"## {item.Title}");
             md.AppendLine();
-            md.AppendLine("| server | per second | vs EpollServer | p50 | p75 | p95 | p99 | p99.9 | max | server CPU | generator CPU | server RSS MiB | errors | notes |");
-            md.AppendLine("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|");
+            md.AppendLine("| server | per second | vs EpollServer | p50 | p75 | p95 | p99 | p99.9 | max | server CPU | per CPU-second | vs EpollServer | generator CPU | server RSS MiB | errors | notes |");
+            md.AppendLine("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|");
             foreach (PeerSummary server in item.Servers)
             {
                 md.Append($"| {server.Server} | {Number(server.Throughput)} | {Ratio(server, item.Reference)} |");
                 foreach (double p in Percentiles)
                     md.Append($" {Micros(server.LatencyMicros(p))} |");
-                md.Append($" {Micros(server.MaxMicros)} | {Percent(server.ServerCpu)} | {Percent(server.GeneratorCpu)} | {Fixed(server.ServerRssMiB)} | {server.Errors} | {Escape(server.Problems())} |");
+                md.Append($" {Micros(server.MaxMicros)} | {Percent(server.ServerCpu)} | {Optional(server.Efficiency)} | {EfficiencyRatio(server, item.Reference)} |");
+                md.Append($" {Percent(server.GeneratorCpu)} | {Fixed(server.ServerRssMiB)} | {server.Errors} | {Escape(server.Problems())} |");
                 md.AppendLine();
             }
             AppendFigures(md, item);
+            AppendScaling(md, item);
         }
         return md.ToString();
     }
@@ -88,9 +92,26 @@ internal static class ReportWriter
         }
     }
 
+    // Servers named epollserver-rN (the scaling suite): each against N times one reactor.
+    private static void AppendScaling(StringBuilder md, CaseReport item)
+    {
+        var scaled = item.Servers.Select(s => (Server: s, Reactors: Bench.Peers.ScaledReactors(s.Server))).Where(s => s.Reactors > 0).OrderBy(s => s.Reactors).ToList();
+        PeerSummary? one = scaled.FirstOrDefault(s => s.Reactors == 1).Server;
+        if (scaled.Count == 0 || one is not { Throughput: > 0 })
+            return;
+        md.AppendLine();
+        md.AppendLine("| reactors | per second | of linear (N x one reactor) | per CPU-second | vs one reactor |");
+        md.AppendLine("|---:|---:|---:|---:|---:|");
+        foreach (var (server, reactors) in scaled)
+        {
+            double linear = server.Throughput / (reactors * one.Throughput);
+            md.AppendLine($"| {reactors} | {Number(server.Throughput)} | {linear:0.00}x | {Optional(server.Efficiency)} | {EfficiencyRatio(server, one)} |");
+        }
+    }
+
     public static string Csv(BenchReport report)
     {
-        var csv = new StringBuilder("case,server,round,per_second,p50_us,p75_us,p95_us,p99_us,p999_us,max_us,errors,server_cpu,generator_cpu,server_rss_mib,bytes_per_connection,passed\n");
+        var csv = new StringBuilder("case,server,round,per_second,p50_us,p75_us,p95_us,p99_us,p999_us,max_us,errors,server_cpu,per_cpu_second,generator_cpu,server_rss_mib,bytes_per_connection,passed\n");
         foreach (CaseReport item in report.Cases)
         {
             foreach (PeerSummary server in item.Servers)
@@ -101,7 +122,7 @@ internal static class ReportWriter
                     csv.Append(CultureInfo.InvariantCulture, $"{item.Id},{server.Server},{round + 1},{r.Throughput:0.0}");
                     foreach (double p in Percentiles)
                         csv.Append(CultureInfo.InvariantCulture, $",{RunResult.Micros(r.Stats.Latency.ValueAtPercentile(p)):0.0}");
-                    csv.Append(CultureInfo.InvariantCulture, $",{RunResult.Micros(r.Stats.Latency.Max):0.0},{r.Stats.ErrorTotal},{r.ServerCpu:0.000},{r.GeneratorCpu:0.000}");
+                    csv.Append(CultureInfo.InvariantCulture, $",{RunResult.Micros(r.Stats.Latency.Max):0.0},{r.Stats.ErrorTotal},{r.ServerCpu:0.000},{r.Efficiency:0},{r.GeneratorCpu:0.000}");
                     csv.Append(CultureInfo.InvariantCulture, $",{(r.ServerAfter?.RssBytes / 1048576.0):0.0},{r.PerConnectionBytes:0},{(r.Passed ? "yes" : "no")}\n");
                 }
             }
@@ -137,6 +158,7 @@ internal static class ReportWriter
                         latencyMicros = Percentiles.ToDictionary(p => $"p{p.ToString(CultureInfo.InvariantCulture)}", p => Round(server.LatencyMicros(p))),
                         maxMicros = Round(server.MaxMicros),
                         serverCpu = server.ServerCpu,
+                        perCpuSecond = server.Efficiency is double e ? Round(e) : (double?)null,
                         generatorCpu = server.GeneratorCpu,
                         serverRssMiB = server.ServerRssMiB,
                         bytesPerConnection = server.PerConnectionBytes,
@@ -172,6 +194,11 @@ internal static class ReportWriter
     private static string Percent(double? share) => share is double s ? $"{s * 100:0}%" : "";
 
     private static string Fixed(double? value) => value is double v ? v.ToString("0.0", CultureInfo.InvariantCulture) : "";
+
+    public static string Optional(double? value) => value is double v ? Number(v) : "";
+
+    public static string EfficiencyRatio(PeerSummary server, PeerSummary? reference) =>
+        server.Efficiency is double mine && reference?.Efficiency is double theirs && theirs > 0 ? $"{mine / theirs:0.00}x" : "";
 
     public static string Ratio(PeerSummary server, PeerSummary? reference) =>
         reference is { Throughput: > 0 } r ? $"{server.Throughput / r.Throughput:0.00}x" : "";
