@@ -42,11 +42,11 @@ internal static class Program
         foreach (Scenario scenario in ScenarioCatalog.All)
             Console.WriteLine($"  {scenario.Name,-9} [{scenario.Protocol}] {scenario.Summary}");
         Console.WriteLine("bench cases (bench --cases ID; * = the quick suite):");
-        foreach (BenchCase item in BenchSuite.Full)
-            Console.WriteLine($"  {item.Id,-24}{(item.Id == BenchSuite.HeadlineId ? "*" : " ")} {item.Title}");
-        Console.WriteLine("servers (run --server NAME, bench --servers A,B):");
-        foreach (Peer peer in Peers.All)
-            Console.WriteLine($"  {peer.Name,-17} {peer.Description}");
+        foreach (BenchCase item in BenchSuite.Full.Concat(BenchSuite.Scaling).DistinctBy(c => c.Id))
+            Console.WriteLine($"  {item.Id,-24}{(item.Id == BenchSuite.HeadlineId ? "*" : " ")} {item.Title}{(BenchSuite.Full.Contains(item) ? "" : " (scaling)")}");
+        Console.WriteLine("servers (run --server NAME, bench --servers A,B; the scaling suite's for this machine last):");
+        foreach (Peer peer in Peers.All.Concat(Peers.Scaling(Math.Max(1, Environment.ProcessorCount / 2))))
+            Console.WriteLine($"  {peer.Name,-21} {peer.Description}");
         return 0;
     }
 }

@@ -57,9 +57,10 @@ internal static class BenchSuite
         if (string.IsNullOrEmpty(only))
             return cases;
         var ids = only.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries);
-        var unknown = ids.Where(id => Full.All(c => c.Id != id)).ToList();
+        var known = Full.Concat(Scaling).DistinctBy(c => c.Id).ToList();
+        var unknown = ids.Where(id => known.All(c => c.Id != id)).ToList();
         if (unknown.Count > 0)
-            throw new ArgumentException($"unknown case {string.Join(", ", unknown)}; known: {string.Join(", ", Full.Select(c => c.Id))}");
-        return Full.Where(c => ids.Contains(c.Id)).ToList();
+            throw new ArgumentException($"unknown case {string.Join(", ", unknown)}; known: {string.Join(", ", known.Select(c => c.Id))}");
+        return known.Where(c => ids.Contains(c.Id)).ToList();
     }
 }

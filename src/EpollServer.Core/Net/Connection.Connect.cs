@@ -35,27 +35,42 @@ public sealed partial class LoopContext
 
 public sealed partial class Connection
 {
-    private bool _connecting;   // connect(2) returned EINPROGRESS; writability will say how it went
-    private bool _resolving;    // waiting for the host name
-    private string? _remoteName;
-    private IPAddress[]? _candidates;   // what the name resolved to, tried in order until one connects
-    private int _nextCandidate;
-    private int _port;
+    // What only an outgoing connection needs, kept apart: an accepted one (10,000 idle, say) does not carry it.
+    private sealed class Outgoing(string remoteName)
+    {
+        public string RemoteName { get; } = remoteName;
+
+        public bool Connecting { get; set; }   // connect(2) returned EINPROGRESS; writability will say how it went
+
+        public bool Resolving { get; set; }    // waiting for the host name
+
+        public IPAddress[]? Candidates { get; set; }   // what the name resolved to, tried in order until one connects
+
+        public int NextCandidate { get; set; }
+
+        public int Port { get; set; }
+
+        public Errno Error { get; set; }
+    }
+
+    private Outgoing? _outgoing;
+
+    private bool IsConnecting => _outgoing?.Connecting == true;
 
     // Not yet a connected socket: the name is being looked up, or the handshake is under way. What the handler writes
     // meanwhile waits in the output ring.
-    private bool Establishing => _connecting || _resolving;
+    private bool Establishing => _outgoing is { } o && (o.Connecting || o.Resolving);
 
     // Why an outgoing connection failed (ECONNREFUSED, ETIMEDOUT, ...); None otherwise. A name that did not resolve
     // is EHOSTUNREACH.
-    internal Errno ConnectError { get; private set; }
+    internal Errno ConnectError => _outgoing?.Error ?? Errno.None;
 
     // The same in words ("ECONNREFUSED (111): Connection refused"), or null when no connect failed.
     public string? ConnectFailure => ConnectError == Errno.None ? null : ConnectError.ToString();
 
     internal static Connection StartOutgoing(LoopContext context, IProtocolHandler handler, PeerAddress peer, string remoteName)
     {
-        var connection = new Connection(context, -1, peer, handler, accepted: false) { _remoteName = remoteName };
+        var connection = new Connection(context, -1, peer, handler, accepted: false) { _outgoing = new Outgoing(remoteName) };
         context.Connections.Add(connection);
         context.Counters[Counter.ConnectsStarted]++;
         if (context.ConnectQueue is { } timeouts)
@@ -67,7 +82,8 @@ public sealed partial class Connection
     // not run inside the callback of whoever asked for the connection.
     internal void BeginConnect(IPEndPoint remote)
     {
-        _resolving = false;
+        Outgoing outgoing = _outgoing!;
+        outgoing.Resolving = false;
         _peer = new PeerAddress(remote);
         uint length = SocketAddresses.Write(remote, out Libc.sockaddr_storage address, out int family);
         SyscallResult socket = Sys.Socket(family, Libc.SOCK_STREAM);
@@ -85,7 +101,7 @@ public sealed partial class Connection
             FailConnect(connected.Error);
             return;
         }
-        _connecting = true;
+        outgoing.Connecting = true;
         SyscallResult registered = _context.Loop.Register(this, Fd, Interest.Write, out _token);
         if (!registered.Ok)
             FailConnect(registered.Error);
@@ -95,18 +111,19 @@ public sealed partial class Connection
 
     internal void Resolve(string host, int port)
     {
-        _resolving = true;
+        Outgoing outgoing = _outgoing!;
+        outgoing.Resolving = true;
         EventLoop loop = _context.Loop;
         _ = Dns.GetHostAddressesAsync(host).ContinueWith(resolved => loop.Post(() =>
         {
             if (IsClosed)
                 return;   // aborted, or timed out, while the name was being looked up
-            _candidates = resolved.IsCompletedSuccessfully ? resolved.Result : [];
-            _port = port;
-            if (_candidates.Length == 0)
+            outgoing.Candidates = resolved.IsCompletedSuccessfully ? resolved.Result : [];
+            outgoing.Port = port;
+            if (outgoing.Candidates.Length == 0)
                 FailConnect(Errno.EHOSTUNREACH);
             else
-                BeginConnect(new IPEndPoint(_candidates[_nextCandidate++], port));
+                BeginConnect(new IPEndPoint(outgoing.Candidates[outgoing.NextCandidate++], port));
         }), TaskScheduler.Default);
     }
 
@@ -121,7 +138,7 @@ public sealed partial class Connection
         }
         if (_waiting is { Queued: true })
             _context.ConnectQueue!.Remove(_waiting);
-        _connecting = false;
+        _outgoing!.Connecting = false;
         _context.Counters[Counter.ConnectsSucceeded]++;
         StartTimeouts();
         try
@@ -143,13 +160,14 @@ public sealed partial class Connection
     // within the same connect timeout.
     private void FailConnect(Errno error)
     {
-        if (_candidates is not null && _nextCandidate < _candidates.Length)
+        Outgoing outgoing = _outgoing!;
+        if (outgoing.Candidates is { } candidates && outgoing.NextCandidate < candidates.Length)
         {
             DropSocket();
-            BeginConnect(new IPEndPoint(_candidates[_nextCandidate++], _port));
+            BeginConnect(new IPEndPoint(candidates[outgoing.NextCandidate++], outgoing.Port));
             return;
         }
-        ConnectError = error;
+        outgoing.Error = error;
         CloseNow(CloseReason.ConnectFailed);
     }
 
@@ -160,8 +178,8 @@ public sealed partial class Connection
         _context.Loop.Unregister(_token, Fd);
         Sys.Close(Fd);
         Fd = -1;
-        _connecting = false;
-        _resolving = true;   // between addresses: still in the connect queue
+        _outgoing!.Connecting = false;
+        _outgoing.Resolving = true;   // between addresses: still in the connect queue
         _interest = Interest.None;
     }
 }

@@ -29,8 +29,8 @@ public enum CloseReason
 public sealed partial class Connection : IPollable, IDeferred
 {
     private readonly LoopContext _context;
-    private readonly RingBuffer _input = new();
-    private readonly RingBuffer _output = new();
+    private RingBuffer _input;    // mutable structs: never readonly, never copied
+    private RingBuffer _output;
     private PeerAddress _peer;
     private ulong _token;
     private Interest _interest;
@@ -155,11 +155,11 @@ public sealed partial class Connection : IPollable, IDeferred
         _context.PeerErrorLog.Report(_context.Loop.Now, _peer, reason);
     }
 
-    public override string ToString() => $"connection {Id} fd {Fd} {(IsAccepted ? "from" : "to")} {_remoteName ?? _peer.ToString()}";
+    public override string ToString() => $"connection {Id} fd {Fd} {(IsAccepted ? "from" : "to")} {_outgoing?.RemoteName ?? _peer.ToString()}";
 
     void IPollable.OnPollEvent(PollEvents events)
     {
-        if (_connecting)
+        if (IsConnecting)
         {
             FinishConnect();
             return;
@@ -226,7 +226,7 @@ public sealed partial class Connection : IPollable, IDeferred
         IsClosed = true;
         ClosedBecause = reason;
         if (reason == CloseReason.ConnectTimeout)
-            ConnectError = Errno.ETIMEDOUT;
+            _outgoing!.Error = Errno.ETIMEDOUT;
         _lingerTimer?.Cancel();
         LeaveTimeoutQueues();
         // Counted before the fd closes: whoever sees the EOF may read the counters next.
