@@ -38,6 +38,7 @@ public sealed partial class ChatHandler : LineProtocolHandler
     private Reactor.EventLoop? _loop;
     private int _reactor = -1;
     private long _messages;
+    private int _clients;   // this reactor's; written on its loop, read by the stats from any thread
 
     // A chat of its own, for a server with one reactor.
     public ChatHandler(int maxLineLength = DefaultMaxLineLength)
@@ -72,7 +73,7 @@ public sealed partial class ChatHandler : LineProtocolHandler
 
     // This reactor's clients and the lines they sent; the rooms are counted once, by the first reactor to serve.
     public override IEnumerable<KeyValuePair<string, long>> Counters =>
-        [.. base.Counters, new("chat-clients", _local.Values.Sum(m => m.Count)), new("messages-relayed", MessagesRelayed),
+        [.. base.Counters, new("chat-clients", Volatile.Read(ref _clients)), new("messages-relayed", MessagesRelayed),
             new("rooms", _reactor == 0 ? _directory.Rooms : 0)];
 
     public override void OnOpen(Connection connection)
@@ -88,6 +89,7 @@ public sealed partial class ChatHandler : LineProtocolHandler
             AddMember(client, _directory.Lobby);
         }
         connection.State = client;
+        Volatile.Write(ref _clients, _clients + 1);
         Reply(client, $"{WelcomePrefix}: you are {client.Nick} in {_directory.Lobby} with {Others(others)}; /help lists the commands");
         Join(client, _directory.Lobby);
     }
@@ -96,6 +98,7 @@ public sealed partial class ChatHandler : LineProtocolHandler
     {
         if (connection.State is not ChatClient client)
             return;
+        Volatile.Write(ref _clients, _clients - 1);
         lock (_directory.Lock)
             _directory.ReleaseNick(client.Nick);
         if (client.Room is not null)
