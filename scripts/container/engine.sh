@@ -36,11 +36,12 @@ engine_require() {
         command -v "$tool" >/dev/null 2>&1 || packages+=("${ENGINE_PACKAGES[$tool]}")
     done
     if ((${#packages[@]} == 0)); then return 0; fi
-    # Quiet unless it fails: apt's output goes to a file that is shown only on failure.
+    # Quiet unless it fails: apt's output goes to a file that is shown only on failure. The lock timeout waits for
+    # another apt (unattended-upgrades on a fresh machine, say) instead of failing at once.
     log=$(mktemp)
     echo "engine: installing ${packages[*]}"
-    if ! { DEBIAN_FRONTEND=noninteractive apt-get update -qq &&
-        DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${packages[@]}"; } >"$log" 2>&1; then
+    if ! { DEBIAN_FRONTEND=noninteractive apt-get -o DPkg::Lock::Timeout=300 update -qq &&
+        DEBIAN_FRONTEND=noninteractive apt-get install -o DPkg::Lock::Timeout=300 -y -qq --no-install-recommends "${packages[@]}"; } >"$log" 2>&1; then
         echo "engine_require: apt-get failed (installing: ${packages[*]}):" >&2
         cat "$log" >&2
         rm -f "$log"

@@ -55,12 +55,46 @@ internal static unsafe partial class Libc
     private static readonly Lazy<string?> s_kqueueUnavailable = new(() =>
     {
         string path = KqueuePath;
-        return NativeLibrary.TryLoad(path, out nint handle) && NativeLibrary.TryGetExport(handle, "kevent", out _)
-            ? null
-            : OperatingSystem.IsLinux()
+        if (!NativeLibrary.TryLoad(path, out nint handle) || !NativeLibrary.TryGetExport(handle, "kevent", out _))
+            return OperatingSystem.IsLinux()
                 ? $"the kqueue backend needs libkqueue ({path}, the userspace kqueue for Linux), which is not installed"
                 : $"kqueue could not be loaded from {path}";
+        return OperatingSystem.IsLinux() ? RefuseLibkqueue(LibkqueueVersion(), path) : null;
     });
+
+    // libkqueue's own filter: EV_ADD with NOTE_VERSION answers (major << 24 | minor << 16 | patch << 8 | release) in
+    // data. Older releases do not know the filter and answer EV_ERROR (data is then an errno, far below 1.0.0).
+    internal const short EVFILT_LIBKQUEUE = -12;
+    internal const uint NOTE_VERSION = 0x0001;
+
+    // Before 2.7.0 libkqueue could not be trusted with a read and a write knote on one fd (2.0.x refuses the second
+    // EV_ADD), and the write knote is how backpressure and hang-ups are seen; the 2.7 series passes every kqueue test.
+    internal static readonly Version MinimumLibkqueue = new(2, 7, 0);
+
+    // What the loaded libkqueue reports in NOTE_VERSION's data; 0 when it cannot be asked.
+    private static long LibkqueueVersion()
+    {
+        int kq = kqueue();
+        if (kq < 0)
+            return 0;
+        var change = new kevent_t { filter = EVFILT_LIBKQUEUE, flags = EV_ADD, fflags = NOTE_VERSION };
+        kevent_t answer = default;
+        timespec now = default;
+        int answered = kevent(kq, &change, 1, &answer, 1, &now);
+        close(kq);
+        return answered == 1 && answer.filter == EVFILT_LIBKQUEUE ? answer.data : 0;
+    }
+
+    // Null when the reported version is new enough, else the one line that refuses --poller kqueue.
+    internal static string? RefuseLibkqueue(long reported, string path)
+    {
+        var version = new Version((int)(reported >> 24) & 0xff, (int)(reported >> 16) & 0xff, (int)(reported >> 8) & 0xff);
+        if (version >= MinimumLibkqueue)
+            return null;
+        string found = version.Major == 0 ? "a libkqueue too old to report its version" : $"libkqueue {version}";
+        return $"{path} is {found}; the kqueue backend needs libkqueue {MinimumLibkqueue} or newer " +
+               "(older releases cannot hold a read and a write knote on one fd)";
+    }
 
     private static string KqueuePath =>
         OperatingSystem.IsMacOS() ? "libSystem.dylib" : OperatingSystem.IsFreeBSD() ? "libc.so.7" : "libkqueue.so.0";
