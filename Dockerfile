@@ -4,15 +4,19 @@
 #   docker build --target load -t epollserver-load .       the load generator, for the compose file's load service
 #   docker run --rm -p 127.0.0.1:7007:7007 epollserver     echo on 7007; configure with -e EPOLLSERVER_*=...
 #
-# The image: a self-contained, trimmed, single-file `epollserver` (16 MB) on runtime-deps, which holds only the
-# native libraries .NET needs. NativeAOT would be smaller still and start faster, but its net10 runtime pack
-# (Microsoft.NETCore.App.Runtime.NativeAOT.linux-x64) cannot be had from our package registry. A framework-dependent
-# build would need the runtime image, about 70 MB more, to run the same code. The binary needs no ICU
-# (InvariantGlobalization) and reads no files but /proc.
+# The image: the daemon as one NativeAOT binary (5.4 MB) on runtime-deps, which holds only the native libraries .NET
+# needs. Against the trimmed single-file build it shipped before (16.6 MB) it starts in 13 ms instead of about 530
+# and idles in 10 MiB instead of 26, and it serves the headline echo case as fast as the JIT build (1.00x, with
+# pipelining 0.95x): loadtests/results/native. The binary needs no ICU (InvariantGlobalization) and reads no files
+# but /proc.
 #
 # The image is built only from code whose tests passed in this same build: the server stage copies from `test`.
 
 FROM mcr.microsoft.com/dotnet/sdk:10.0 AS build
+# NativeAOT links with clang and needs zlib's headers; the SDK restores the ILCompiler packages by itself.
+RUN apt-get update \
+ && apt-get install -y --no-install-recommends clang zlib1g-dev \
+ && rm -rf /var/lib/apt/lists/*
 WORKDIR /src
 # Restore from the project files alone first, so that a change to the code does not download the packages again.
 COPY Directory.Build.props EpollServer.sln ./
@@ -22,17 +26,17 @@ COPY loadtests/EpollServer.LoadTests/EpollServer.LoadTests.csproj loadtests/Epol
 COPY loadtests/peers/SocketsEcho/SocketsEcho.csproj loadtests/peers/SocketsEcho/
 COPY loadtests/peers/KestrelEcho/KestrelEcho.csproj loadtests/peers/KestrelEcho/
 COPY tests/EpollServer.Tests/EpollServer.Tests.csproj tests/EpollServer.Tests/
-# The publish properties go to restore too: trimming and self-contained each bring packages of their own.
+# The publish properties go to restore too: NativeAOT and self-contained each bring packages of their own.
 RUN dotnet restore tests/EpollServer.Tests/EpollServer.Tests.csproj \
- && dotnet restore src/EpollServer.Host/EpollServer.Host.csproj -r linux-x64 -p:SelfContained=true -p:PublishTrimmed=true -p:PublishSingleFile=true \
+ && dotnet restore src/EpollServer.Host/EpollServer.Host.csproj -r linux-x64 -p:PublishAot=true \
  && dotnet restore loadtests/EpollServer.LoadTests/EpollServer.LoadTests.csproj -r linux-x64 -p:SelfContained=true
 COPY src/ src/
 COPY loadtests/ loadtests/
 COPY tests/ tests/
 COPY README.md ./
 # Each publish restores again for its own properties (offline by now: the packages are in this layer's cache).
-RUN dotnet publish src/EpollServer.Host/EpollServer.Host.csproj -c Release -r linux-x64 --self-contained \
-        -p:PublishTrimmed=true -p:PublishSingleFile=true -p:DebugType=none -o /out/server \
+RUN dotnet publish src/EpollServer.Host/EpollServer.Host.csproj -c Release -r linux-x64 -p:PublishAot=true \
+        -p:DebugType=none -p:StripSymbols=true -o /out/server \
  && dotnet publish loadtests/EpollServer.LoadTests/EpollServer.LoadTests.csproj -c Release -r linux-x64 --self-contained \
         -p:DebugType=none -o /out/load
 

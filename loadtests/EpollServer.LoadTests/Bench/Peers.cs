@@ -23,10 +23,12 @@ internal static class Peers
 
     // Limits meant for hostile peers would cap the scenarios (10,000 idle connections from one address), so the
     // benchmark turns them off; everything else is the daemon's default (a reactor per CPU of its mask, handoff).
+    // The program is the JIT build (dotnet epollserver.dll, dynamic PGO) unless `program` names another.
     private static string[] EpollServerArguments(PeerFiles files, int port, string protocol, string poller = "epoll", int busyPollMicroseconds = 0,
-        string reactors = "auto", string accept = "handoff", string? dll = null) =>
+        string reactors = "auto", string accept = "handoff", string? dll = null, string? program = null) =>
     [
-        files.Dotnet, dll ?? PeerFiles.Managed("epollserver.dll"), "--address", "127.0.0.1", "--port", port.ToString(),
+        .. program is null ? [files.Dotnet, dll ?? PeerFiles.Managed("epollserver.dll")] : new[] { program },
+        "--address", "127.0.0.1", "--port", port.ToString(),
         "--protocol", protocol, "--poller", poller, "--max-connections", "0", "--max-connections-per-address", "0",
         "--idle-timeout", "0", "--first-byte-timeout", "0", "--request-timeout", "0", "--busy-poll", busyPollMicroseconds.ToString(),
         "--reactors", reactors, "--accept", accept,
@@ -36,6 +38,9 @@ internal static class Peers
     [
         new(EpollServer, "EpollServer on epoll, a reactor per server CPU, connections handed to the least loaded", true,
             (f, port, protocol, _) => EpollServerArguments(f, port, protocol)),
+        // The daemon as the container ships it: NativeAOT, published on first use (clang and zlib1g-dev needed).
+        new("epollserver-aot", "EpollServer on epoll as a NativeAOT binary, a reactor per server CPU", true,
+            (f, port, protocol, _) => EpollServerArguments(f, port, protocol, program: f.NativeAot())) { InDefaultBench = false },
         new("epollserver-1", "EpollServer on epoll, one reactor (--reactors 1)", true,
             (f, port, protocol, _) => EpollServerArguments(f, port, protocol, reactors: "1")) { InDefaultBench = false },
         new("epollserver-reuseport", "EpollServer on epoll, a reactor per server CPU, each with its own SO_REUSEPORT listener", true,
@@ -95,13 +100,19 @@ internal sealed class PeerFiles
 {
     private readonly Lazy<string> _nativeDirectory;
 
+    private readonly Lazy<string> _nativeAot;
+
     public PeerFiles()
     {
         Dotnet = Environment.GetEnvironmentVariable("DOTNET_HOST_PATH") is { Length: > 0 } host ? host
             : Environment.ProcessPath is { } path && Path.GetFileNameWithoutExtension(path) == "dotnet" ? path
             : "dotnet";
         _nativeDirectory = new Lazy<string>(BuildNative);
+        _nativeAot = new Lazy<string>(PublishNativeAot);
     }
+
+    // The NativeAOT epollserver: $EPOLLSERVER_AOT when it names a binary, else published from this tree once.
+    public string NativeAot() => _nativeAot.Value;
 
     public string Dotnet { get; }
 
@@ -119,16 +130,33 @@ internal sealed class PeerFiles
         string script = FindUpwards(Path.Combine("native-notes", "echo-reference", "build.sh"))
             ?? throw new FileNotFoundException("native-notes/echo-reference/build.sh not found above " + AppContext.BaseDirectory);
         string output = Path.Combine(AppContext.BaseDirectory, "native");
-        using var build = System.Diagnostics.Process.Start(new System.Diagnostics.ProcessStartInfo("bash", [script, output])
+        RunToEnd("bash", [script, output], 120_000, "building the C references failed (is gcc installed?)");
+        return output;
+    }
+
+    private string PublishNativeAot()
+    {
+        if (Environment.GetEnvironmentVariable("EPOLLSERVER_AOT") is { Length: > 0 } given)
+            return File.Exists(given) ? given : throw new FileNotFoundException($"EPOLLSERVER_AOT names no file: {given}");
+        string project = FindUpwards(Path.Combine("src", "EpollServer.Host", "EpollServer.Host.csproj"))
+            ?? throw new FileNotFoundException("src/EpollServer.Host/EpollServer.Host.csproj not found above " + AppContext.BaseDirectory);
+        string output = Path.Combine(AppContext.BaseDirectory, "aot");
+        RunToEnd(Dotnet, ["publish", project, "-c", "Release", "-r", "linux-x64", "-p:PublishAot=true", "-o", output], 600_000,
+            "publishing the NativeAOT epollserver failed (it needs clang and zlib1g-dev)");
+        return Path.Combine(output, "epollserver");
+    }
+
+    private static void RunToEnd(string program, string[] arguments, int timeoutMs, string failure)
+    {
+        using var child = System.Diagnostics.Process.Start(new System.Diagnostics.ProcessStartInfo(program, arguments)
         {
             RedirectStandardOutput = true,
             RedirectStandardError = true,
         })!;
-        string errors = build.StandardError.ReadToEnd();
-        build.StandardOutput.ReadToEnd();
-        if (!build.WaitForExit(120_000) || build.ExitCode != 0)
-            throw new InvalidOperationException($"building the C references failed (is gcc installed?): {errors.Trim()}");
-        return output;
+        Task<string> output = child.StandardOutput.ReadToEndAsync();
+        string errors = child.StandardError.ReadToEnd();
+        if (!child.WaitForExit(timeoutMs) || child.ExitCode != 0)
+            throw new InvalidOperationException($"{failure}: {errors.Trim()} {output.Result.Trim()}".Trim());
     }
 
     public static string? FindUpwards(string relative)
