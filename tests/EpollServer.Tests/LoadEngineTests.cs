@@ -51,7 +51,7 @@ public class LoadEngineTests
         // Every byte sent came back: requests x size each way, counted by the sockets.
         Assert.Equal(result.Stats.BytesSent, result.Stats.BytesReceived);
         Assert.Equal(result.Stats.Completed * size, result.Stats.BytesReceived);
-        Assert.True(result.Stats.Latency.Count > 0 && result.Stats.Latency.Count <= result.Stats.Completed);
+        Assert.True(result.Stats.Latency.TotalCount > 0 && result.Stats.Latency.TotalCount <= result.Stats.Completed);
     }
 
     [Fact]
@@ -135,6 +135,12 @@ public class LoadEngineTests
         string html = File.ReadAllText(Path.Combine(folder, "report.html"));
         Assert.Equal(3, html.Split("<svg").Length - 1);
         Assert.DoesNotContain("http://", html.Replace("http://www.w3.org/2000/svg", ""));   // nothing fetched from a network
+
+        // The round's distribution as HdrHistogram writes it: its total count is every latency recorded.
+        string hgrm = File.ReadAllText(Path.Combine(folder, "hgrm", "echo.epollserver.r1.hgrm"));
+        Assert.StartsWith("       Value     Percentile TotalCount 1/(1-Percentile)", hgrm);
+        Assert.Matches($@"#\[Max\s+=\s+[0-9.]+, Total count\s+=\s+{result.Stats.Latency.TotalCount}\]", hgrm);
+        Assert.True(result.Stats.Latency.TotalCount > 0);
     }
 
     // Echoes, but flips one byte once `corruptAfter` bytes have gone by: the engine must notice.

@@ -8,6 +8,7 @@ using System.Net;
 using System.Text;
 using EpollServer.LoadTests.Bench;
 using EpollServer.LoadTests.Engine;
+using HdrHistogram;
 
 namespace EpollServer.LoadTests.Cli;
 
@@ -148,8 +149,8 @@ internal static class SoakCommand
             $"{Idle} idle connections, {Rude} peers that send 16 KiB and reset without reading; {duration:0} s measured after {warmup:0} s warm-up.");
         md.AppendLine("- The server runs with DOTNET_GCgen0size=0x1000000 (a 16 MiB gen0 budget; .NET would size it from the L3 cache), " +
             "so garbage is collected within seconds and a rising RSS means live memory (see native-notes/limits.md).");
-        md.AppendLine($"- Throughput: {result.Throughput:#,0} replies and cycles per second; latency p50 {RunResult.Micros(result.Stats.Latency.ValueAtPercentile(50)):0} µs, " +
-            $"p99 {RunResult.Micros(result.Stats.Latency.ValueAtPercentile(99)):0} µs, max {RunResult.Micros(result.Stats.Latency.Max):0} µs.");
+        md.AppendLine($"- Throughput: {result.Throughput:#,0} replies and cycles per second; latency p50 {RunResult.Micros(result.Stats.Latency.GetValueAtPercentile(50)):0} µs, " +
+            $"p99 {RunResult.Micros(result.Stats.Latency.GetValueAtPercentile(99)):0} µs, max {RunResult.Micros(result.Stats.Latency.GetMaxValue()):0} µs.");
         md.AppendLine();
         md.AppendLine("| check | result | detail |");
         md.AppendLine("|---|---|---|");

@@ -1,5 +1,7 @@
 // What one loop thread measured. Only that thread writes; the progress display reads the totals racily (a torn
 // read of a long cannot happen on 64-bit, and a value one tick old is fine for a live rate).
+using HdrHistogram;
+
 namespace EpollServer.LoadTests.Engine;
 
 internal enum LoadError
@@ -25,7 +27,11 @@ internal sealed class LoadStats
         ErrorsPerSecond = new long[seconds];
     }
 
-    public LatencyHistogram Latency { get; } = new();
+    // Latency in nanoseconds to 3 significant digits (HdrHistogram: no allocation per record, one per loop thread,
+    // merged at the end); a value above an hour, which no bounded run can measure, is recorded as an hour.
+    public const long LatencyCeilingNs = 3_600_000_000_000;
+
+    public LongHistogram Latency { get; } = new(LatencyCeilingNs, 3);
 
     public long[] Errors { get; } = new long[ErrorKinds];
 
@@ -62,7 +68,7 @@ internal sealed class LoadStats
         if (_clock.InWindow(now))
             CompletedInWindow++;
         if (_clock.InWindow(intended))
-            Latency.Record(RunClock.ToNanoseconds(now - intended));
+            Latency.RecordValue(Math.Clamp(RunClock.ToNanoseconds(now - intended), 0, LatencyCeilingNs));
     }
 
     public void RecordError(LoadError kind, long now, long count = 1)

@@ -2,6 +2,7 @@
 // its ratio to EpollServer; the machine and the exact command, so a figure can be checked by running it again.
 using System.Runtime.InteropServices;
 using EpollServer.LoadTests.Engine;
+using HdrHistogram;
 
 namespace EpollServer.LoadTests.Reports;
 
@@ -56,9 +57,9 @@ internal sealed class PeerSummary
 
     public double Throughput => Median(r => r.Throughput);
 
-    public double LatencyMicros(double percentile) => Median(r => RunResult.Micros(r.Stats.Latency.ValueAtPercentile(percentile)));
+    public double LatencyMicros(double percentile) => Median(r => RunResult.Micros(r.Stats.Latency.GetValueAtPercentile(percentile)));
 
-    public double MaxMicros => Median(r => RunResult.Micros(r.Stats.Latency.Max));
+    public double MaxMicros => Median(r => RunResult.Micros(r.Stats.Latency.GetMaxValue()));
 
     public double? ServerCpu => Rounds.Any(r => r.ServerCpu is not null) ? Median(r => r.ServerCpu ?? 0) : null;
 

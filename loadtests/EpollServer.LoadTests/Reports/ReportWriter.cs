@@ -4,6 +4,7 @@ using System.Globalization;
 using System.Text;
 using System.Text.Json;
 using EpollServer.LoadTests.Engine;
+using HdrHistogram;
 
 namespace EpollServer.LoadTests.Reports;
 
@@ -23,6 +24,30 @@ internal static class ReportWriter
             Write(folder, "report.json", Json(report)),
             Write(folder, "report.html", HtmlReport.Render(report)),
         };
+        string hgrm = Path.Combine(folder, "hgrm");
+        written.Add($"{hgrm}/ ({WriteDistributions(report, hgrm)} .hgrm files, a round's latency distribution each)");
+        return written;
+    }
+
+    // Each round's whole latency distribution in HdrHistogram's percentile format (values in µs), which its plotter
+    // and other HdrHistogram tools read: hgrm/CASE.SERVER.rROUND.hgrm.
+    private static int WriteDistributions(BenchReport report, string hgrm)
+    {
+        Directory.CreateDirectory(hgrm);
+        int written = 0;
+        foreach (CaseReport item in report.Cases)
+        {
+            foreach (PeerSummary server in item.Servers)
+            {
+                for (int round = 0; round < server.Rounds.Count; round++)
+                {
+                    string path = Path.Combine(hgrm, $"{item.Id}.{server.Server}.r{round + 1}.hgrm");
+                    using (var writer = new StreamWriter(path))
+                        server.Rounds[round].Stats.Latency.OutputPercentileDistribution(writer, outputValueUnitScalingRatio: 1000.0);
+                    written++;
+                }
+            }
+        }
         return written;
     }
 
@@ -121,8 +146,8 @@ internal static class ReportWriter
                     RunResult r = server.Rounds[round];
                     csv.Append(CultureInfo.InvariantCulture, $"{item.Id},{server.Server},{round + 1},{r.Throughput:0.0}");
                     foreach (double p in Percentiles)
-                        csv.Append(CultureInfo.InvariantCulture, $",{RunResult.Micros(r.Stats.Latency.ValueAtPercentile(p)):0.0}");
-                    csv.Append(CultureInfo.InvariantCulture, $",{RunResult.Micros(r.Stats.Latency.Max):0.0},{r.Stats.ErrorTotal},{r.ServerCpu:0.000},{r.Efficiency:0},{r.GeneratorCpu:0.000}");
+                        csv.Append(CultureInfo.InvariantCulture, $",{RunResult.Micros(r.Stats.Latency.GetValueAtPercentile(p)):0.0}");
+                    csv.Append(CultureInfo.InvariantCulture, $",{RunResult.Micros(r.Stats.Latency.GetMaxValue()):0.0},{r.Stats.ErrorTotal},{r.ServerCpu:0.000},{r.Efficiency:0},{r.GeneratorCpu:0.000}");
                     csv.Append(CultureInfo.InvariantCulture, $",{(r.ServerAfter?.RssBytes / 1048576.0):0.0},{r.PerConnectionBytes:0},{(r.Passed ? "yes" : "no")}\n");
                 }
             }
@@ -170,8 +195,8 @@ internal static class ReportWriter
                         errors = Enumerable.Range(0, r.Stats.Errors.Length).Where(i => r.Stats.Errors[i] > 0)
                             .ToDictionary(i => ((LoadError)i).ToString(), i => r.Stats.Errors[i]),
                         latencyMicros = Percentiles.ToDictionary(p => $"p{p.ToString(CultureInfo.InvariantCulture)}",
-                            p => Round(RunResult.Micros(r.Stats.Latency.ValueAtPercentile(p)))),
-                        maxMicros = Round(RunResult.Micros(r.Stats.Latency.Max)),
+                            p => Round(RunResult.Micros(r.Stats.Latency.GetValueAtPercentile(p)))),
+                        maxMicros = Round(RunResult.Micros(r.Stats.Latency.GetMaxValue())),
                         repliesPerSecondTimeline = r.Stats.CompletedPerSecond,
                         errorsPerSecondTimeline = r.Stats.ErrorsPerSecond,
                         checks = r.Checks,
