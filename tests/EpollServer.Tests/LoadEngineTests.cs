@@ -105,8 +105,8 @@ public class LoadEngineTests
         Assert.Equal(200, int.Parse(fds[1]) - int.Parse(fds[0]));
     }
 
-    [Fact]
-    public void Reports_AreWrittenInEveryFormat_AndTheJsonParses()
+    // One short echo run against an in-process server, as a report with one case and one server.
+    internal static (BenchReport Report, RunResult Result) SmokeReport()
     {
         using var server = new TestServer();
         RunResult result = ScenarioCatalog.Find("echo").Run(Plan(server.Port), "epollserver", null);
@@ -123,6 +123,13 @@ public class LoadEngineTests
         summary.Rounds.Add(result);
         item.Servers.Add(summary);
         report.Cases.Add(item);
+        return (report, result);
+    }
+
+    [Fact]
+    public void Reports_AreWrittenInEveryFormat_AndTheJsonParses()
+    {
+        var (report, result) = SmokeReport();
         using var temp = TempFolder.Create("epollserver-report");
         string folder = temp.Path;
         ReportWriter.WriteAll(report, folder);
@@ -134,7 +141,14 @@ public class LoadEngineTests
         Assert.Equal(2, File.ReadAllLines(Path.Combine(folder, "report.csv")).Length);
         string html = File.ReadAllText(Path.Combine(folder, "report.html"));
         Assert.Equal(3, html.Split("<svg").Length - 1);
-        Assert.DoesNotContain("http://", html.Replace("http://www.w3.org/2000/svg", ""));   // nothing fetched from a network
+        Assert.DoesNotContain("<?xml", html);
+        // Nothing fetched from a network: the only addresses are the SVG namespaces.
+        Assert.DoesNotContain("http://", html.Replace("http://www.w3.org/2000/svg", "").Replace("http://www.w3.org/1999/xlink", ""));
+        foreach (string chart in new[] { "echo-throughput.png", "echo-latency.png", "echo-timeline.png" })
+        {
+            byte[] png = File.ReadAllBytes(Path.Combine(folder, "charts", chart));
+            Assert.True(png.Length > 1000 && png.AsSpan(1, 3).SequenceEqual("PNG"u8), $"{chart} is not a PNG");
+        }
 
         // The round's distribution as HdrHistogram writes it: its total count is every latency recorded.
         string hgrm = File.ReadAllText(Path.Combine(folder, "hgrm", "echo.epollserver.r1.hgrm"));

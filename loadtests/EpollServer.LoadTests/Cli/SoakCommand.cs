@@ -16,7 +16,7 @@ internal static class SoakCommand
 {
     private static readonly Option<double> Duration = new("--duration") { Description = "seconds of soak after warm-up", DefaultValueFactory = _ => 600 };
     private static readonly Option<double> Warmup = new("--warmup") { Description = "seconds before sampling counts (the runtime's heap settles)", DefaultValueFactory = _ => 10 };
-    private static readonly Option<string> Out = new("--out", "-o") { Description = "folder for soak.md, soak.csv and soak.html", DefaultValueFactory = _ => "loadtests/results/soak" };
+    private static readonly Option<string> Out = new("--out", "-o") { Description = "folder for soak.md, soak.csv, soak.html and its charts as PNG", DefaultValueFactory = _ => "loadtests/results/soak" };
 
     // The mix, by connection: what each slice of the clients does.
     private const int Echo64 = 8, Echo4K = 4, Churn = 4, Idle = 200, Rude = 2;
@@ -95,7 +95,7 @@ internal static class SoakCommand
         Write(folder, duration, warmup, samples, verdicts, result, cpus);
         foreach (var (name, passed, detail) in verdicts)
             Console.WriteLine($"{(passed ? "ok  " : "FAIL")} {name}: {detail}");
-        Console.WriteLine($"wrote {Path.Combine(folder, "soak.md")}, soak.csv, soak.html");
+        Console.WriteLine($"wrote {Path.Combine(folder, "soak.md")}, soak.csv, soak.html, soak-rss.png, soak-fds.png");
         return verdicts.TrueForAll(v => v.Passed) ? 0 : 1;
     }
 
@@ -163,8 +163,10 @@ internal static class SoakCommand
         for (int i = 0; i < samples.Count; i += step)
             md.AppendLine($"| {samples[i].Second:0} | {samples[i].Sample.RssBytes / 1048576.0:0.0} | {samples[i].Sample.Fds} |");
         File.WriteAllText(Path.Combine(folder, "soak.md"), md.ToString());
-        File.WriteAllText(Path.Combine(folder, "soak.html"), Reports.HtmlReport.RenderSeries("Soak: server RSS and fds, one sample per second", md.ToString(),
-            [("RSS MiB", samples.Select(s => (s.Second, s.Sample.RssBytes / 1048576.0)).ToList()), ("fds", samples.Select(s => (s.Second, (double)s.Sample.Fds)).ToList())],
-            warmup));
+        ScottPlot.Plot rss = Reports.Charts.Series("server RSS (MiB)", [.. samples.Select(s => (s.Second, s.Sample.RssBytes / 1048576.0))], warmup, 0);
+        ScottPlot.Plot fds = Reports.Charts.Series("server fds", [.. samples.Select(s => (s.Second, (double)s.Sample.Fds))], warmup, 1);
+        Reports.Charts.Png(rss, folder, "soak-rss.png");
+        Reports.Charts.Png(fds, folder, "soak-fds.png");
+        File.WriteAllText(Path.Combine(folder, "soak.html"), Reports.HtmlReport.RenderSeries("Soak: server RSS and fds, one sample per second", md.ToString(), [rss, fds]));
     }
 }

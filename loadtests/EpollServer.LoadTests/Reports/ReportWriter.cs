@@ -1,5 +1,6 @@
 // Writes a report as Markdown (for the repository and reviews), CSV (one row per round, for spreadsheets), JSON
-// (everything, timelines included) and a self-contained HTML page with SVG charts (no network, no script).
+// (everything, timelines included), a self-contained HTML page with SVG charts (no network, no script), each chart
+// as a PNG in charts/, and each round's latency distribution as an .hgrm file in hgrm/.
 using System.Globalization;
 using System.Text;
 using System.Text.Json;
@@ -24,6 +25,9 @@ internal static class ReportWriter
             Write(folder, "report.json", Json(report)),
             Write(folder, "report.html", HtmlReport.Render(report)),
         };
+        var colors = Charts.Colors(report.Cases.SelectMany(c => c.Servers.Select(s => s.Server)));
+        foreach (CaseReport item in report.Cases)
+            written.AddRange(Charts.ForCase(item, colors).Select(c => Charts.Png(c.Plot, Path.Combine(folder, "charts"), c.Name)));
         string hgrm = Path.Combine(folder, "hgrm");
         written.Add($"{hgrm}/ ({WriteDistributions(report, hgrm)} .hgrm files, a round's latency distribution each)");
         return written;
