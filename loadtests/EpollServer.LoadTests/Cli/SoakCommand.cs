@@ -135,10 +135,9 @@ internal static class SoakCommand
         List<(string Name, bool Passed, string Detail)> verdicts, RunResult result, CpuPlan cpus)
     {
         Directory.CreateDirectory(folder);
-        var csv = new StringBuilder("second,rss_bytes,fds,cpu_seconds\n");
-        foreach (var (second, sample) in samples)
-            csv.Append(CultureInfo.InvariantCulture, $"{second:0.0},{sample.RssBytes},{sample.Fds},{sample.CpuSeconds:0.00}\n");
-        File.WriteAllText(Path.Combine(folder, "soak.csv"), csv.ToString());
+        File.WriteAllText(Path.Combine(folder, "soak.csv"), Reports.CsvTable.Write(["second", "rss_bytes", "fds", "cpu_seconds"],
+            samples.Select(s => (IEnumerable<string>)[Reports.ReportWriter.Invariant(s.Second, "0.0"), Reports.ReportWriter.Invariant(s.Sample.RssBytes, "0"),
+                Reports.ReportWriter.Invariant(s.Sample.Fds, "0"), Reports.ReportWriter.Invariant(s.Sample.CpuSeconds, "0.00")])));
 
         var md = new StringBuilder();
         md.AppendLine("# Soak: mixed load against EpollServer");

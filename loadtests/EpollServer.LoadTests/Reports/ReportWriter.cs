@@ -138,26 +138,26 @@ internal static class ReportWriter
         }
     }
 
-    public static string Csv(BenchReport report)
-    {
-        var csv = new StringBuilder("case,server,round,per_second,p50_us,p75_us,p95_us,p99_us,p999_us,max_us,errors,server_cpu,per_cpu_second,generator_cpu,server_rss_mib,bytes_per_connection,passed\n");
-        foreach (CaseReport item in report.Cases)
-        {
-            foreach (PeerSummary server in item.Servers)
-            {
-                for (int round = 0; round < server.Rounds.Count; round++)
-                {
-                    RunResult r = server.Rounds[round];
-                    csv.Append(CultureInfo.InvariantCulture, $"{item.Id},{server.Server},{round + 1},{r.Throughput:0.0}");
-                    foreach (double p in Percentiles)
-                        csv.Append(CultureInfo.InvariantCulture, $",{RunResult.Micros(r.Stats.Latency.GetValueAtPercentile(p)):0.0}");
-                    csv.Append(CultureInfo.InvariantCulture, $",{RunResult.Micros(r.Stats.Latency.GetMaxValue()):0.0},{r.Stats.ErrorTotal},{r.ServerCpu:0.000},{r.Efficiency:0},{r.GeneratorCpu:0.000}");
-                    csv.Append(CultureInfo.InvariantCulture, $",{(r.ServerAfter?.RssBytes / 1048576.0):0.0},{r.PerConnectionBytes:0},{(r.Passed ? "yes" : "no")}\n");
-                }
-            }
-        }
-        return csv.ToString();
-    }
+    public static string Csv(BenchReport report) =>
+        CsvTable.Write(
+            ["case", "server", "round", "per_second", "p50_us", "p75_us", "p95_us", "p99_us", "p999_us", "max_us", "errors", "server_cpu",
+             "per_cpu_second", "generator_cpu", "server_rss_mib", "bytes_per_connection", "passed"],
+            from item in report.Cases
+            from server in item.Servers
+            from round in server.Rounds.Select((r, i) => (Result: r, Number: i + 1))
+            select CsvRow(item, server, round.Result, round.Number));
+
+    private static IEnumerable<string> CsvRow(CaseReport item, PeerSummary server, RunResult r, int round) =>
+    [
+        item.Id, server.Server, round.ToString(CultureInfo.InvariantCulture), Invariant(r.Throughput, "0.0"),
+        .. Percentiles.Select(p => Invariant(RunResult.Micros(r.Stats.Latency.GetValueAtPercentile(p)), "0.0")),
+        Invariant(RunResult.Micros(r.Stats.Latency.GetMaxValue()), "0.0"), r.Stats.ErrorTotal.ToString(CultureInfo.InvariantCulture),
+        Invariant(r.ServerCpu, "0.000"), Invariant(r.Efficiency, "0"), Invariant(r.GeneratorCpu, "0.000"),
+        Invariant(r.ServerAfter?.RssBytes / 1048576.0, "0.0"), Invariant(r.PerConnectionBytes, "0"), r.Passed ? "yes" : "no",
+    ];
+
+    // A number as CSV wants it: invariant culture; empty where there is none.
+    public static string Invariant(double? value, string format) => value is double v ? v.ToString(format, CultureInfo.InvariantCulture) : "";
 
     public static string Json(BenchReport report)
     {
