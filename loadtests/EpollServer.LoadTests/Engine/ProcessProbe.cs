@@ -1,4 +1,5 @@
-// What the kernel says about a process: resident memory and CPU time from /proc/PID/{status,stat}, open fds from
+// What the kernel says about a process: resident memory and CPU time through the Process API (on Linux it reads
+// /proc/PID/stat: the same figures as VmRSS and utime + stime, which ProcessProbeTests checks), open fds from
 // /proc/PID/fd, and lsof's count of the same when lsof is installed (the two should agree).
 using System.Diagnostics;
 
@@ -8,43 +9,19 @@ internal readonly record struct ProcessSample(long RssBytes, int Fds, double Cpu
 
 internal static class ProcessProbe
 {
-    // Linux reports utime/stime in USER_HZ, which is 100 on every architecture .NET runs on.
-    private const double ClockTicksPerSecond = 100.0;
-
+    // CPU time is the whole thread group's: every reactor and runtime thread, plus threads that have already ended.
     public static ProcessSample? Sample(int pid)
     {
         try
         {
-            long rss = 0;
-            foreach (string line in File.ReadLines($"/proc/{pid}/status"))
-            {
-                if (line.StartsWith("VmRSS:", StringComparison.Ordinal))
-                {
-                    rss = long.Parse(line.AsSpan(6).Trim().TrimEnd("kB").Trim()) * 1024;
-                    break;
-                }
-            }
+            using var process = Process.GetProcessById(pid);
             int fds = Directory.GetFileSystemEntries($"/proc/{pid}/fd").Length;
-            return new ProcessSample(rss, fds, CpuSeconds(pid), Stopwatch.GetTimestamp());
+            return new ProcessSample(process.WorkingSet64, fds, process.TotalProcessorTime.TotalSeconds, Stopwatch.GetTimestamp());
         }
-        catch (IOException)
+        catch (Exception e) when (e is ArgumentException or InvalidOperationException or IOException or UnauthorizedAccessException)
         {
-            return null;   // the process has gone
+            return null;   // the process has gone (or is not ours to read)
         }
-        catch (UnauthorizedAccessException)
-        {
-            return null;
-        }
-    }
-
-    // utime + stime: fields 14 and 15 of /proc/PID/stat, counted after the ")" that ends the command name. They are
-    // the whole thread group's: every reactor and runtime thread, as summing /proc/PID/task/*/stat would give, plus
-    // threads that have already ended.
-    private static double CpuSeconds(int pid)
-    {
-        string stat = File.ReadAllText($"/proc/{pid}/stat");
-        string[] fields = stat[(stat.LastIndexOf(')') + 2)..].Split(' ');
-        return (long.Parse(fields[11]) + long.Parse(fields[12])) / ClockTicksPerSecond;
     }
 
     // The share of one core the process used between two samples.
