@@ -1,12 +1,12 @@
 // The servers a run can target: EpollServer itself (its variants) and the peers a user would otherwise reach for,
-// each started as a child process on a free loopback port and pinned to the server's CPUs, and each using all of
-// them as its users run it (EpollServer a reactor per CPU, the C reference a loop per CPU, Kestrel and Sockets the
-// thread pool). Every peer follows one contract: `PROGRAM PORT`, print "listening on 127.0.0.1:PORT", echo, exit 0
-// on SIGTERM.
+// each started as a child process pinned to the server's CPUs and using all of them as its users run it
+// (EpollServer a reactor per CPU, the C reference a loop per CPU, Kestrel and Sockets the thread pool). Every peer
+// follows one contract: `PROGRAM 0` binds a loopback port the kernel chooses, prints "listening on
+// 127.0.0.1:PORT" with it, echoes, and exits 0 on SIGTERM.
 namespace EpollServer.LoadTests.Bench;
 
-// CommandLine gets the port, the protocol and how many CPUs the server is given (the C reference's thread count).
-internal sealed record Peer(string Name, string Description, bool ServesEveryProtocol, Func<PeerFiles, int, string, int, string[]> CommandLine)
+// CommandLine gets the protocol and how many CPUs the server is given (the C reference's thread count).
+internal sealed record Peer(string Name, string Description, bool ServesEveryProtocol, Func<PeerFiles, string, int, string[]> CommandLine)
 {
     // In `bench` when --servers is not given; a variant measured on purpose (busy-poll) is named instead.
     public bool InDefaultBench { get; init; } = true;
@@ -24,11 +24,11 @@ internal static class Peers
     // Limits meant for hostile peers would cap the scenarios (10,000 idle connections from one address), so the
     // benchmark turns them off; everything else is the daemon's default (a reactor per CPU of its mask, handoff).
     // The program is the JIT build (dotnet epollserver.dll, dynamic PGO) unless `program` names another.
-    private static string[] EpollServerArguments(PeerFiles files, int port, string protocol, string poller = "epoll", int busyPollMicroseconds = 0,
+    private static string[] EpollServerArguments(PeerFiles files, string protocol, string poller = "epoll", int busyPollMicroseconds = 0,
         string reactors = "auto", string accept = "handoff", string? dll = null, string? program = null) =>
     [
         .. program is null ? [files.Dotnet, dll ?? PeerFiles.Managed("epollserver.dll")] : new[] { program },
-        "--address", "127.0.0.1", "--port", port.ToString(),
+        "--address", "127.0.0.1", "--port", "0",
         "--protocol", protocol, "--poller", poller, "--max-connections", "0", "--max-connections-per-address", "0",
         "--idle-timeout", "0", "--first-byte-timeout", "0", "--request-timeout", "0", "--busy-poll", busyPollMicroseconds.ToString(),
         "--reactors", reactors, "--accept", accept,
@@ -37,32 +37,32 @@ internal static class Peers
     public static readonly IReadOnlyList<Peer> All =
     [
         new(EpollServer, "EpollServer on epoll, a reactor per server CPU, connections handed to the least loaded", true,
-            (f, port, protocol, _) => EpollServerArguments(f, port, protocol)),
+            (f, protocol, _) => EpollServerArguments(f, protocol)),
         // The daemon as the container ships it: NativeAOT, published on first use (clang and zlib1g-dev needed).
         new("epollserver-aot", "EpollServer on epoll as a NativeAOT binary, a reactor per server CPU", true,
-            (f, port, protocol, _) => EpollServerArguments(f, port, protocol, program: f.NativeAot())) { InDefaultBench = false },
+            (f, protocol, _) => EpollServerArguments(f, protocol, program: f.NativeAot())) { InDefaultBench = false },
         new("epollserver-1", "EpollServer on epoll, one reactor (--reactors 1)", true,
-            (f, port, protocol, _) => EpollServerArguments(f, port, protocol, reactors: "1")) { InDefaultBench = false },
+            (f, protocol, _) => EpollServerArguments(f, protocol, reactors: "1")) { InDefaultBench = false },
         new("epollserver-reuseport", "EpollServer on epoll, a reactor per server CPU, each with its own SO_REUSEPORT listener", true,
-            (f, port, protocol, _) => EpollServerArguments(f, port, protocol, accept: "reuseport")) { InDefaultBench = false },
-        new("epollserver-poll", "EpollServer on poll(2), a reactor per server CPU", true, (f, port, protocol, _) => EpollServerArguments(f, port, protocol, "poll")),
+            (f, protocol, _) => EpollServerArguments(f, protocol, accept: "reuseport")) { InDefaultBench = false },
+        new("epollserver-poll", "EpollServer on poll(2), a reactor per server CPU", true, (f, protocol, _) => EpollServerArguments(f, protocol, "poll")),
         new("epollserver-busy-poll", "EpollServer on epoll, polling 200 µs after each event before it sleeps (--busy-poll 200)", true,
-            (f, port, protocol, _) => EpollServerArguments(f, port, protocol, busyPollMicroseconds: 200)) { InDefaultBench = false },
+            (f, protocol, _) => EpollServerArguments(f, protocol, busyPollMicroseconds: 200)) { InDefaultBench = false },
         // Another build of EpollServer (an earlier commit's `dotnet publish src/EpollServer.Host -o DIR`), for measuring a
         // change against what came before in one interleaved run: EPOLLSERVER_BASELINE=DIR. Builds from before
         // --reactors existed refuse the option: EPOLLSERVER_BASELINE_ARGS=none leaves it out.
         new("epollserver-baseline", "EpollServer, the build in $EPOLLSERVER_BASELINE (before a change)", true,
-            (f, port, protocol, _) => BaselineArguments(EpollServerArguments(f, port, protocol, dll: PeerFiles.Baseline()))) { InDefaultBench = false },
+            (f, protocol, _) => BaselineArguments(EpollServerArguments(f, protocol, dll: PeerFiles.Baseline()))) { InDefaultBench = false },
         new("sockets", "System.Net.Sockets async echo on the thread pool (loadtests/peers/SocketsEcho)", false,
-            (f, port, _, _) => [f.Dotnet, PeerFiles.Managed("sockets-echo.dll"), port.ToString()]),
+            (f, _, _) => [f.Dotnet, PeerFiles.Managed("sockets-echo.dll"), "0"]),
         new("kestrel", "Kestrel ConnectionHandler echo (loadtests/peers/KestrelEcho)", false,
-            (f, port, _, _) => [f.Dotnet, PeerFiles.Managed("kestrel-echo.dll"), port.ToString()]),
+            (f, _, _) => [f.Dotnet, PeerFiles.Managed("kestrel-echo.dll"), "0"]),
         new("c-epoll", "C epoll echo, an SO_REUSEPORT loop per server CPU (native-notes/echo-reference)", false,
-            (f, port, _, cpus) => [f.Native("echo_epoll"), port.ToString(), cpus.ToString()]),
+            (f, _, cpus) => [f.Native("echo_epoll"), "0", cpus.ToString()]),
         new("c-threads", "C thread-per-connection echo (native-notes/echo-reference)", false,
-            (f, port, _, _) => [f.Native("echo_threads"), port.ToString()]),
+            (f, _, _) => [f.Native("echo_threads"), "0"]),
         new("c-blocking", "C iterative blocking echo, one client at a time (native-notes/echo-reference)", false,
-            (f, port, _, _) => [f.Native("echo_blocking"), port.ToString()]),
+            (f, _, _) => [f.Native("echo_blocking"), "0"]),
     ];
 
     // The scaling suite's servers: EpollServer with N reactors and the C reference with N loops, each on CPUs
@@ -75,9 +75,9 @@ internal static class Peers
             int reactors = n;
             string cpus = reactors == 1 ? "0" : $"0-{reactors - 1}";
             peers.Add(new($"{EpollServer}-r{reactors}", $"EpollServer, {reactors} reactor(s) on CPU {cpus}", true,
-                (f, port, protocol, _) => EpollServerArguments(f, port, protocol, reactors: reactors.ToString())) { Cpus = cpus });
+                (f, protocol, _) => EpollServerArguments(f, protocol, reactors: reactors.ToString())) { Cpus = cpus });
             peers.Add(new($"c-epoll-t{reactors}", $"C epoll echo, {reactors} SO_REUSEPORT loop(s) on CPU {cpus}", false,
-                (f, port, _, _) => [f.Native("echo_epoll"), port.ToString(), reactors.ToString()]) { Cpus = cpus });
+                (f, _, _) => [f.Native("echo_epoll"), "0", reactors.ToString()]) { Cpus = cpus });
         }
         return peers;
     }

@@ -10,7 +10,7 @@ namespace EpollServer.LoadTests.Reports;
 
 internal static class Charts
 {
-    public const int Width = 640;
+    public const int Width = 760;
     public const int Height = 280;
 
     private static readonly string[] Palette = ["#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2", "#7f7f7f"];
@@ -65,10 +65,12 @@ internal static class Charts
             tail = Math.Max(tail, points.Count == 0 ? 0 : points.Max(p => p.X));
         }
         int nines = Math.Max(2, (int)Math.Ceiling(tail));
-        double[] ticks = [.. Enumerable.Range(0, nines + 1).Select(n => (double)n), Math.Log10(2)];
-        plot.Axes.Bottom.SetTicks(ticks, [.. Enumerable.Range(0, nines + 1).Select(NinesLabel), "50%"]);
+        double[] ticks = [Math.Log10(2), .. Enumerable.Range(1, nines).Select(n => (double)n)];
+        plot.Axes.Bottom.SetTicks(ticks, ["50%", .. Enumerable.Range(1, nines).Select(NinesLabel)]);
+        plot.XLabel("percentile");
+        plot.YLabel("µs");
         LogAxis(plot.Axes.Left);
-        plot.ShowLegend(Alignment.UpperLeft);
+        plot.ShowLegend(Edge.Right);
         return plot;
     }
 
@@ -93,7 +95,7 @@ internal static class Charts
             DashedLine(plot, (first.Plan.RampUp + first.Plan.Warmup).TotalSeconds);
         plot.XLabel("second");
         plot.Axes.SetLimitsY(0, double.NaN);
-        plot.ShowLegend(Alignment.LowerRight);
+        plot.ShowLegend(Edge.Right);
         return plot;
     }
 
@@ -142,12 +144,7 @@ internal static class Charts
             LabelFormatter = y => ReportWriter.Number(Math.Pow(10, y)),
         };
 
-    private static string NinesLabel(int nines) => nines switch
-    {
-        0 => "0%",
-        1 => "90%",
-        _ => "99" + (nines > 2 ? "." + new string('9', nines - 2) : "") + "%",
-    };
+    private static string NinesLabel(int nines) => nines == 1 ? "90%" : "99" + (nines > 2 ? "." + new string('9', nines - 2) : "") + "%";
 
     private static void DashedLine(Plot plot, double x)
     {

@@ -1,17 +1,18 @@
 // kestrel-echo: an echo server on Kestrel's socket transport through a ConnectionHandler, a benchmark peer.
-// Usage: kestrel-echo PORT. Prints "listening on 127.0.0.1:PORT" once started; SIGTERM or SIGINT exits 0.
+// Usage: kestrel-echo PORT. Prints "listening on 127.0.0.1:PORT" once started (port 0: the one the kernel chose);
+// SIGTERM or SIGINT exits 0.
 using System.Net;
 using KestrelEcho;
 using Microsoft.AspNetCore.Builder;
 using Microsoft.AspNetCore.Connections;
 using Microsoft.AspNetCore.Hosting;
+using Microsoft.AspNetCore.Server.Kestrel.Core;
 using Microsoft.AspNetCore.Server.Kestrel.Transport.Sockets;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Hosting;
 using Microsoft.Extensions.Logging;
 
-// Port 0 is refused: Kestrel does not hand back the port it chose for a connection-handler endpoint.
-if (args.Length != 1 || !int.TryParse(args[0], out int port) || port is < 1 or > IPEndPoint.MaxPort)
+if (args.Length != 1 || !int.TryParse(args[0], out int port) || port is < 0 or > IPEndPoint.MaxPort)
 {
     Console.Error.WriteLine("usage: kestrel-echo PORT");
     return 2;
@@ -21,9 +22,14 @@ if (args.Length != 1 || !int.TryParse(args[0], out int port) || port is < 1 or >
 // listener) and registers only what is asked for here; the host's console lifetime still turns SIGTERM and
 // SIGINT into a graceful stop, after which Main returns 0.
 WebApplicationBuilder builder = WebApplication.CreateEmptyBuilder(new WebApplicationOptions { Args = args });
+ListenOptions? endpoint = null;
 builder.WebHost.UseKestrelCore().ConfigureKestrel(options =>
 {
-    options.Listen(IPAddress.Loopback, port, listen => listen.UseConnectionHandler<EchoHandler>());
+    options.Listen(IPAddress.Loopback, port, listen =>
+    {
+        listen.UseConnectionHandler<EchoHandler>();
+        endpoint = listen;   // Kestrel writes the bound address back into it once it listens
+    });
 });
 // Kestrel's socket transport sets TCP_NODELAY on every accepted socket by default (NoDelay = true), and .NET
 // binds TCP listeners with SO_REUSEADDR on Linux. Only the backlog differs from the shared contract (512).
@@ -37,7 +43,7 @@ builder.Logging.SetMinimumLevel(LogLevel.Warning)
 
 await using WebApplication app = builder.Build();
 await app.StartAsync();
-Console.WriteLine($"listening on 127.0.0.1:{port}");
+Console.WriteLine($"listening on 127.0.0.1:{endpoint!.IPEndPoint!.Port}");
 Console.Out.Flush();
 await app.WaitForShutdownAsync();
 return 0;
