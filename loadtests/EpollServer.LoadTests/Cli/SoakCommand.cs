@@ -54,8 +54,7 @@ internal static class SoakCommand
 
         using PeerProcess server = PeerProcess.Start(Peers.Find(Peers.EpollServer), new PeerFiles(), "echo", cpus.ServerCpus, GcEnvironment);
         ProcessSample baseline = ProcessProbe.Sample(server.Pid) ?? throw new InvalidOperationException("the server vanished at start");
-        var samples = new List<(double Second, ProcessSample Sample)>();
-        DateTime nextSample = DateTime.UtcNow;
+        DateTime nextLine = DateTime.UtcNow.AddSeconds(10);
         var plan = new LoadPlan
         {
             Target = server.EndPoint,
@@ -67,14 +66,13 @@ internal static class SoakCommand
         Console.WriteLine($"soak: {duration:0} s (+{warmup:0} s warm-up) against epollserver pid {server.Pid}; {cpus.Describe()}");
         var run = new TimedRun(plan)
         {
+            // A line every 10 s; the samples themselves are the run's server timeline (one a second).
             Progress = p =>
             {
-                if (DateTime.UtcNow < nextSample || ProcessProbe.Sample(server.Pid) is not { } sample)
+                if (DateTime.UtcNow < nextLine || ProcessProbe.Sample(server.Pid) is not { } sample)
                     return;
-                nextSample = DateTime.UtcNow.AddSeconds(1);
-                samples.Add((p.Elapsed, sample));
-                if (samples.Count % 10 == 0)
-                    Console.WriteLine($"  {p.Elapsed,6:0} s  {p.Rate,10:#,0}/s  rss {sample.RssBytes / 1048576.0,6:0.0} MiB  fds {sample.Fds,5}  errors {p.Errors}");
+                nextLine = DateTime.UtcNow.AddSeconds(10);
+                Console.WriteLine($"  {p.Elapsed,6:0} s  {p.Rate,10:#,0}/s  rss {sample.RssBytes / 1048576.0,6:0.0} MiB  fds {sample.Fds,5}  errors {p.Errors}");
             },
         };
         var small = MessageFormat.Echo(64);
@@ -87,6 +85,7 @@ internal static class SoakCommand
             < Echo64 + Echo4K + Churn + Idle => new RequestReplyClient(loop, small, depth: 0, maxOutstanding: 1),
             _ => new ResetClient(loop),
         });
+        List<(double Second, ProcessSample Sample)> samples = result.ServerTimeline;
         ProcessSample? after = ProcessProbe.WaitForFds(server.Pid, baseline.Fds, TimeSpan.FromSeconds(5));
         int? exitCode = server.Stop();
 

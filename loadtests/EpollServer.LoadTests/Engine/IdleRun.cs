@@ -1,6 +1,7 @@
-// Idle connections (C10K and up): open N connections that say nothing, then ask the server's process what they
-// cost: RSS per connection over its idle baseline, fds in /proc and in lsof. Then every connection sends one small
-// echo (all must answer: idle is not dead), all close, and the server's fd count must come back to its baseline.
+// Idle connections (C10K and up), on the run pipeline: open N connections that say nothing, then ask the server's
+// process what they cost: RSS per connection over its idle baseline, fds in /proc and in lsof. Then every connection
+// sends one small echo (all must answer: idle is not dead), all close, and the server's fd count must come back to
+// its baseline.
 using System.Diagnostics;
 
 namespace EpollServer.LoadTests.Engine;
@@ -22,35 +23,19 @@ internal sealed class IdleRun
 
     public RunResult Execute(string server)
     {
-        Diagnostics.FdLimit.RaiseToHard();
         var clock = new RunClock(TimeSpan.Zero, TimeSpan.FromHours(1));
         var format = MessageFormat.Echo(2);
-        List<ClientLoop> loops = ClientLoop.CreateAll(_plan, clock, 4,
-            (loop, _) => new RequestReplyClient(loop, format, depth: 0, maxOutstanding: 1));
-        try
-        {
-            return Measure(server, loops, clock);
-        }
-        finally
-        {
-            ClientLoop.DisposeAll(loops);
-        }
-    }
-
-    private RunResult Measure(string server, List<ClientLoop> loops, RunClock clock)
-    {
-        ProcessSample? baseline = Sample();
-        var watch = Stopwatch.StartNew();
-        ClientLoop.StartAll(loops);
-        int ready = WaitUntil(() => ClientLoop.ReadyTotal(loops) + ClientLoop.ConnectFailuresTotal(loops) >= _plan.Connections, _plan.ConnectTimeout, "connect", loops, watch);
-        Thread.Sleep(Settle);
-        ProcessSample? loaded = Sample();
-        int? lsof = _plan.ServerPid is int pid ? ProcessProbe.LsofFdCount(pid) : null;
+        ProcessSample? baseline = _plan.ServerPid is int pid ? ProcessProbe.Sample(pid) : null;
+        using var pipeline = new RunPipeline(_plan, clock, 4, (loop, _) => new RequestReplyClient(loop, format, depth: 0, maxOutstanding: 1), Progress);
+        int ready = pipeline.Connect();
+        pipeline.SleepUntil("settle", Stopwatch.GetTimestamp() + RunClock.Ticks(Settle));
+        ProcessSample? loaded = pipeline.SampleServer();
+        int? lsof = _plan.ServerPid is int serverPid ? ProcessProbe.LsofFdCount(serverPid) : null;
 
         // Every idle connection answers one echo.
         clock.Begin(Stopwatch.GetTimestamp());
-        using var issued = new CountdownEvent(loops.Count);   // Outstanding means nothing until every loop has issued
-        foreach (ClientLoop loop in loops)
+        using var issued = new CountdownEvent(pipeline.Loops.Count);   // Outstanding means nothing until every loop has issued
+        foreach (ClientLoop loop in pipeline.Loops)
         {
             loop.Post(() =>
             {
@@ -62,27 +47,19 @@ internal sealed class IdleRun
                 issued.Signal();
             });
         }
-        WaitUntil(() => issued.IsSet && loops.Sum(l => Volatile.Read(ref l.Stats.Outstanding)) <= 0, ProbeTimeout, "probe", loops, watch);
-        ClientLoop.StopAll(loops);
-        ProcessSample? after = WaitForFds(baseline);
+        pipeline.WaitUntil("probe", () => issued.IsSet && pipeline.Outstanding <= 0, ProbeTimeout);
+        RunResult result = pipeline.Finish("idle", server, baseline, null);
+        ProcessSample? after = _plan.ServerPid is int p && baseline is { } b0 ? ProcessProbe.WaitForFds(p, b0.Fds, FdReturnTimeout) : pipeline.SampleServer();
+        Judge(result, ready, baseline, loaded, after, lsof);
+        return result;
+    }
 
-        var total = new LoadStats(clock, 4);
-        foreach (ClientLoop loop in loops)
-            total.Add(loop.Stats);
-        var result = new RunResult
-        {
-            Scenario = "idle",
-            Server = server,
-            Plan = _plan,
-            Stats = total,
-            ConnectionsRequested = _plan.Connections,
-            ConnectionsReady = ready,
-            ServerBefore = baseline,
-            ServerAfter = after,
-        };
+    private void Judge(RunResult result, int ready, ProcessSample? baseline, ProcessSample? loaded, ProcessSample? after, int? lsof)
+    {
+        result.ServerAfter = after;
         result.Checks.Add(new RunCheck("connected", ready == _plan.Connections, $"{ready} of {_plan.Connections}"));
-        result.Checks.Add(new RunCheck("probes answered", total.Completed == ready && total.ErrorTotal == 0,
-            $"{total.Completed} of {ready}"));
+        result.Checks.Add(new RunCheck("probes answered", result.Stats.Completed == ready && result.Stats.ErrorTotal == 0,
+            $"{result.Stats.Completed} of {ready}"));
         if (baseline is { } b && loaded is { } l)
         {
             double perConnection = ready == 0 ? 0 : (l.RssBytes - b.RssBytes) / (double)ready;
@@ -99,23 +76,5 @@ internal sealed class IdleRun
             result.Figures.Add(("server fds after close (/proc)", end.Fds.ToString()));
             result.Checks.Add(new RunCheck("fds back to baseline", end.Fds <= before.Fds, $"{before.Fds} -> {end.Fds}"));
         }
-        return result;
-    }
-
-    private ProcessSample? Sample() => _plan.ServerPid is int pid ? ProcessProbe.Sample(pid) : null;
-
-    private ProcessSample? WaitForFds(ProcessSample? baseline) =>
-        _plan.ServerPid is int pid && baseline is { } b ? ProcessProbe.WaitForFds(pid, b.Fds, FdReturnTimeout) : Sample();
-
-    private int WaitUntil(Func<bool> done, TimeSpan timeout, string phase, List<ClientLoop> loops, Stopwatch watch)
-    {
-        long deadline = Stopwatch.GetTimestamp() + RunClock.Ticks(timeout);
-        while (!done() && Stopwatch.GetTimestamp() < deadline)
-        {
-            Progress?.Invoke(new RunProgress(phase, watch.Elapsed.TotalSeconds, 0, loops.Sum(l => Volatile.Read(ref l.Stats.Completed)),
-                loops.Sum(l => l.Stats.ErrorTotal), 0, ClientLoop.ReadyTotal(loops)));
-            Thread.Sleep(50);
-        }
-        return ClientLoop.ReadyTotal(loops);
     }
 }

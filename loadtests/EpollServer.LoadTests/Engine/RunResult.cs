@@ -22,13 +22,16 @@ internal sealed class RunResult
 
     public ProcessSample? ServerBefore { get; init; }
 
-    public ProcessSample? ServerAfter { get; init; }
+    public ProcessSample? ServerAfter { get; set; }
 
     public double? ServerCpu { get; init; }      // share of one core during the measured window
 
     public double? GeneratorCpu { get; init; }
 
     public List<RunCheck> Checks { get; } = [];
+
+    // The server process sampled once a second through the run (seconds from the clock's start; 0 while connecting).
+    public List<(double Second, ProcessSample Sample)> ServerTimeline { get; } = [];
 
     // Scenario-specific figures (bytes per idle connection, fds after churn, ...), in report order.
     public List<(string Name, string Value)> Figures { get; } = [];

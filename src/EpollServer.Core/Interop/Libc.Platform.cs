@@ -2,7 +2,7 @@
 // at start-up for the platform this runs on (as ErrnoTable does for errno). The Linux column is proven against the
 // system headers in NativeAbiTests; the macOS column is xnu's bsd/sys/socket.h, netinet6/in6.h, sys/fcntl.h and
 // sys/resource.h, checked row by row in PlatformConstantsTests. 0 means "macOS has no such thing": SOCK_NONBLOCK,
-// SOCK_CLOEXEC and MSG_NOSIGNAL become fcntl calls and SO_NOSIGPIPE on each new socket there (Sys.ConfigureNew).
+// SOCK_CLOEXEC and MSG_NOSIGNAL become fcntl calls and SO_NOSIGPIPE on each new socket there (Sys.ConfigureNewSocket).
 namespace EpollServer.Interop;
 
 internal static class PlatformConstants

@@ -1,7 +1,7 @@
 // Native structs laid out byte for byte as the Linux headers define them (sizes and offsets proven in NativeAbiTests).
 using System.Runtime.InteropServices;
 
-// C spellings on purpose (see DESIGN: Interop keeps the names of the headers).
+// C spellings on purpose: Interop/ keeps the headers' names, so each declaration can be checked against its man page.
 #pragma warning disable CS8981
 
 namespace EpollServer.Interop;
