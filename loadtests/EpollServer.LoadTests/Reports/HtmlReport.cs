@@ -3,7 +3,6 @@
 using System.Globalization;
 using System.Net;
 using System.Text;
-using EpollServer.LoadTests.Engine;
 
 namespace EpollServer.LoadTests.Reports;
 
@@ -61,8 +60,6 @@ internal static class HtmlReport
             html.Append(Charts.Svg(chart)).Append("<br>");
         return html.Append("</body></html>\n").ToString();
     }
-
-    private static string F(double value) => value.ToString("0.#", CultureInfo.InvariantCulture);
 
     private static string E(string text) => WebUtility.HtmlEncode(text);
 }
