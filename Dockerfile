@@ -49,9 +49,10 @@ RUN dotnet test tests/EpollServer.Tests/EpollServer.Tests.csproj -c Release --fi
 
 # The load generator, for the compose file's load service: `epollserver-load run echo --target server:7007`.
 FROM mcr.microsoft.com/dotnet/runtime-deps:10.0 AS load
-# The reports' charts: SkiaSharp finds fonts through fontconfig, and draws no text without one.
+# The reports' charts: ScottPlot's SkiaSharp (its no-dependencies build) reads fonts from /usr/share/fonts and
+# draws no text, silently, without one.
 RUN apt-get update \
- && apt-get install -y --no-install-recommends libfontconfig1 fonts-dejavu-core \
+ && apt-get install -y --no-install-recommends fonts-dejavu-core \
  && rm -rf /var/lib/apt/lists/*
 WORKDIR /work
 COPY --from=test /out/load /app/
