@@ -51,17 +51,25 @@ public class LatencyRecordingTests
         Assert.InRange(a.Latency.GetMaxValue(), 3000, 3003);
     }
 
+    // A million replies with latencies up to 100,000 ticks; returns the bytes this thread allocated meanwhile.
+    private static long RecordMany(LoadStats stats)
+    {
+        long before = GC.GetAllocatedBytesForCurrentThread();
+        for (long i = 0; i < 1_000_000; i++)
+            stats.RecordReply(0, 1 + (i % 100_000));
+        return GC.GetAllocatedBytesForCurrentThread() - before;
+    }
+
     [Fact]
     public void RecordReply_AllocatesNothing_AndClampsWhatNoRunCanMeasure()
     {
         LoadStats stats = NewStats();
-        stats.RecordReply(0, 1);   // the first call may JIT; what follows is the steady state
-        long before = GC.GetAllocatedBytesForCurrentThread();
-        for (long i = 0; i < 1_000_000; i++)
-            stats.RecordReply(0, 1 + (i % 100_000));
-        Assert.Equal(0, GC.GetAllocatedBytesForCurrentThread() - before);
+        // A pass may allocate while the runtime JITs and tiers the code up (on a busy machine that can take a few
+        // passes); a per-record allocation would show in every pass, so the steady state is the pass with the least.
+        long[] passes = [.. Enumerable.Range(0, 5).Select(_ => RecordMany(stats))];
+        Assert.True(passes.Min() == 0, $"bytes allocated by each pass of a million records: {string.Join(", ", passes)}");
         stats.RecordReply(0, RunClock.Ticks(TimeSpan.FromHours(2)));   // beyond the histogram's range: recorded as an hour
         Assert.InRange(stats.Latency.GetMaxValue(), LoadStats.LatencyCeilingNs * 0.99, LoadStats.LatencyCeilingNs * 1.01);
-        Assert.Equal(1_000_002, stats.Latency.TotalCount);
+        Assert.Equal(5_000_001, stats.Latency.TotalCount);
     }
 }

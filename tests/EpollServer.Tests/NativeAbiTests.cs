@@ -51,7 +51,8 @@ public sealed class NativeAbiTests
         """;
 
     // struct kevent as kevent(2) documents it on macOS, FreeBSD (its freebsd11 layout) and libkqueue, and the
-    // <sys/event.h> values those three share; libkqueue's own header is used instead when it is installed.
+    // <sys/event.h> values those three share, plus libkqueue's own version filter (its 2.x header's values);
+    // libkqueue's own header is used instead when it is installed.
     private const string KqueueProgram = """
         #include <stdio.h>
         #include <stddef.h>
@@ -73,12 +74,16 @@ public sealed class NativeAbiTests
         #define EV_ERROR 0x4000
         #define EV_EOF 0x8000
         #endif
+        #ifndef EVFILT_LIBKQUEUE
+        #define EVFILT_LIBKQUEUE (-12)
+        #define NOTE_VERSION 0x0001
+        #endif
         #define P(name) printf("%s\t%ld\n", #name, (long)(name));
         int main(void) {
             P(SOURCE) P(sizeof(struct kevent)) P(offsetof(struct kevent, filter)) P(offsetof(struct kevent, flags))
             P(offsetof(struct kevent, fflags)) P(offsetof(struct kevent, data)) P(offsetof(struct kevent, udata))
             P(EVFILT_READ) P(EVFILT_WRITE) P(EV_ADD) P(EV_DELETE) P(EV_ENABLE) P(EV_DISABLE) P(EV_CLEAR) P(EV_RECEIPT)
-            P(EV_ERROR) P(EV_EOF)
+            P(EV_ERROR) P(EV_EOF) P(EVFILT_LIBKQUEUE) P(NOTE_VERSION)
             return 0;
         }
         """;
@@ -88,7 +93,8 @@ public sealed class NativeAbiTests
     private static readonly Lazy<Dictionary<string, long>> KqueueHeader = new(() => CompileAndRun(KqueueProgram));
 
     // The kqueue constants are checked against <sys/event.h> below, not against Linux's headers.
-    private static bool IsKqueueConstant(string name) => name.StartsWith("EV_", StringComparison.Ordinal) || name.StartsWith("EVFILT_", StringComparison.Ordinal);
+    private static bool IsKqueueConstant(string name) =>
+        name.StartsWith("EV_", StringComparison.Ordinal) || name.StartsWith("EVFILT_", StringComparison.Ordinal) || name.StartsWith("NOTE_", StringComparison.Ordinal);
 
     [Fact]
     public void Kevent_LayoutAndConstants_MatchTheBsdDefinition()
@@ -103,7 +109,7 @@ public sealed class NativeAbiTests
         Assert.Equal(bsd["offsetof(struct kevent, udata)"], Offset<Libc.kevent_t>(nameof(Libc.kevent_t.udata)));
         var constants = typeof(Libc).GetFields(System.Reflection.BindingFlags.NonPublic | System.Reflection.BindingFlags.Static)
             .Where(f => f.IsLiteral && IsKqueueConstant(f.Name)).ToList();
-        Assert.Equal(10, constants.Count);
+        Assert.Equal(12, constants.Count);
         foreach (var field in constants)
             Assert.True(bsd[field.Name] == Convert.ToInt64(field.GetValue(null)), $"{field.Name}: C# says {field.GetValue(null)}, <sys/event.h> says {bsd[field.Name]}");
     }
