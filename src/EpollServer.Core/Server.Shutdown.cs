@@ -78,12 +78,11 @@ public sealed partial class Server
         reactor.Context.Loop.Stop();
     }
 
-    // The context's report of a close, on its reactor: the server's own bookkeeping only (the handler hears of it
-    // separately).
-    private void OnConnectionClosed(ReactorLoop reactor, Connection connection)
+    // The context's report of a close, on its reactor, while the connection is still counted open: its slot is given
+    // back first, so a peer that sees the count drop is never refused for it (the handler hears of the close later).
+    private void OnConnectionReleasing(ReactorLoop reactor, Connection connection)
     {
         if (connection.IsAccepted)
             Forget(reactor, connection.Host);
-        FinishIfDrained(reactor);
     }
 }

@@ -145,7 +145,8 @@ public sealed partial class Server : IDisposable
         {
             LoopContext context = LoopContext.Create(Options, Logger, Clock);
             var reactor = new ReactorLoop(i, context, i == 0 ? Handler : _handlerFactory(), AdoptOn);
-            context.Closed = connection => OnConnectionClosed(reactor, connection);
+            context.Releasing = connection => OnConnectionReleasing(reactor, connection);
+            context.Closed = _ => FinishIfDrained(reactor);
             _reactors[i] = reactor;
         }
         PollerName = _reactors[0].Context.Loop.PollerName;

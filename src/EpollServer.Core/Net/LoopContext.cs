@@ -98,8 +98,12 @@ public sealed partial class LoopContext : IDisposable
 
     internal DeadlineQueue<Connection>? ConnectQueue { get; }
 
-    // The owner's bookkeeping when a connection closes (the server's per-address count, its drain), called right
-    // after the fd is closed and before the handler hears of it. No protocol code may run here.
+    // The owner's bookkeeping when a connection closes, before its fd is closed and before the handler hears of it;
+    // no protocol code may run in either. Releasing comes first, while the connection is still in the table: the
+    // server gives back its slot and per-address count there, so whoever sees the open count drop can connect
+    // again at once. Closed comes after it has left the table (the server's drain check).
+    internal Action<Connection>? Releasing { get; set; }
+
     internal Action<Connection>? Closed { get; set; }
 
     private long _nextConnectionId;
@@ -123,6 +127,7 @@ public sealed partial class LoopContext : IDisposable
     // A connection is gone: counted and untracked now, its handler told once the current callback has returned.
     internal void OnClosed(Connection connection, CloseReason reason)
     {
+        Releasing?.Invoke(connection);
         Connections.Remove(connection);
         Counters[Counter.ConnectionsClosed]++;
         Counters.CountClose(reason);
