@@ -28,6 +28,8 @@ internal static class ProtocolCatalog
             () => new HealthProbe([], Encoding.UTF8.GetBytes(ChatHandler.WelcomePrefix))),
         new("proxy", "every byte both ways between each client and its own connection to --upstream", CreateProxy,
             Probe: null),
+        new("http", "HTTP/1.1, the benchmark protocol: GET /plaintext and /json (TechEmpower's rules), keep-alive, pipelining",
+            CreateHttp, () => new HealthProbe("GET /plaintext HTTP/1.1\r\nHost: health\r\n\r\n"u8.ToArray(), "\r\n\r\nHello, World!"u8.ToArray())),
     ];
 
     public static ProtocolEntry? Find(string name) => All.FirstOrDefault(p => p.Name == name);
@@ -65,6 +67,15 @@ internal static class ProtocolCatalog
             return true;
         errors.Add($"--max-line {daemon.MaxLine} must be within 1..{limit} (less than --input-buffer, at most a quarter of --output-buffer)");
         return false;
+    }
+
+    // A whole request head must fit in the input ring with room to spare.
+    private static Func<IProtocolHandler>? CreateHttp(DaemonSettings daemon, ServerOptions options, List<string> errors)
+    {
+        if (options.InputBufferSize >= Protocols.Http.HttpHandler.MinInputBufferSize)
+            return () => new Protocols.Http.BenchmarkHttpHandler();
+        errors.Add($"--input-buffer must be at least {Protocols.Http.HttpHandler.MinInputBufferSize} bytes for http (a request head may be 8 KiB)");
+        return null;
     }
 
     // Every reactor's chat handler shares one directory of nicknames and rooms (ChatHandler.Factory).
