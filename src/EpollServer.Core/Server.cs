@@ -121,6 +121,7 @@ public sealed partial class Server : IDisposable
         try
         {
             CreateReactors(reactors);
+            CreateHeartbeats(reactors);
             OpenListeners();
             _reserve.Acquire();
             SyscallResult spare = _spare.Acquire();

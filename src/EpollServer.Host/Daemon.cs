@@ -9,7 +9,7 @@ namespace EpollServer.Host;
 internal static class Daemon
 {
     // handlers: one handler per reactor (each keeps its own loop's scratch buffers).
-    public static int Run(ServerOptions options, Func<IProtocolHandler> handlers, double statsIntervalSeconds, ILogger logger)
+    public static int Run(ServerOptions options, Func<IProtocolHandler> handlers, DaemonSettings daemon, ILogger logger)
     {
         FdLimit.Outcome limit = FdLimit.RaiseToHard();
         if (limit.Error is not null)
@@ -34,7 +34,13 @@ internal static class Daemon
             context.Cancel = true;
             _ = stats.ReportAsync();
         });
-        using var periodic = statsIntervalSeconds > 0 ? stats.StartPeriodic(TimeSpan.FromSeconds(statsIntervalSeconds)) : null;
+        using var periodic = daemon.StatsInterval > 0 ? stats.StartPeriodic(TimeSpan.FromSeconds(daemon.StatsInterval)) : null;
+        using Admin? admin = daemon.AdminPort > 0 ? Admin.Start(server, stats, daemon, logger) : null;
+        if (daemon.AdminPort > 0 && admin is null)
+        {
+            server.Dispose();
+            return 1;
+        }
 
         // Only now, with every handler in place: a script that signals as soon as it reads this line must not meet
         // SIGUSR1's default action (terminate).
@@ -44,10 +50,56 @@ internal static class Daemon
         logger.LogInformation("listening on {Where}{Stack}{Udp} protocol={Protocol} poller={Poller} reactors={Reactors} accept={Accept} pid={Pid}",
             where, stack, udp, server.Handler.Name, server.PollerName, server.ReactorCount, options.Accept, Environment.ProcessId);
 
-        server.Completion.Wait();
+        server.Completion.Wait();   // the admin endpoint serves on (/readyz: 503) until the drain is over
         StatsFile.Delete(Environment.ProcessId);
         logger.LogInformation("stopped: {Stats}{Handler}", server.Stats, StatsReporter.HandlerCounters(server));
         return 0;
+    }
+}
+
+// The admin endpoint: a one-reactor server of its own, answering about the main one, and the heartbeat that lets
+// /healthz see a hung reactor (posted once a second from a timer thread, never from a loop).
+internal sealed class Admin : IDisposable
+{
+    private readonly Server _endpoint;
+    private readonly PeriodicTimer _heartbeat = new(TimeSpan.FromSeconds(1));
+
+    private Admin(Server endpoint, Server watched)
+    {
+        _endpoint = endpoint;
+        watched.PostHeartbeats();
+        _ = Task.Run(async () =>
+        {
+            while (await _heartbeat.WaitForNextTickAsync().ConfigureAwait(false))
+                watched.PostHeartbeats();
+        });
+    }
+
+    public static Admin? Start(Server watched, StatsReporter stats, DaemonSettings daemon, ILogger logger)
+    {
+        var options = new ServerOptions
+        {
+            Address = daemon.AdminAddress, Port = daemon.AdminPort, Reactors = "1", IdleTimeout = TimeSpan.FromSeconds(60),
+        };
+        var endpoint = new Server(options, () => new AdminHttpHandler(watched, stats), logger);
+        try
+        {
+            endpoint.Start();
+        }
+        catch (Exception e) when (e is ServerStartException or ArgumentException)
+        {
+            logger.LogError("admin endpoint: {Message}", e.Message);
+            endpoint.Dispose();
+            return null;
+        }
+        logger.LogInformation("admin endpoint on {Where}: GET /healthz /readyz /metrics /stats", string.Join(", ", endpoint.LocalEndPoints));
+        return new Admin(endpoint, watched);
+    }
+
+    public void Dispose()
+    {
+        _heartbeat.Dispose();
+        _endpoint.Dispose();
     }
 }
 

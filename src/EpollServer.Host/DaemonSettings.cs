@@ -30,6 +30,11 @@ internal sealed class DaemonSettings
             "--output-buffer"),
         new Setting<DaemonSettings, double>("stats-interval", nameof(StatsInterval), 0, d => d.StatsInterval, (d, v) => d.StatsInterval = v,
             "log a stats line every N seconds (0: only on SIGUSR1 or `epollserver stats`)", Seconds, "seconds"),
+        new Setting<DaemonSettings, int>("admin-port", nameof(AdminPort), 0, d => d.AdminPort, (d, v) => d.AdminPort = v,
+            "serve the admin endpoint (HTTP: GET /healthz, /readyz, /metrics in Prometheus's format, /stats) on this port, on a " +
+            "reactor of its own; 0: none", Within(0, 65535)),
+        new Setting<DaemonSettings, string>("admin-address", nameof(AdminAddress), "127.0.0.1", d => d.AdminAddress,
+            (d, v) => d.AdminAddress = v, "the address the admin endpoint listens on (it tells anyone who can reach it how the server is doing)"),
         new Setting<DaemonSettings, string>("log-format", nameof(LogFormat), "text", d => d.LogFormat, (d, v) => d.LogFormat = v,
             "text: one line per event; json: one JSON object per line (Timestamp, LogLevel, Message, the event's fields under State)",
             choices: ["text", "json"]),
@@ -44,6 +49,10 @@ internal sealed class DaemonSettings
     public string? Greeting { get; set; }
 
     public double StatsInterval { get; set; }
+
+    public int AdminPort { get; set; }
+
+    public string AdminAddress { get; set; } = null!;
 
     public string LogFormat { get; set; } = null!;
 }

@@ -110,7 +110,7 @@ internal static class ServeCommand
             return 2;
         }
         using ILoggerFactory logging = Logging.CreateFactory(json: daemon.LogFormat == "json");
-        return Daemon.Run(options, handlers!, daemon.StatsInterval, logging.CreateLogger("epollserver"));
+        return Daemon.Run(options, handlers!, daemon, logging.CreateLogger("epollserver"));
     }
 
     // The library says "Poller kqueue: ..."; the daemon's user knows it as --poller.

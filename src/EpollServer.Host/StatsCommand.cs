@@ -1,6 +1,7 @@
 // `epollserver stats [--pid PID]`: asks a running daemon for its counters and fd accounting and prints them, with
-// this command's own reading of /proc/PID/fd beside the daemon's count. It sends SIGUSR1 and reads the stats file
-// the daemon writes in answer (StatsFile). Run it where the daemon runs: `docker exec NAME epollserver stats`.
+// this command's own reading of /proc/PID/fd beside the daemon's count. With the admin endpoint on (--admin-port,
+// or EPOLLSERVER_ADMIN_PORT as the daemon has it) it asks GET /stats; otherwise it sends SIGUSR1 and reads the stats
+// file the daemon writes in answer (StatsFile). Run it where the daemon runs: `docker exec NAME epollserver stats`.
 using System.CommandLine;
 using System.Globalization;
 using System.Text.Json;
@@ -14,10 +15,20 @@ internal static class StatsCommand
     private static readonly Option<int> Pid = new("--pid") { Description = "the daemon's pid (default: the one epollserver process found in /proc)" };
     private static readonly Option<double> Timeout = new("--timeout", "-W") { Description = "seconds to wait for the daemon's answer", DefaultValueFactory = _ => 5 };
     private static readonly Option<bool> Json = new("--json") { Description = "print the daemon's snapshot as JSON" };
+    private static readonly Option<int> AdminPort = new("--admin-port")
+    {
+        Description = "ask the daemon's admin endpoint on this port (default: EPOLLSERVER_ADMIN_PORT; 0: send SIGUSR1 instead)",
+        DefaultValueFactory = _ => int.TryParse(Environment.GetEnvironmentVariable("EPOLLSERVER_ADMIN_PORT"), out int port) ? port : 0,
+    };
+    private static readonly Option<string> AdminAddress = new("--admin-address")
+    {
+        Description = "the admin endpoint's address (default: EPOLLSERVER_ADMIN_ADDRESS, else 127.0.0.1)",
+        DefaultValueFactory = _ => Environment.GetEnvironmentVariable("EPOLLSERVER_ADMIN_ADDRESS") is { Length: > 0 } a ? a : "127.0.0.1",
+    };
 
     public static Command Create()
     {
-        var command = new Command("stats", "print a running daemon's counters and its fd count beside /proc/PID/fd") { Pid, Timeout, Json };
+        var command = new Command("stats", "print a running daemon's counters and its fd count beside /proc/PID/fd") { Pid, Timeout, Json, AdminPort, AdminAddress };
         command.SetAction(Run);
         return command;
     }
@@ -26,6 +37,8 @@ internal static class StatsCommand
     {
         if (!OperatingSystem.IsLinux())
             return Fail("needs Linux (/proc); send SIGUSR1 and read the daemon's stats line instead");
+        if (parsed.GetValue(AdminPort) is int adminPort and > 0)
+            return FromAdmin(parsed, adminPort);
         int pid = parsed.GetValue(Pid);
         if (pid == 0 && FindDaemon(out pid) is { } notFound)
             return Fail(notFound);
@@ -48,6 +61,40 @@ internal static class StatsCommand
         else
             Print(snapshot!, pid);
         return 0;
+    }
+
+    // GET /stats from the admin endpoint: the same snapshot, without a signal or a file.
+    private static int FromAdmin(ParseResult parsed, int port)
+    {
+        string address = parsed.GetValue(AdminAddress)!;
+        if (!System.Net.IPAddress.TryParse(address, out System.Net.IPAddress? ip))
+            return Fail($"--admin-address '{address}' is not an IPv4 or IPv6 address");
+        var timeout = TimeSpan.FromSeconds(parsed.GetValue(Timeout));
+        SyscallResult connected = Net.BlockingSocket.Connect(new System.Net.IPEndPoint(ip, port), udp: false, timeout, out Net.BlockingSocket? socket);
+        if (!connected.Ok)
+            return Fail($"cannot reach the admin endpoint on {address}:{port}: {connected.Error}");
+        using (socket)
+        {
+            socket!.SetReceiveTimeout(timeout);
+            socket.SendAll("GET /stats HTTP/1.1\r\nHost: admin\r\nConnection: close\r\n\r\n"u8);
+            var answer = new MemoryStream();
+            var buffer = new byte[64 * 1024];
+            SyscallResult received;
+            while ((received = socket.Receive(buffer)).Ok && received.Value > 0)
+                answer.Write(buffer, 0, (int)received.Value);
+            byte[] bytes = answer.ToArray();
+            int bodyAt = bytes.AsSpan().IndexOf("\r\n\r\n"u8);
+            if (bodyAt < 0 || !bytes.AsSpan().StartsWith("HTTP/1.1 200 "u8))
+                return Fail($"the admin endpoint on {address}:{port} did not answer GET /stats with 200");
+            StatsSnapshot? snapshot = JsonSerializer.Deserialize(bytes.AsSpan(bodyAt + 4), StatsJson.Default.StatsSnapshot);
+            if (snapshot is null)
+                return Fail("the admin endpoint's /stats was empty");
+            if (parsed.GetValue(Json))
+                Console.WriteLine(JsonSerializer.Serialize(snapshot, StatsJson.Default.StatsSnapshot));
+            else
+                Print(snapshot, snapshot.Pid);
+            return 0;
+        }
     }
 
     private static void Print(StatsSnapshot s, int pid)

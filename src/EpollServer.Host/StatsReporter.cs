@@ -39,13 +39,25 @@ internal sealed class StatsReporter(Server server, ILogger logger)
         }
     }
 
-    private void WriteFile(ServerStats stats, FdReport own, int procTotal, int procTcp)
+    // The snapshot `epollserver stats` prints, taken now (the admin endpoint's GET /stats); off the loop threads.
+    public async Task<StatsSnapshot> SnapshotAsync()
     {
-        var snapshot = new StatsSnapshot(DateTime.UtcNow, Environment.ProcessId, server.Handler.Name, server.PollerName,
+        FdReport own = await server.GetFdReportAsync().ConfigureAwait(false);
+        int pid = Environment.ProcessId;
+        (int procTotal, int procTcp) = OperatingSystem.IsLinux() ? (ProcFd.Count(pid), ProcFd.CountTcpSockets(pid)) : (-1, -1);
+        return Snapshot(server.Stats, own, procTotal, procTcp);
+    }
+
+    private StatsSnapshot Snapshot(ServerStats stats, FdReport own, int procTotal, int procTcp) =>
+        new(DateTime.UtcNow, Environment.ProcessId, server.Handler.Name, server.PollerName,
             [.. server.LocalEndPoints.Select(e => e.ToString())], stats.ToDictionary(), new(stats.AbortsByReason),
             new(server.HandlerCounters), [.. server.PerReactor.Select(PerReactorLine)],
             new StatsFds(own.Total, [.. own.ListenerFds], [.. own.PollerFds], [.. own.WakerFds], own.SpareFd, own.ConnectionFds.Count,
                 own.ReservedFds.Count, procTotal, procTcp));
+
+    private void WriteFile(ServerStats stats, FdReport own, int procTotal, int procTcp)
+    {
+        StatsSnapshot snapshot = Snapshot(stats, own, procTotal, procTcp);
         try
         {
             StatsFile.Write(snapshot);

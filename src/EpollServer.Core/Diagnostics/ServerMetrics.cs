@@ -14,6 +14,8 @@ internal sealed class ServerMetrics : IDisposable
 
     private readonly Meter _meter;
 
+    public Meter Meter => _meter;
+
     public ServerMetrics(Server server)
     {
         // One meter per server, tagged with its port: two servers in one process are told apart, and each meter's

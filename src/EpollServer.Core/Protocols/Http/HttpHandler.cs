@@ -48,10 +48,33 @@ public abstract class HttpHandler : IProtocolHandler
     // What `request` (a GET or HEAD) answers. The spans must stay valid until the handler has written them.
     protected abstract HttpAnswer Answer(Connection connection, in HttpRequestHead request);
 
-    // Bytes of a request body still to be read and dropped; one per connection.
+    // True when the answer to `request` needs other threads: the handler has started that work and answers later,
+    // on this connection's loop, with AnswerLater. Until then the connection reads nothing more (requests pipelined
+    // behind this one wait in the ring, so answers stay in order).
+    protected virtual bool Defers(Connection connection, in HttpRequestHead request) => false;
+
+    // The answer to the request a Defers call took: written, then the requests behind it are read.
+    protected void AnswerLater(Connection connection, HttpAnswer answer)
+    {
+        var exchange = (Exchange)connection.State!;
+        if (connection.IsClosing || !exchange.Deferred)
+            return;
+        exchange.Deferred = false;
+        if (!Write(connection, exchange.DeferredHead, exchange.DeferredKeepAlive, answer))
+            connection.Close();   // larger than the whole output ring: nothing better to do
+        else if (!exchange.DeferredKeepAlive)
+            connection.Close();
+        else
+            connection.ResumeReading();
+    }
+
+    // Per connection: bytes of a request body still to be read and dropped, and a request answered later.
     private sealed class Exchange
     {
         public long BodyLeft;
+        public bool Deferred;
+        public bool DeferredHead;
+        public bool DeferredKeepAlive;
     }
 
     public void OnOpen(Connection connection) => connection.State = new Exchange();
@@ -60,7 +83,7 @@ public abstract class HttpHandler : IProtocolHandler
     {
         var exchange = (Exchange)connection.State!;
         int consumed = 0;
-        while (!connection.IsClosing && consumed < data.Length)
+        while (!connection.IsClosing && !exchange.Deferred && consumed < data.Length)
         {
             if (exchange.BodyLeft > 0)
             {
@@ -96,9 +119,18 @@ public abstract class HttpHandler : IProtocolHandler
             return Refuse(connection, status, $"malformed request ({status})");
         if (request.ContentLength > MaxBody)
             return Refuse(connection, 413, "request body too large");
+        bool head = request.Method == HttpMethod.Head;
+        if (request.Method != HttpMethod.Other && Defers(connection, request))
+        {
+            (exchange.Deferred, exchange.DeferredHead, exchange.DeferredKeepAlive) = (true, head, request.KeepAlive);
+            connection.PauseReading();
+            _requests++;
+            exchange.BodyLeft = request.ContentLength;
+            return headEnd;
+        }
         bool written = request.Method == HttpMethod.Other
-            ? Write(connection, request, new HttpAnswer(405, TextPlain, "method not allowed\n"u8, "Allow: GET, HEAD\r\n"u8))
-            : Write(connection, request, Answer(connection, request));
+            ? Write(connection, head, request.KeepAlive, new HttpAnswer(405, TextPlain, "method not allowed\n"u8, "Allow: GET, HEAD\r\n"u8))
+            : Write(connection, head, request.KeepAlive, Answer(connection, request));
         if (!written)
             return 0;
         _requests++;
@@ -158,10 +190,9 @@ public abstract class HttpHandler : IProtocolHandler
         return 1;   // anything; the caller sees the connection closing and consumes the rest
     }
 
-    private bool Write(Connection connection, in HttpRequestHead request, HttpAnswer answer)
+    private bool Write(Connection connection, bool head, bool keepAlive, HttpAnswer answer)
     {
-        WriteHead(connection, answer.Status, answer.ContentType, answer.Body.Length, answer.ExtraHeaders, request.KeepAlive, out int length);
-        bool head = request.Method == HttpMethod.Head;
+        WriteHead(connection, answer.Status, answer.ContentType, answer.Body.Length, answer.ExtraHeaders, keepAlive, out int length);
         if (!connection.EnsureOutputSpace(length + (head ? 0 : answer.Body.Length)))
             return false;
         connection.Write(_answerHead.AsSpan(0, length));

@@ -1,0 +1,173 @@
+// The admin endpoint (--admin-port): every route through curl on one kept connection, /metrics passing promtool,
+// /readyz turning 503 as a graceful stop begins, /healthz turning 503 for a reactor blocked on purpose and 200
+// again once it runs, and `epollserver stats` reading /stats from a real daemon.
+using System.Diagnostics;
+using System.Text.Json;
+using EpollServer.Host;
+using EpollServer.Protocols;
+using EpollServer.Tests.Infrastructure;
+
+namespace EpollServer.Tests;
+
+public sealed class AdminEndpointTests
+{
+    // The watched server and, beside it, its admin endpoint: as the daemon runs them, in this process.
+    private sealed class Watched : IDisposable
+    {
+        public Watched(TestServer main, TimeSpan? stuckAfter = null)
+        {
+            Main = main;
+            var options = new ServerOptions { Address = "127.0.0.1", Port = 0, Reactors = "1" };
+            Admin = new Server(options, () => new AdminHttpHandler(main.Server, new StatsReporter(main.Server, main.Log), stuckAfter), main.Log);
+            Admin.Start();
+        }
+
+        public TestServer Main { get; }
+
+        public Server Admin { get; }
+
+        public string Url(string path) => $"http://127.0.0.1:{Admin.Port}{path}";
+
+        public void Dispose()
+        {
+            Admin.Dispose();
+            Main.Dispose();
+        }
+    }
+
+    [Fact]
+    public void EveryRoute_AnswersThroughCurl_OnOneKeptConnection()
+    {
+        using var watched = new Watched(new TestServer(reactors: 2));
+        string[] routes = ["/healthz", "/readyz", "/metrics", "/stats"];
+        string output = Curl([.. routes.Select(watched.Url), "--write-out", "\n%{http_code} %{num_connects}\n"]);
+        string[] codes = [.. output.Split('\n').Where(l => System.Text.RegularExpressions.Regex.IsMatch(l, @"^\d{3} \d$"))];
+        Assert.Equal(["200 1", "200 0", "200 0", "200 0"], codes);   // four answers, one connection
+        Assert.Contains("ok\n", output);
+        Assert.Contains("ready\n", output);
+        Assert.Contains("# TYPE epollserver_connections_open gauge", output);
+        Assert.Contains("epollserver_reactor_connections{", output);
+
+        using var http = HttpClientConnection.Connect(watched.Admin.Port);
+        http.Send(HttpClientConnection.Get("/stats"));
+        HttpResponse stats = http.Read()!;
+        Assert.Equal("application/json", stats.Header("Content-Type"));
+        using JsonDocument json = JsonDocument.Parse(stats.Body);
+        Assert.Equal(Environment.ProcessId, json.RootElement.GetProperty("pid").GetInt32());
+        Assert.Equal(2, json.RootElement.GetProperty("reactors").GetArrayLength());
+        http.Send(HttpClientConnection.Get("/nowhere"));
+        Assert.Equal(404, http.Read()!.Status);
+    }
+
+    [Fact]
+    public void Metrics_CountWhatTheServerDid_AndPassPromtool()
+    {
+        using var watched = new Watched(new TestServer(reactors: 2));
+        using (var client = TestClient.Connect(watched.Main.Port))
+            Assert.True(client.EchoesProbe(Patterns.For(3, 1000)));
+        watched.Main.WaitUntil(s => s.OpenConnections == 0, "the client's connection is closed");
+        using var http = HttpClientConnection.Connect(watched.Admin.Port);
+        http.Send(HttpClientConnection.Get("/metrics"));
+        HttpResponse metrics = http.Read()!;
+        Assert.Equal("text/plain; version=0.0.4; charset=utf-8", metrics.Header("Content-Type"));
+        Assert.Contains("epollserver_connections_accepted_total{epollserver_port=\"" + watched.Main.Port + "\",epollserver_protocol=\"echo\"} 1\n", metrics.Text);
+        Assert.Contains("epollserver_bytes_received_total{epollserver_port=\"" + watched.Main.Port + "\",epollserver_protocol=\"echo\"} 1000\n", metrics.Text);
+        Assert.Matches("epollserver_reactor_connections\\{[^}]*reactor=\"1\"\\} 0\n", metrics.Text);
+
+        string promtool = Promtool();
+        var check = Process.Start(new ProcessStartInfo(promtool, ["check", "metrics"])
+        {
+            RedirectStandardInput = true, RedirectStandardOutput = true, RedirectStandardError = true,
+        })!;
+        check.StandardInput.Write(metrics.Text);
+        check.StandardInput.Close();
+        string said = check.StandardOutput.ReadToEnd() + check.StandardError.ReadToEnd();
+        Assert.True(check.WaitForExit(30_000), "promtool did not finish");
+        Assert.True(check.ExitCode == 0 && said.Trim().Length == 0, $"promtool check metrics: exit {check.ExitCode}: {said}");
+    }
+
+    [Fact]
+    public void Readyz_Turns503_AsAGracefulStopBegins()
+    {
+        var main = new TestServer(handlers: () => new LineEchoHandler(100), configure: o => o.ShutdownTimeout = TimeSpan.FromSeconds(20));
+        using var watched = new Watched(main);
+        using var http = HttpClientConnection.Connect(watched.Admin.Port);
+        http.Send(HttpClientConnection.Get("/readyz"));
+        Assert.Equal(200, http.Read()!.Status);
+
+        using var client = TestClient.Connect(main.Port);
+        client.Send("half a line");   // a request begun: the drain waits for its end
+        main.WaitUntil(s => s.Stats[Diagnostics.Counter.BytesReceived] == 11, "the half line arrived");
+        main.Server.Stop();
+        http.Send(HttpClientConnection.Get("/readyz"));
+        HttpResponse stopping = http.Read()!;
+        Assert.Equal((503, "stopping\n"), (stopping.Status, stopping.Text));
+        Assert.False(main.Server.Completion.IsCompleted);   // still draining: the endpoint said so before the end
+        client.Send(" ends\n");
+        Assert.Equal("half a line ends", client.ReadLine());
+        Assert.True(main.Server.Completion.Wait(20_000));
+    }
+
+    // On the real clock, with a 300 ms limit: a reactor that really is blocked only gets more stuck, so waiting for
+    // the 503 cannot flake; the release is followed by the heartbeat that waited, and the 200.
+    [Fact]
+    public void Healthz_NamesAReactorBlockedOnPurpose_AndRecoversWhenItRuns()
+    {
+        using var watched = new Watched(new TestServer(reactors: 2), stuckAfter: TimeSpan.FromMilliseconds(300));
+        Server main = watched.Main.Server;
+        using var http = HttpClientConnection.Connect(watched.Admin.Port);
+        using var release = new ManualResetEventSlim();
+        try
+        {
+            main.Reactors[1].Context.Loop.Post(() => release.Wait(TimeSpan.FromSeconds(60)));   // a handler that hangs its loop
+            main.PostHeartbeats();
+            HttpResponse? answer = null;
+            Wait.Until(() => (answer = Healthz(http)).Status == 503, "/healthz reported the blocked reactor");
+            Assert.Equal("reactor 1 has not turned its loop for more than 0.3 s\n", answer!.Text);
+        }
+        finally
+        {
+            release.Set();
+        }
+        Wait.Until(() => Healthz(http).Status == 200, "/healthz recovered once the reactor ran its heartbeat");
+    }
+
+    private static HttpResponse Healthz(HttpClientConnection http)
+    {
+        http.Send(HttpClientConnection.Get("/healthz"));
+        return http.Read()!;
+    }
+
+    [Fact]
+    public void StatsCommand_ReadsTheAdminEndpoint_InsteadOfSignalling()
+    {
+        // The endpoint runs in this process, so the command's answer must name this process, which it never signals.
+        using var watched = new Watched(new TestServer(reactors: 2));
+        var stats = Process.Start(new ProcessStartInfo("dotnet", [DaemonProcess.DaemonDll, "stats", "--admin-port", watched.Admin.Port.ToString(), "--json"])
+        {
+            RedirectStandardOutput = true, RedirectStandardError = true,
+        })!;
+        string output = stats.StandardOutput.ReadToEnd();
+        Assert.True(stats.WaitForExit(20_000) && stats.ExitCode == 0, output + stats.StandardError.ReadToEnd());
+        using JsonDocument json = JsonDocument.Parse(output);
+        Assert.Equal(Environment.ProcessId, json.RootElement.GetProperty("pid").GetInt32());
+        Assert.Equal(watched.Main.Port.ToString(), json.RootElement.GetProperty("endpoints")[0].GetString()!.Split(':')[^1]);
+    }
+
+    private static string Curl(string[] arguments)
+    {
+        var curl = Process.Start(new ProcessStartInfo("curl", ["--silent", "--show-error", "--max-time", "20", .. arguments])
+        {
+            RedirectStandardOutput = true, RedirectStandardError = true,
+        })!;
+        string output = curl.StandardOutput.ReadToEnd();
+        Assert.True(curl.WaitForExit(30_000) && curl.ExitCode == 0, $"curl failed: {curl.StandardError.ReadToEnd()}");
+        return output;
+    }
+
+    // scripts/test puts promtool (from Debian's prometheus package, the binary alone) where PROMTOOL says.
+    private static string Promtool() =>
+        Environment.GetEnvironmentVariable("PROMTOOL") is { Length: > 0 } path && File.Exists(path) ? path
+        : File.Exists("/usr/bin/promtool") ? "/usr/bin/promtool"
+        : throw new Xunit.Sdk.XunitException("promtool is needed to check /metrics: run the suite with scripts/test (it fetches it), or apt-get install prometheus");
+}
