@@ -168,6 +168,7 @@ public sealed class AdminEndpointTests
     // scripts/test puts promtool (from Debian's prometheus package, the binary alone) where PROMTOOL says.
     private static string Promtool() =>
         Environment.GetEnvironmentVariable("PROMTOOL") is { Length: > 0 } path && File.Exists(path) ? path
+        : LoadTests.Bench.PeerFiles.FindUpwards(Path.Combine(".tools", "promtool")) is { } fetched ? fetched
         : File.Exists("/usr/bin/promtool") ? "/usr/bin/promtool"
         : throw new Xunit.Sdk.XunitException("promtool is needed to check /metrics: run the suite with scripts/test (it fetches it), or apt-get install prometheus");
 }
