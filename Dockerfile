@@ -25,6 +25,7 @@ COPY src/EpollServer.Host/EpollServer.Host.csproj src/EpollServer.Host/
 COPY loadtests/EpollServer.LoadTests/EpollServer.LoadTests.csproj loadtests/EpollServer.LoadTests/
 COPY loadtests/peers/SocketsEcho/SocketsEcho.csproj loadtests/peers/SocketsEcho/
 COPY loadtests/peers/KestrelEcho/KestrelEcho.csproj loadtests/peers/KestrelEcho/
+COPY loadtests/peers/KestrelHttp/KestrelHttp.csproj loadtests/peers/KestrelHttp/
 COPY tests/EpollServer.Tests/EpollServer.Tests.csproj tests/EpollServer.Tests/
 # The publish properties go to restore too: NativeAOT and self-contained each bring packages of their own.
 RUN dotnet restore tests/EpollServer.Tests/EpollServer.Tests.csproj \
