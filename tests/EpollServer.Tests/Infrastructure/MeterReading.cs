@@ -7,13 +7,20 @@ namespace EpollServer.Tests.Infrastructure;
 public static class MeterReading
 {
     // One observation of every instrument of the server on `port`: "name" or "name|tag=value" -> value.
-    public static Dictionary<string, long> Collect(int port, bool requireAny = true)
+    public static Dictionary<string, long> Collect(int port, bool requireAny = true) =>
+        Collect(meter => meter.Name == ServerMetrics.MeterName && meter.Tags?.Any(t => t.Key == "epollserver.port" && Equals(t.Value, port)) == true,
+            requireAny);
+
+    // One server's own meter, whatever its port (which the kernel may give another server once this one is gone).
+    public static Dictionary<string, long> Collect(Meter meter, bool requireAny = true) => Collect(m => m == meter, requireAny);
+
+    private static Dictionary<string, long> Collect(Func<Meter, bool> which, bool requireAny)
     {
         var values = new Dictionary<string, long>();
         using var listener = new MeterListener();
         listener.InstrumentPublished = (instrument, l) =>
         {
-            if (instrument.Meter.Name == ServerMetrics.MeterName && instrument.Meter.Tags?.Any(t => t.Key == "epollserver.port" && Equals(t.Value, port)) == true)
+            if (which(instrument.Meter))
                 l.EnableMeasurementEvents(instrument);
         };
         listener.SetMeasurementEventCallback<long>((instrument, value, tags, _) => values[Key(instrument, tags)] = value);
