@@ -2,7 +2,8 @@
 # The container test (issue #6), from a bare machine: its own Docker engine, local stand-ins for the Microsoft base
 # images (no registry here), then the real Dockerfile and docker-compose.yml, unchanged:
 #   build (the image's test stage runs the suite) -> up -> healthy -> non-root -> echo through 127.0.0.1 ->
-#   stats and fds (inside and from the host) -> the load service -> SIGTERM -> exit 0 -> everything torn down.
+#   stats and fds (inside and from the host) -> the admin endpoint, and Prometheus scraping it (a PromQL query) ->
+#   the load service -> SIGTERM -> exit 0 -> everything torn down.
 # Exit 0: passed, or skipped with the reason on the last line (not root). Anything else: failed, with the logs.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -27,7 +28,7 @@ fail() {
 cleanup() {
     local status=$? clean=0
     set +e
-    if [[ -n ${DOCKER_HOST:-} ]]; then compose --profile load down --volumes --remove-orphans >/dev/null 2>&1; fi
+    if [[ -n ${DOCKER_HOST:-} ]]; then compose --profile load --profile monitoring down --volumes --remove-orphans >/dev/null 2>&1; fi
     engine_stop "$work/engine" >/dev/null
     engine_check_clean "$work/engine" || clean=1
     rm -rf "$work"
@@ -54,10 +55,17 @@ step "stand-in base images"
 engine_require debootstrap
 standin_images_build "$work/images"
 
-# A free loopback port for the published one, so a host that already serves 7007 does not fail the test.
-port=7007
-while ss -Hltn "sport = :$port" | grep -q .; do port=$((port + 1)); done
-export EPOLLSERVER_PUBLISH_PORT=$port
+# Free loopback ports for the published ones, so a host that already serves 7007, 9100 or 9090 does not fail the test.
+free_port() {
+    local p=$1
+    while ss -Hltn "sport = :$p" | grep -q . || [[ " ${taken:-} " == *" $p "* ]]; do p=$((p + 1)); done
+    taken="${taken:-} $p"
+    echo "$p"
+}
+port=$(free_port 7007)
+admin_port=$(free_port 9100)
+prometheus_port=$(free_port 9090)
+export EPOLLSERVER_PUBLISH_PORT=$port EPOLLSERVER_ADMIN_PUBLISH_PORT=$admin_port EPOLLSERVER_PROMETHEUS_PORT=$prometheus_port
 
 step "build the real Dockerfile: the server and load images (the test stage runs the suite inside)"
 compose --profile load build > "$work/build.log" 2>&1 || { tail -n 60 "$work/build.log"; fail "docker build failed"; }
@@ -107,6 +115,23 @@ echo "fds of the server: $inside seen inside (/proc/1/fd), $outside from the hos
     "$tcp TCP sockets in lsof (nsenter -t $host_pid -n lsof -p $host_pid -i TCP)"
 [[ $tcp -ge 1 ]] || fail "lsof shows no TCP socket for the server"
 
+step "the admin endpoint from the host, and Prometheus scraping it (the monitoring profile)"
+engine_require curl
+curl -sf "http://127.0.0.1:$admin_port/healthz" | grep -qx ok || fail "GET /healthz on 127.0.0.1:$admin_port did not answer ok"
+curl -sf "http://127.0.0.1:$admin_port/readyz" | grep -qx ready || fail "GET /readyz did not answer ready"
+standin_prometheus_build "$work/images" || fail "the Prometheus stand-in did not build"
+compose --profile monitoring up -d prometheus
+query="http://127.0.0.1:$prometheus_port/api/v1/query?query=epollserver_connections_open"
+for ((i = 0; i < 120; i++)); do
+    answer=$(curl -s "$query" || true)
+    grep -q '"__name__":"epollserver_connections_open"' <<<"$answer" && break
+    sleep 0.5
+done
+grep -q '"__name__":"epollserver_connections_open"' <<<"$answer" || fail "Prometheus has no epollserver_connections_open series after 60 s: $answer"
+grep -q '"job":"epollserver"' <<<"$answer" || fail "the series is not from the epollserver job: $answer"
+echo "PromQL epollserver_connections_open through Prometheus's HTTP API: $(grep -o '"value":\[[^]]*\]' <<<"$answer" | head -n 1)"
+compose --profile monitoring stop prometheus >/dev/null 2>&1
+
 step "the load service: echo from its own container on the internal network"
 compose --profile load run --rm load 2>&1 | tail -n 12 || fail "the load run failed"
 
@@ -122,5 +147,5 @@ echo "exit code $code after ${took} s"
 [[ $code == 0 ]] || fail "exit code $code"
 
 step "tear down"
-compose --profile load down --volumes --remove-orphans >/dev/null 2>&1
+compose --profile load --profile monitoring down --volumes --remove-orphans >/dev/null 2>&1
 echo "container test: passed in ${SECONDS} s"

@@ -26,7 +26,7 @@ ENGINE_SAVED_SYSCTLS=''
 
 # The Debian package that provides each tool engine_require knows.
 declare -A ENGINE_PACKAGES=(
-    [dockerd]=docker.io [docker-compose]=docker-compose [debootstrap]=debootstrap [iptables]=iptables [nft]=nftables
+    [dockerd]=docker.io [docker-compose]=docker-compose [debootstrap]=debootstrap [iptables]=iptables [nft]=nftables [curl]=curl
 )
 
 engine_require() {

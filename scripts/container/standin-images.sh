@@ -2,12 +2,15 @@
 # Local stand-ins for the Microsoft .NET base images, for machines with no image registry.
 #
 # Sourced, not run, after engine.sh's engine_start (it needs a running engine: DOCKER_HOST). Public:
-#   standin_images_build WORKDIR   build whichever of the three images below the engine lacks;
-#                                  WORKDIR holds the temporary rootfs, build contexts and build logs
+#   standin_images_build WORKDIR      build whichever of the first three images below the engine lacks;
+#                                     WORKDIR holds the temporary rootfs, build contexts and build logs
+#   standin_prometheus_build WORKDIR  the fourth, when the engine lacks it
 #
 #   localhost/debian-base:bookworm              debootstrap --variant=minbase, imported as one layer
 #   mcr.microsoft.com/dotnet/runtime-deps:10.0  standins/runtime-deps.Dockerfile, FROM the base
 #   mcr.microsoft.com/dotnet/sdk:10.0           standins/sdk.Dockerfile, FROM runtime-deps + /usr/share/dotnet
+#   prom/prometheus:v2.53.0                     standins/prometheus.Dockerfile, FROM runtime-deps + Debian's
+#                                               prometheus (standin_prometheus_build, for the monitoring profile)
 #
 # A Dockerfile naming the two Microsoft tags then builds unchanged: an image present under the exact name
 # is used and nothing is pulled. An image is rebuilt when an image it is built FROM was just rebuilt, so
@@ -24,6 +27,8 @@ STANDIN_DOCKERFILES=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)/standins
 STANDIN_BASE=localhost/debian-base:bookworm
 STANDIN_RUNTIME_DEPS=mcr.microsoft.com/dotnet/runtime-deps:10.0
 STANDIN_SDK=mcr.microsoft.com/dotnet/sdk:10.0
+# The compose file's monitoring profile names this tag; the stand-in holds Debian's prometheus (2.42) under it.
+STANDIN_PROMETHEUS=prom/prometheus:v2.53.0
 
 standin_images_build() {
     local work parent_rebuilt=0
@@ -47,6 +52,20 @@ standin_images_build() {
     else
         _standin_present "$STANDIN_SDK"
     fi
+}
+
+# prom/prometheus, FROM the runtime-deps stand-in with Debian's package (after standin_images_build).
+standin_prometheus_build() {
+    local work=$1 t0
+    t0=$(_standin_now)
+    if ! _standin_missing "$STANDIN_PROMETHEUS"; then
+        _standin_present "$STANDIN_PROMETHEUS"
+        return 0
+    fi
+    _standin_docker_build "$work/build-prometheus.log" -t "$STANDIN_PROMETHEUS" \
+        -f "$STANDIN_DOCKERFILES/prometheus.Dockerfile" "$STANDIN_DOCKERFILES" || return 1
+    printf 'standin: %-44s built in %5s s, %s\n' "$STANDIN_PROMETHEUS" "$(_standin_since "$t0")" \
+        "$(_standin_size "$STANDIN_PROMETHEUS")"
 }
 
 # ---- helpers ---------------------------------------------------------------------------------------
