@@ -180,7 +180,7 @@ public abstract class HttpHandler : IProtocolHandler
             505 => "HTTP/1.0 and HTTP/1.1 only\n"u8,
             _ => "bad request\n"u8,
         };
-        WriteHead(connection, status, TextPlain, body.Length, default, keepAlive: false, out int length);
+        WriteHead(status, TextPlain, body.Length, default, keepAlive: false, out int length);
         if (connection.EnsureOutputSpace(length + body.Length))
         {
             connection.Write(_answerHead.AsSpan(0, length));
@@ -192,7 +192,7 @@ public abstract class HttpHandler : IProtocolHandler
 
     private bool Write(Connection connection, bool head, bool keepAlive, HttpAnswer answer)
     {
-        WriteHead(connection, answer.Status, answer.ContentType, answer.Body.Length, answer.ExtraHeaders, keepAlive, out int length);
+        WriteHead(answer.Status, answer.ContentType, answer.Body.Length, answer.ExtraHeaders, keepAlive, out int length);
         if (!connection.EnsureOutputSpace(length + (head ? 0 : answer.Body.Length)))
             return false;
         connection.Write(_answerHead.AsSpan(0, length));
@@ -201,7 +201,7 @@ public abstract class HttpHandler : IProtocolHandler
         return true;
     }
 
-    private void WriteHead(Connection connection, int status, ReadOnlySpan<byte> contentType, int bodyLength, ReadOnlySpan<byte> extra,
+    private void WriteHead(int status, ReadOnlySpan<byte> contentType, int bodyLength, ReadOnlySpan<byte> extra,
         bool keepAlive, out int length)
     {
         var head = new SpanWriter(_answerHead);
