@@ -10,6 +10,7 @@ public sealed partial class Server
 {
     private long[] _heartbeatPosted = [];
     private long[] _heartbeatRan = [];
+    private Action[] _heartbeats = [];   // reactor i's: notes on its own thread that it ran
 
     // Running and accepting: false before Start, and from the moment a graceful stop begins.
     public bool IsServing => _state == ServerState.Running;
@@ -25,9 +26,8 @@ public sealed partial class Server
         {
             if (Volatile.Read(ref _heartbeatRan[i]) < Volatile.Read(ref _heartbeatPosted[i]))
                 continue;
-            int index = i;
             Volatile.Write(ref _heartbeatPosted[i], Clock.GetTimestamp());
-            reactors[i].Context.Loop.Post(() => Volatile.Write(ref _heartbeatRan[index], Clock.GetTimestamp()));
+            reactors[i].Context.Loop.Post(_heartbeats[i]);
         }
     }
 
@@ -50,5 +50,6 @@ public sealed partial class Server
     {
         _heartbeatPosted = new long[reactors];
         _heartbeatRan = new long[reactors];
+        _heartbeats = [.. Enumerable.Range(0, reactors).Select(i => (Action)(() => Volatile.Write(ref _heartbeatRan[i], Clock.GetTimestamp())))];
     }
 }

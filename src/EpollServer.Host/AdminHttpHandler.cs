@@ -18,6 +18,8 @@ internal sealed class AdminHttpHandler(Server watched, StatsReporter stats, Time
     private readonly TimeSpan _stuckAfter = stuckAfter ?? DefaultStuckAfter;
 
     private static readonly byte[] PlainText = "text/plain; charset=utf-8"u8.ToArray();
+    private static readonly byte[] Json = "application/json"u8.ToArray();
+    private static readonly byte[] Prometheus = Encoding.ASCII.GetBytes(PrometheusExposition.ContentType);
 
     private byte[] _body = [];   // the last dynamic answer's bytes: they must outlive Answer until written
 
@@ -34,37 +36,38 @@ internal sealed class AdminHttpHandler(Server watched, StatsReporter stats, Time
         }
         if (path.SequenceEqual("/readyz"u8))
             return watched.IsServing ? new HttpAnswer(200, PlainText, "ready\n"u8) : new HttpAnswer(503, PlainText, "stopping\n"u8);
-        if (path.SequenceEqual("/metrics"u8))
-            return new HttpAnswer(200, Encoding.ASCII.GetBytes(PrometheusExposition.ContentType), Text(PrometheusExposition.Render(watched)));
         return new HttpAnswer(404, PlainText, "not found: /healthz, /readyz, /metrics, /stats\n"u8);
     }
 
-    // /stats asks every reactor for its fds, so it is answered when they have: back on this loop, in order.
+    // /stats asks every reactor for its fds, and /metrics reads /proc and takes the metrics listeners' lock: both
+    // are made off this loop and answered back on it, in order.
     protected override bool Defers(Connection connection, in HttpRequestHead request)
     {
-        if (!request.Path.SequenceEqual("/stats"u8))
+        if (request.Path.SequenceEqual("/stats"u8))
+            _ = AnswerOffTheLoopAsync(connection, Json, async () => JsonSerializer.SerializeToUtf8Bytes(
+                await stats.SnapshotAsync().ConfigureAwait(false), StatsJson.Default.StatsSnapshot));
+        else if (request.Path.SequenceEqual("/metrics"u8))
+            _ = AnswerOffTheLoopAsync(connection, Prometheus, () => Task.Run(() => Encoding.UTF8.GetBytes(PrometheusExposition.Render(watched))));
+        else
             return false;
-        _ = AnswerStatsAsync(connection);
         return true;
     }
 
-    private async Task AnswerStatsAsync(Connection connection)
+    private async Task AnswerOffTheLoopAsync(Connection connection, byte[] contentType, Func<Task<byte[]>> make)
     {
-        byte[] body;
-        int status = 200;
+        (int status, byte[] type, byte[] body) answer;
         try
         {
-            StatsSnapshot snapshot = await stats.SnapshotAsync().ConfigureAwait(false);
-            body = JsonSerializer.SerializeToUtf8Bytes(snapshot, StatsJson.Default.StatsSnapshot);
+            answer = (200, contentType, await make().ConfigureAwait(false));
         }
         catch (Exception e) when (e is InvalidOperationException or TimeoutException)
         {
-            (status, body) = (503, Encoding.UTF8.GetBytes($"no snapshot: {e.Message}\n"));
+            answer = (503, PlainText, Encoding.UTF8.GetBytes($"not available: {e.Message}\n"));   // the server is stopping
         }
         connection.Context.Loop.Post(() =>
         {
-            _body = body;
-            AnswerLater(connection, new HttpAnswer(status, status == 200 ? "application/json"u8 : PlainText, _body));
+            _body = answer.body;
+            AnswerLater(connection, new HttpAnswer(answer.status, answer.type, _body));
         });
     }
 

@@ -16,14 +16,11 @@ internal sealed class StatsReporter(Server server, ILogger logger)
     {
         try
         {
-            FdReport own = await server.GetFdReportAsync().ConfigureAwait(false);
-            ServerStats stats = server.Stats;
-            int pid = Environment.ProcessId;
-            (int procTotal, int procTcp) = OperatingSystem.IsLinux() ? (ProcFd.Count(pid), ProcFd.CountTcpSockets(pid)) : (-1, -1);
-            string proc = procTotal >= 0 ? $" | /proc/{pid}/fd total={procTotal} tcp-sockets={procTcp}" : "";
+            (ServerStats stats, FdReport own, StatsSnapshot snapshot) = await TakeAsync().ConfigureAwait(false);
+            string proc = snapshot.Fds.ProcTotal >= 0 ? $" | /proc/{snapshot.Pid}/fd total={snapshot.Fds.ProcTotal} tcp-sockets={snapshot.Fds.ProcTcpSockets}" : "";
             // The file first: its first write loads System.Text.Json (an assembly is two more open fds), and a script
             // that counts fds once it sees the line must not catch that half-way.
-            WriteFile(stats, own, procTotal, procTcp);
+            WriteFile(snapshot);
             logger.LogInformation("stats: {Stats}{Handler} | {Fds} fd-list=[{List}]{Proc}", stats, HandlerCounters(server), own,
                 string.Join(',', own.AllFds.Take(64)), proc);
             if (server.ReactorCount > 1)
@@ -40,24 +37,25 @@ internal sealed class StatsReporter(Server server, ILogger logger)
     }
 
     // The snapshot `epollserver stats` prints, taken now (the admin endpoint's GET /stats); off the loop threads.
-    public async Task<StatsSnapshot> SnapshotAsync()
+    public async Task<StatsSnapshot> SnapshotAsync() => (await TakeAsync().ConfigureAwait(false)).Snapshot;
+
+    // The counters, the server's own fd list (asked of its loops) and /proc's count, at one moment.
+    private async Task<(ServerStats Stats, FdReport Own, StatsSnapshot Snapshot)> TakeAsync()
     {
         FdReport own = await server.GetFdReportAsync().ConfigureAwait(false);
+        ServerStats stats = server.Stats;
         int pid = Environment.ProcessId;
         (int procTotal, int procTcp) = OperatingSystem.IsLinux() ? (ProcFd.Count(pid), ProcFd.CountTcpSockets(pid)) : (-1, -1);
-        return Snapshot(server.Stats, own, procTotal, procTcp);
-    }
-
-    private StatsSnapshot Snapshot(ServerStats stats, FdReport own, int procTotal, int procTcp) =>
-        new(DateTime.UtcNow, Environment.ProcessId, server.Handler.Name, server.PollerName,
+        var snapshot = new StatsSnapshot(DateTime.UtcNow, pid, server.Handler.Name, server.PollerName,
             [.. server.LocalEndPoints.Select(e => e.ToString())], stats.ToDictionary(), new(stats.AbortsByReason),
             new(server.HandlerCounters), [.. server.PerReactor.Select(PerReactorLine)],
             new StatsFds(own.Total, [.. own.ListenerFds], [.. own.PollerFds], [.. own.WakerFds], own.SpareFd, own.ConnectionFds.Count,
                 own.ReservedFds.Count, procTotal, procTcp));
+        return (stats, own, snapshot);
+    }
 
-    private void WriteFile(ServerStats stats, FdReport own, int procTotal, int procTcp)
+    private void WriteFile(StatsSnapshot snapshot)
     {
-        StatsSnapshot snapshot = Snapshot(stats, own, procTotal, procTcp);
         try
         {
             StatsFile.Write(snapshot);

@@ -1,7 +1,6 @@
 // The admin endpoint (--admin-port): every route through curl on one kept connection, /metrics passing promtool,
 // /readyz turning 503 as a graceful stop begins, /healthz turning 503 for a reactor blocked on purpose and 200
 // again once it runs, and `epollserver stats` reading /stats from a real daemon.
-using System.Diagnostics;
 using System.Text.Json;
 using EpollServer.Host;
 using EpollServer.Protocols;
@@ -74,16 +73,8 @@ public sealed class AdminEndpointTests
         Assert.Contains("epollserver_bytes_received_total{epollserver_port=\"" + watched.Main.Port + "\",epollserver_protocol=\"echo\"} 1000\n", metrics.Text);
         Assert.Matches("epollserver_reactor_connections\\{[^}]*reactor=\"1\"\\} 0\n", metrics.Text);
 
-        string promtool = Promtool();
-        var check = Process.Start(new ProcessStartInfo(promtool, ["check", "metrics"])
-        {
-            RedirectStandardInput = true, RedirectStandardOutput = true, RedirectStandardError = true,
-        })!;
-        check.StandardInput.Write(metrics.Text);
-        check.StandardInput.Close();
-        string said = check.StandardOutput.ReadToEnd() + check.StandardError.ReadToEnd();
-        Assert.True(check.WaitForExit(30_000), "promtool did not finish");
-        Assert.True(check.ExitCode == 0 && said.Trim().Length == 0, $"promtool check metrics: exit {check.ExitCode}: {said}");
+        string said = ExternalTool.Run(Promtool(), ["check", "metrics"], "promtool check metrics refused /metrics", input: metrics.Text);
+        Assert.True(said.Trim().Length == 0, $"promtool check metrics: {said}");
     }
 
     [Fact]
@@ -143,27 +134,16 @@ public sealed class AdminEndpointTests
     {
         // The endpoint runs in this process, so the command's answer must name this process, which it never signals.
         using var watched = new Watched(new TestServer(reactors: 2));
-        var stats = Process.Start(new ProcessStartInfo("dotnet", [DaemonProcess.DaemonDll, "stats", "--admin-port", watched.Admin.Port.ToString(), "--json"])
-        {
-            RedirectStandardOutput = true, RedirectStandardError = true,
-        })!;
-        string output = stats.StandardOutput.ReadToEnd();
-        Assert.True(stats.WaitForExit(20_000) && stats.ExitCode == 0, output + stats.StandardError.ReadToEnd());
+        using var stats = DaemonProcess.Start($"stats --admin-port {watched.Admin.Port} --json", expectListening: false);
+        Assert.Equal(0, stats.WaitForExit());
+        string output = string.Join('\n', stats.Lines);
         using JsonDocument json = JsonDocument.Parse(output);
         Assert.Equal(Environment.ProcessId, json.RootElement.GetProperty("pid").GetInt32());
         Assert.Equal(watched.Main.Port.ToString(), json.RootElement.GetProperty("endpoints")[0].GetString()!.Split(':')[^1]);
     }
 
-    private static string Curl(string[] arguments)
-    {
-        var curl = Process.Start(new ProcessStartInfo("curl", ["--silent", "--show-error", "--max-time", "20", .. arguments])
-        {
-            RedirectStandardOutput = true, RedirectStandardError = true,
-        })!;
-        string output = curl.StandardOutput.ReadToEnd();
-        Assert.True(curl.WaitForExit(30_000) && curl.ExitCode == 0, $"curl failed: {curl.StandardError.ReadToEnd()}");
-        return output;
-    }
+    private static string Curl(string[] arguments) =>
+        ExternalTool.Run("curl", ["--silent", "--show-error", "--max-time", "20", .. arguments], "curl failed (apt-get install curl; scripts/test installs it)");
 
     // scripts/test puts promtool (from Debian's prometheus package, the binary alone) where PROMTOOL says.
     private static string Promtool() =>

@@ -212,13 +212,8 @@ public sealed class HttpProtocolTests
     public void Wrk_ForTwoSeconds_GetsOnly200s_AndNoSocketErrors()
     {
         using var daemon = DaemonProcess.Start("--protocol http --address 127.0.0.1 --port 0");
-        var wrk = System.Diagnostics.Process.Start(new System.Diagnostics.ProcessStartInfo("wrk",
-            ["-t1", "-c16", "-d2s", "--timeout", "5s", $"http://127.0.0.1:{daemon.Port}/plaintext"])
-        {
-            RedirectStandardOutput = true, RedirectStandardError = true,
-        })!;
-        string output = wrk.StandardOutput.ReadToEnd() + wrk.StandardError.ReadToEnd();
-        Assert.True(wrk.WaitForExit(30_000) && wrk.ExitCode == 0, "wrk failed (apt-get install wrk; scripts/test installs it): " + output);
+        string output = ExternalTool.Run("wrk", ["-t1", "-c16", "-d2s", "--timeout", "5s", $"http://127.0.0.1:{daemon.Port}/plaintext"],
+            "wrk failed (apt-get install wrk; scripts/test installs it)");
         long requests = long.Parse(System.Text.RegularExpressions.Regex.Match(output, @"(\d+) requests in").Groups[1].Value);
         Assert.True(requests > 1000, output);
         Assert.DoesNotContain("Non-2xx", output);

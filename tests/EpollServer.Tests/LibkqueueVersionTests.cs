@@ -1,7 +1,6 @@
 // libkqueue before 2.7.0 cannot hold a read and a write knote on one fd, so --poller kqueue refuses it by the version
 // the library reports. No libkqueue package can be had here, so a stand-in libkqueue.so.0 (built by gcc) answers the
 // version query as a given release would, and the daemon is started against it through LD_LIBRARY_PATH.
-using System.Diagnostics;
 using EpollServer.Interop;
 using EpollServer.Tests.Infrastructure;
 
@@ -69,13 +68,8 @@ public sealed class LibkqueueVersionTests
         string dir = Directory.CreateTempSubdirectory("epollserver-libkqueue").FullName;
         string source = Path.Combine(dir, "standin.c");
         File.WriteAllText(source, StandIn);
-        using var gcc = Process.Start(new ProcessStartInfo("gcc", $"-shared -fPIC -o \"{Path.Combine(dir, "libkqueue.so.0")}\" \"{source}\"")
-        {
-            RedirectStandardError = true,
-        })!;
-        string errors = gcc.StandardError.ReadToEnd();
-        Assert.True(gcc.WaitForExit(60_000), "gcc did not finish in 60 s");
-        Assert.True(gcc.ExitCode == 0, $"gcc could not build the stand-in libkqueue (apt-get install gcc): {errors}");
+        ExternalTool.Run("gcc", ["-shared", "-fPIC", "-o", Path.Combine(dir, "libkqueue.so.0"), source],
+            "gcc could not build the stand-in libkqueue (apt-get install gcc)");
         return dir;
     }
 }

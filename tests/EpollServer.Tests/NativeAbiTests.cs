@@ -1,10 +1,10 @@
 // Proves every struct layout and constant in Interop/ against the system's own headers: a C program compiled with
 // gcc prints the real values, and each is compared with what the C# declarations say.
-using System.Diagnostics;
 using System.Runtime.CompilerServices;
 using System.Runtime.InteropServices;
 using EpollServer.Interop;
 using EpollServer.Reactor;
+using EpollServer.Tests.Infrastructure;
 
 namespace EpollServer.Tests;
 
@@ -195,29 +195,12 @@ public sealed class NativeAbiTests
         string source = Path.Combine(dir, "abi.c");
         string binary = Path.Combine(dir, "abi");
         File.WriteAllText(source, program);
-        Run("gcc", $"-D_GNU_SOURCE -o \"{binary}\" \"{source}\"", "gcc is needed to prove the ABI against the headers (apt-get install gcc; .ci/run installs it)");
-        string output = Run(binary, "", "the compiled ABI probe failed");
+        ExternalTool.Run("gcc", ["-D_GNU_SOURCE", "-o", binary, source], "gcc is needed to prove the ABI against the headers (apt-get install gcc; .ci/run installs it)");
+        string output = ExternalTool.Run(binary, [], "the compiled ABI probe failed");
         Directory.Delete(dir, recursive: true);
         return output.Split('\n', StringSplitOptions.RemoveEmptyEntries)
             .Select(line => line.Split('\t'))
             .ToDictionary(parts => parts[0], parts => long.Parse(parts[1]));
     }
 
-    private static string Run(string file, string arguments, string failure)
-    {
-        try
-        {
-            using var process = Process.Start(new ProcessStartInfo(file, arguments) { RedirectStandardOutput = true, RedirectStandardError = true })!;
-            string output = process.StandardOutput.ReadToEnd();
-            string errors = process.StandardError.ReadToEnd();
-            Assert.True(process.WaitForExit(60_000), $"{file} did not finish in 60 s");
-            Assert.True(process.ExitCode == 0, $"{failure}: {errors}");
-            return output;
-        }
-        catch (System.ComponentModel.Win32Exception e)
-        {
-            Assert.Fail($"{failure}: {e.Message}");
-            throw;
-        }
-    }
 }

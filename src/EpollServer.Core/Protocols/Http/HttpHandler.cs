@@ -104,16 +104,12 @@ public abstract class HttpHandler : IProtocolHandler
     private int OnRequest(Connection connection, Exchange exchange, ReadableBytes rest)
     {
         ReadOnlySpan<byte> window = Window(rest);
+        int firstLine = window.IndexOf((byte)'\n');
+        if (firstLine > MaxRequestLine || firstLine < 0 && rest.Length > MaxRequestLine)
+            return Refuse(connection, 414, "request line too long");
         int headEnd = HeadEnd(window, out int headLength);
         if (headEnd < 0)
-        {
-            int firstLine = window.IndexOf((byte)'\n');
-            if (firstLine > MaxRequestLine || firstLine < 0 && rest.Length > MaxRequestLine)
-                return Refuse(connection, 414, "request line too long");
             return rest.Length > MaxHead ? Refuse(connection, 431, "request head too long") : 0;
-        }
-        if (window.IndexOf((byte)'\n') > MaxRequestLine)
-            return Refuse(connection, 414, "request line too long");
         int status = HttpRequestHead.Parse(window[..headLength], out HttpRequestHead request);
         if (status != 0)
             return Refuse(connection, status, $"malformed request ({status})");
@@ -180,12 +176,7 @@ public abstract class HttpHandler : IProtocolHandler
             505 => "HTTP/1.0 and HTTP/1.1 only\n"u8,
             _ => "bad request\n"u8,
         };
-        WriteHead(status, TextPlain, body.Length, default, keepAlive: false, out int length);
-        if (connection.EnsureOutputSpace(length + body.Length))
-        {
-            connection.Write(_answerHead.AsSpan(0, length));
-            connection.Write(body);
-        }
+        Write(connection, head: false, keepAlive: false, new HttpAnswer(status, TextPlain, body));   // no room: closed unanswered
         connection.Close();
         return 1;   // anything; the caller sees the connection closing and consumes the rest
     }
