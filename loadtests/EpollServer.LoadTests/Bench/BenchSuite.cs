@@ -1,5 +1,5 @@
 // The cases `bench` runs. "quick" is the headline (echo, 64 connections, 64 B); "full" is the whole list;
-// "scaling" runs echo and chat fan-out against 1, 2, 4, ... reactors (Peers.Scaling).
+// "scaling" runs echo and chat fan-out against 1, 2, 4, ... reactors (Peers.Scaling); "http" is the wrk cases.
 using EpollServer.LoadTests.Engine;
 
 namespace EpollServer.LoadTests.Bench;
@@ -20,6 +20,13 @@ internal static class BenchSuite
     private static readonly BenchCase Headline = new(HeadlineId, "echo round trip, 64 connections, 64 B, closed model", "echo",
         p => p with { Connections = 64, Size = 64, Depth = 1 }) { IncludesBlocking = true };
 
+    // HTTP plaintext by TechEmpower's rules, driven by wrk against the servers that speak HTTP (nginx, Kestrel).
+    public static readonly IReadOnlyList<BenchCase> Http =
+    [
+        new("http-64c", "HTTP GET /plaintext with wrk, 64 connections", "plaintext", p => p with { Connections = 64, Depth = 1 }),
+        new("http-64c-pipelined", "HTTP GET /plaintext with wrk, 64 connections x 16 pipelined", "plaintext", p => p with { Connections = 64, Depth = 16 }),
+    ];
+
     public static readonly IReadOnlyList<BenchCase> Full =
     [
         new("echo-1c-64b", "echo round trip, 1 connection, 64 B", "echo", p => p with { Connections = 1, Size = 64, Depth = 1 }) { IncludesBlocking = true },
@@ -34,6 +41,7 @@ internal static class BenchSuite
         new("line-64c", "line protocol, 64 connections, 64 B lines", "line", p => p with { Connections = 64, Size = 64, Depth = 1 }),
         new("reverse-64c", "reverse, 64 connections, 64 B lines", "reverse", p => p with { Connections = 64, Size = 64, Depth = 1 }),
         new("chat-100", "chat fan-out, 1 sender to 100 receivers, window 16", "chat", p => p with { Connections = 100, Size = 64, Depth = 16 }),
+        .. Http,
     ];
 
     public static readonly IReadOnlyList<BenchCase> Quick = [Headline];
@@ -52,7 +60,8 @@ internal static class BenchSuite
             "quick" => Quick,
             "full" => Full,
             "scaling" => Scaling,
-            _ => throw new ArgumentException($"unknown suite '{suite}' (quick, full or scaling)"),
+            "http" => Http,
+            _ => throw new ArgumentException($"unknown suite '{suite}' (quick, full, scaling or http)"),
         };
         if (string.IsNullOrEmpty(only))
             return cases;

@@ -83,6 +83,45 @@ internal sealed partial class ChildProcess : IDisposable
         return true;
     }
 
+    // For a server given its port (nginx): waits until the kernel lists a listening TCP socket on `port` that this
+    // process holds (/proc/net/tcp's inode among /proc/PID/fd), so another program that happens to hold the port
+    // is never taken for it; false if the child exited first or the deadline passed.
+    public bool WaitForListeningOn(int port, TimeSpan timeout)
+    {
+        long deadline = Environment.TickCount64 + (long)timeout.TotalMilliseconds;
+        while (!_process.HasExited && Environment.TickCount64 < deadline)
+        {
+            if (HoldsListener(Pid, port))
+            {
+                Port = port;
+                return true;
+            }
+            Thread.Sleep(20);
+        }
+        return false;
+    }
+
+    private static bool HoldsListener(int pid, int port)
+    {
+        const string Listen = "0A";
+        var inodes = new HashSet<string>();
+        foreach (string line in File.ReadLines("/proc/net/tcp").Skip(1))
+        {
+            string[] columns = line.Split(' ', StringSplitOptions.RemoveEmptyEntries);
+            if (columns.Length > 9 && columns[3] == Listen && Convert.ToInt32(columns[1][(columns[1].IndexOf(':') + 1)..], 16) == port)
+                inodes.Add($"socket:[{columns[9]}]");
+        }
+        try
+        {
+            return inodes.Count > 0 && Directory.EnumerateFileSystemEntries($"/proc/{pid}/fd")
+                .Any(fd => new FileInfo(fd).LinkTarget is { } target && inodes.Contains(target));
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+        {
+            return false;   // exited while we looked
+        }
+    }
+
     // The `skip`+1-th line matching `pattern`, or null when the deadline passes or the output ends without one.
     public string? WaitForLine(Regex pattern, TimeSpan timeout, int skip = 0)
     {

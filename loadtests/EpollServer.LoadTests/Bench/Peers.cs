@@ -1,20 +1,31 @@
 // The servers a run can target: EpollServer itself (its variants) and the peers a user would otherwise reach for,
 // each started as a child process pinned to the server's CPUs and using all of them as its users run it
 // (EpollServer a reactor per CPU, the C reference a loop per CPU, Kestrel and Sockets the thread pool). Every peer
-// follows one contract: `PROGRAM 0` binds a loopback port the kernel chooses, prints "listening on
-// 127.0.0.1:PORT" with it, echoes, and exits 0 on SIGTERM.
+// but nginx follows one contract: `PROGRAM 0` binds a loopback port the kernel chooses, prints "listening on
+// 127.0.0.1:PORT" with it, serves, and exits 0 on SIGTERM. nginx cannot say which port it got, so it is given one
+// (PeerProcess tries another when that one is taken).
 namespace EpollServer.LoadTests.Bench;
 
-// CommandLine gets the protocol and how many CPUs the server is given (the C reference's thread count).
-internal sealed record Peer(string Name, string Description, bool ServesEveryProtocol, Func<PeerFiles, string, int, string[]> CommandLine)
+// What a peer's command line is made from: the protocol, how many CPUs the server is given (the C reference's
+// thread count), and the port when the peer is given one (0 for a peer that binds port 0 and reports it).
+internal readonly record struct PeerLaunch(string Protocol, int CpuCount, int Port);
+
+// Protocols: what the peer serves; null for every protocol EpollServer has.
+internal sealed record Peer(string Name, string Description, IReadOnlyList<string>? Protocols, Func<PeerFiles, PeerLaunch, string[]> CommandLine)
 {
+    public static readonly IReadOnlyList<string> EchoOnly = ["echo"];
+    public static readonly IReadOnlyList<string> HttpOnly = ["http"];
+
+    // False for a server that cannot bind port 0 and report it (nginx): PeerProcess gives it a port.
+    public bool ReportsItsPort { get; init; } = true;
+
     // In `bench` when --servers is not given; a variant measured on purpose (busy-poll) is named instead.
     public bool InDefaultBench { get; init; } = true;
 
     // The CPUs this server runs on (a taskset list) when not the bench's --server-cpus: the scaling suite's own.
     public string? Cpus { get; init; }
 
-    public bool Serves(string protocol) => ServesEveryProtocol || protocol == "echo";
+    public bool Serves(string protocol) => Protocols is null || Protocols.Contains(protocol);
 }
 
 internal static class Peers
@@ -36,33 +47,38 @@ internal static class Peers
 
     public static readonly IReadOnlyList<Peer> All =
     [
-        new(EpollServer, "EpollServer on epoll, a reactor per server CPU, connections handed to the least loaded", true,
-            (f, protocol, _) => EpollServerArguments(f, protocol)),
+        new(EpollServer, "EpollServer on epoll, a reactor per server CPU, connections handed to the least loaded", null,
+            (f, run) => EpollServerArguments(f, run.Protocol)),
         // The daemon as the container ships it: NativeAOT, published on first use (clang and zlib1g-dev needed).
-        new("epollserver-aot", "EpollServer on epoll as a NativeAOT binary, a reactor per server CPU", true,
-            (f, protocol, _) => EpollServerArguments(f, protocol, program: f.NativeAot())) { InDefaultBench = false },
-        new("epollserver-1", "EpollServer on epoll, one reactor (--reactors 1)", true,
-            (f, protocol, _) => EpollServerArguments(f, protocol, reactors: "1")) { InDefaultBench = false },
-        new("epollserver-reuseport", "EpollServer on epoll, a reactor per server CPU, each with its own SO_REUSEPORT listener", true,
-            (f, protocol, _) => EpollServerArguments(f, protocol, accept: "reuseport")) { InDefaultBench = false },
-        new("epollserver-poll", "EpollServer on poll(2), a reactor per server CPU", true, (f, protocol, _) => EpollServerArguments(f, protocol, "poll")),
-        new("epollserver-busy-poll", "EpollServer on epoll, polling 200 µs after each event before it sleeps (--busy-poll 200)", true,
-            (f, protocol, _) => EpollServerArguments(f, protocol, busyPollMicroseconds: 200)) { InDefaultBench = false },
+        new("epollserver-aot", "EpollServer on epoll as a NativeAOT binary, a reactor per server CPU", null,
+            (f, run) => EpollServerArguments(f, run.Protocol, program: f.NativeAot())) { InDefaultBench = false },
+        new("epollserver-1", "EpollServer on epoll, one reactor (--reactors 1)", null,
+            (f, run) => EpollServerArguments(f, run.Protocol, reactors: "1")) { InDefaultBench = false },
+        new("epollserver-reuseport", "EpollServer on epoll, a reactor per server CPU, each with its own SO_REUSEPORT listener", null,
+            (f, run) => EpollServerArguments(f, run.Protocol, accept: "reuseport")) { InDefaultBench = false },
+        new("epollserver-poll", "EpollServer on poll(2), a reactor per server CPU", null, (f, run) => EpollServerArguments(f, run.Protocol, "poll")),
+        new("epollserver-busy-poll", "EpollServer on epoll, polling 200 µs after each event before it sleeps (--busy-poll 200)", null,
+            (f, run) => EpollServerArguments(f, run.Protocol, busyPollMicroseconds: 200)) { InDefaultBench = false },
         // Another build of EpollServer (an earlier commit's `dotnet publish src/EpollServer.Host -o DIR`), for measuring a
         // change against what came before in one interleaved run: EPOLLSERVER_BASELINE=DIR. Builds from before
         // --reactors existed refuse the option: EPOLLSERVER_BASELINE_ARGS=none leaves it out.
-        new("epollserver-baseline", "EpollServer, the build in $EPOLLSERVER_BASELINE (before a change)", true,
-            (f, protocol, _) => BaselineArguments(EpollServerArguments(f, protocol, dll: PeerFiles.Baseline()))) { InDefaultBench = false },
-        new("sockets", "System.Net.Sockets async echo on the thread pool (loadtests/peers/SocketsEcho)", false,
-            (f, _, _) => [f.Dotnet, PeerFiles.Managed("sockets-echo.dll"), "0"]),
-        new("kestrel", "Kestrel ConnectionHandler echo (loadtests/peers/KestrelEcho)", false,
-            (f, _, _) => [f.Dotnet, PeerFiles.Managed("kestrel-echo.dll"), "0"]),
-        new("c-epoll", "C epoll echo, an SO_REUSEPORT loop per server CPU (native-notes/echo-reference)", false,
-            (f, _, cpus) => [f.Native("echo_epoll"), "0", cpus.ToString()]),
-        new("c-threads", "C thread-per-connection echo (native-notes/echo-reference)", false,
-            (f, _, _) => [f.Native("echo_threads"), "0"]),
-        new("c-blocking", "C iterative blocking echo, one client at a time (native-notes/echo-reference)", false,
-            (f, _, _) => [f.Native("echo_blocking"), "0"]),
+        new("epollserver-baseline", "EpollServer, the build in $EPOLLSERVER_BASELINE (before a change)", null,
+            (f, run) => BaselineArguments(EpollServerArguments(f, run.Protocol, dll: PeerFiles.Baseline()))) { InDefaultBench = false },
+        new("sockets", "System.Net.Sockets async echo on the thread pool (loadtests/peers/SocketsEcho)", Peer.EchoOnly,
+            (f, _) => [f.Dotnet, PeerFiles.Managed("sockets-echo.dll"), "0"]),
+        new("kestrel", "Kestrel ConnectionHandler echo (loadtests/peers/KestrelEcho)", Peer.EchoOnly,
+            (f, _) => [f.Dotnet, PeerFiles.Managed("kestrel-echo.dll"), "0"]),
+        // The HTTP peers (bench's wrk cases): what a user would run instead of `epollserver --protocol http`.
+        new("nginx", "nginx-light, one worker process, access_log off, return 200 'Hello, World!' (Debian nginx-light)", Peer.HttpOnly,
+            (f, run) => ["nginx", "-c", PeerFiles.NginxConfig(run.Port), "-e", "stderr"]) { ReportsItsPort = false },
+        new("kestrel-http", "Kestrel minimal API, MapGet(\"/plaintext\") (loadtests/peers/KestrelHttp)", Peer.HttpOnly,
+            (f, _) => [f.Dotnet, PeerFiles.Managed("kestrel-http.dll"), "0"]),
+        new("c-epoll", "C epoll echo, an SO_REUSEPORT loop per server CPU (native-notes/echo-reference)", Peer.EchoOnly,
+            (f, run) => [f.Native("echo_epoll"), "0", run.CpuCount.ToString()]),
+        new("c-threads", "C thread-per-connection echo (native-notes/echo-reference)", Peer.EchoOnly,
+            (f, _) => [f.Native("echo_threads"), "0"]),
+        new("c-blocking", "C iterative blocking echo, one client at a time (native-notes/echo-reference)", Peer.EchoOnly,
+            (f, _) => [f.Native("echo_blocking"), "0"]),
     ];
 
     // The scaling suite's servers: EpollServer with N reactors and the C reference with N loops, each on CPUs
@@ -74,10 +90,10 @@ internal static class Peers
         {
             int reactors = n;
             string cpus = reactors == 1 ? "0" : $"0-{reactors - 1}";
-            peers.Add(new($"{EpollServer}-r{reactors}", $"EpollServer, {reactors} reactor(s) on CPU {cpus}", true,
-                (f, protocol, _) => EpollServerArguments(f, protocol, reactors: reactors.ToString())) { Cpus = cpus });
-            peers.Add(new($"c-epoll-t{reactors}", $"C epoll echo, {reactors} SO_REUSEPORT loop(s) on CPU {cpus}", false,
-                (f, _, _) => [f.Native("echo_epoll"), "0", reactors.ToString()]) { Cpus = cpus });
+            peers.Add(new($"{EpollServer}-r{reactors}", $"EpollServer, {reactors} reactor(s) on CPU {cpus}", null,
+                (f, run) => EpollServerArguments(f, run.Protocol, reactors: reactors.ToString())) { Cpus = cpus });
+            peers.Add(new($"c-epoll-t{reactors}", $"C epoll echo, {reactors} SO_REUSEPORT loop(s) on CPU {cpus}", Peer.EchoOnly,
+                (f, _) => [f.Native("echo_epoll"), "0", reactors.ToString()]) { Cpus = cpus });
         }
         return peers;
     }
@@ -124,6 +140,30 @@ internal sealed class PeerFiles
             : throw new InvalidOperationException("epollserver-baseline needs EPOLLSERVER_BASELINE=DIR, a folder holding an epollserver.dll build");
 
     public string Native(string program) => Path.Combine(_nativeDirectory.Value, program);
+
+    // nginx as a benchmark peer: one process serving /plaintext from memory on 127.0.0.1:PORT (`master_process off`
+    // makes the one process the worker; TechEmpower's nginx plaintext entry is configured the same way). Its
+    // prefix (pid file, logs, temp paths) is a folder of its own under the temp directory.
+    public static string NginxConfig(int port)
+    {
+        string prefix = Path.Combine(Path.GetTempPath(), $"epollserver-bench-nginx-{Environment.ProcessId}-{port}");
+        Directory.CreateDirectory(prefix);
+        string config = Path.Combine(prefix, "nginx.conf");
+        File.WriteAllText(config, $$"""
+            daemon off; master_process off; worker_processes 1; pid {{prefix}}/nginx.pid; error_log stderr warn;
+            events { worker_connections 16384; }
+            http {
+                access_log off; server_tokens off; keepalive_requests 1000000;
+                client_body_temp_path {{prefix}}; proxy_temp_path {{prefix}}; fastcgi_temp_path {{prefix}};
+                uwsgi_temp_path {{prefix}}; scgi_temp_path {{prefix}};
+                server {
+                    listen 127.0.0.1:{{port}} backlog=4096;
+                    location = /plaintext { default_type text/plain; return 200 'Hello, World!'; }
+                }
+            }
+            """);
+        return config;
+    }
 
     private static string BuildNative()
     {

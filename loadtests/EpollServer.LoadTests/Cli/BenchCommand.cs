@@ -11,7 +11,7 @@ internal static class BenchCommand
 {
     private static readonly Option<string> Suite = new("--suite")
     {
-        Description = "quick (the headline echo case), full (every case) or scaling (1, 2, 4, ... reactors on half the CPUs, the generator on the other half)",
+        Description = "quick (the headline echo case), full (every case) or scaling (1, 2, 4, ... reactors on half the CPUs, the generator on the other half) or http (wrk against nginx and Kestrel)",
         DefaultValueFactory = _ => "quick",
     };
     private static readonly Option<string?> Cases = new("--cases") { Description = "only these case ids, comma-separated (see `list`)" };

@@ -62,7 +62,7 @@ internal static class RunCommand
             else
                 server = Peers.Find(parsed.GetValue(Server)!);
             if (server is not null && !server.Serves(scenario.Protocol))
-                throw new ArgumentException($"{server.Name} serves only echo; {scenario.Name} needs {scenario.Protocol}");
+                throw new ArgumentException($"{server.Name} serves only {string.Join(", ", server.Protocols!)}; {scenario.Name} needs {scenario.Protocol}");
         }
         catch (ArgumentException e)
         {

@@ -22,13 +22,14 @@ internal static class Charts
         return server => Color.FromHex(Palette[Math.Max(0, names.IndexOf(server)) % Palette.Length]);
     }
 
-    // A case's three charts, named as their PNG files are.
-    public static IEnumerable<(string Name, Plot Plot)> ForCase(CaseReport item, Func<string, Color> color) =>
-    [
-        ($"{item.Id}-throughput.png", Throughput(item, color)),
-        ($"{item.Id}-latency.png", Latency(item, color)),
-        ($"{item.Id}-timeline.png", Timeline(item, color)),
-    ];
+    // A case's charts, named as their PNG files are; no timeline where no round counted its seconds (wrk's).
+    public static IEnumerable<(string Name, Plot Plot)> ForCase(CaseReport item, Func<string, Color> color)
+    {
+        yield return ($"{item.Id}-throughput.png", Throughput(item, color));
+        yield return ($"{item.Id}-latency.png", Latency(item, color));
+        if (item.Servers.Any(s => s.MedianRound is { } round && round.Stats.CompletedPerSecond.Length > 0))
+            yield return ($"{item.Id}-timeline.png", Timeline(item, color));
+    }
 
     public static Plot Throughput(CaseReport item, Func<string, Color> color)
     {
@@ -81,7 +82,8 @@ internal static class Charts
         RunResult? first = null;
         foreach (PeerSummary server in item.Servers)
         {
-            if (server.MedianRound is not { } round)
+            // wrk reports no per-second counts: its rounds have no line here.
+            if (server.MedianRound is not { } round || round.Stats.CompletedPerSecond.Length == 0)
                 continue;
             first ??= round;
             long[] perSecond = round.Stats.CompletedPerSecond;

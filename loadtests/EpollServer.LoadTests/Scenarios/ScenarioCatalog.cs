@@ -20,6 +20,8 @@ internal static class ScenarioCatalog
         new("churn", "echo", "connect, one echo, close, again, on --connections slots; the server's fds must return to baseline",
             Churn),
         new("idle", "echo", "--connections idle connections: the server's RSS per connection, fds from /proc and lsof", Idle),
+        new("plaintext", "http", "GET /plaintext driven by wrk: --connections, --threads wrk threads, --depth N pipelines N per write",
+            (plan, server, progress) => new WrkRun(plan, "/plaintext") { Progress = progress }.Execute("plaintext", server)),
     ];
 
     public static Scenario Find(string name) =>
