@@ -20,6 +20,12 @@ internal sealed class DaemonSettings
             choices: [.. ProtocolCatalog.All.Select(p => p.Name)]),
         new Setting<DaemonSettings, string?>("upstream", nameof(Upstream), null, d => d.Upstream, (d, v) => d.Upstream = v,
             "for --protocol proxy: HOST:PORT every client is connected through to (a name is resolved for each client, off the loop)"),
+        new Setting<DaemonSettings, string?>("backplane", nameof(Backplane), null, d => d.Backplane, (d, v) => d.Backplane = v,
+            "for --protocol chat: redis://HOST[:PORT][/DB] shares rooms, nicknames and /who with every server on the same Redis " +
+            "(one channel per room; chat here goes on while Redis is away)"),
+        new Setting<DaemonSettings, int>("backplane-ttl", nameof(BackplaneTtl), 15, d => d.BackplaneTtl, (d, v) => d.BackplaneTtl = v,
+            "how long a server's nicknames and memberships outlive it in Redis when it dies without leaving (it refreshes them " +
+            "every third of this while alive)", Within(2, 3600), "seconds"),
         new Setting<DaemonSettings, int>("max-line", nameof(MaxLine), Protocols.LineProtocolHandler.DefaultMaxLineLength, d => d.MaxLine,
             (d, v) => d.MaxLine = v,
             "longest line (bytes, without its LF) that line, reverse and chat accept; a longer one gets `ERR line longer than N bytes; " +
@@ -43,6 +49,10 @@ internal sealed class DaemonSettings
     public string Protocol { get; set; } = null!;
 
     public string? Upstream { get; set; }
+
+    public string? Backplane { get; set; }
+
+    public int BackplaneTtl { get; set; }
 
     public int MaxLine { get; set; }
 

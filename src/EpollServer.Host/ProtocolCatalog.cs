@@ -4,24 +4,52 @@
 // (IProtocolHandler.Datagrams).
 using System.Security.Cryptography;
 using System.Text;
+using EpollServer.Backplane.Redis;
 using EpollServer.Host.Clients;
 using EpollServer.Protocols;
 using EpollServer.Protocols.Chat;
+using Microsoft.Extensions.Logging;
 
 namespace EpollServer.Host;
 
 internal sealed record ProtocolEntry(string Name, string Description,
-    Func<DaemonSettings, ServerOptions, List<string>, Func<IProtocolHandler>?> Create, Func<HealthProbe>? Probe);
+    Func<DaemonSettings, ServerOptions, List<string>, DaemonResources, Func<IProtocolHandler>?> Create, Func<HealthProbe>? Probe);
+
+// What a protocol's handlers may need from the daemon beyond its settings: its logs, and a place for what must be
+// closed once the server has stopped (chat's backplane).
+internal sealed class DaemonResources(ILoggerFactory logging) : IDisposable
+{
+    private readonly List<IDisposable> _owned = [];
+
+    public ILoggerFactory Logging { get; } = logging;
+
+    public T Own<T>(T resource) where T : IDisposable
+    {
+        lock (_owned)
+            _owned.Add(resource);
+        return resource;
+    }
+
+    public void Dispose()
+    {
+        lock (_owned)
+        {
+            foreach (IDisposable resource in Enumerable.Reverse(_owned))
+                resource.Dispose();
+            _owned.Clear();
+        }
+    }
+}
 
 internal static class ProtocolCatalog
 {
     public static readonly IReadOnlyList<ProtocolEntry> All =
     [
-        new("echo", "every byte back, in order", (_, _, _) => () => new EchoHandler(), () => LineProbe(reverse: false)),
+        new("echo", "every byte back, in order", (_, _, _, _) => () => new EchoHandler(), () => LineProbe(reverse: false)),
         new("line", "readline framing: each line back as sent",
-            (d, o, e) => CheckMaxLine(d, o, e) ? () => new LineEchoHandler(d.MaxLine) : null, () => LineProbe(reverse: false)),
+            (d, o, e, _) => CheckMaxLine(d, o, e) ? () => new LineEchoHandler(d.MaxLine) : null, () => LineProbe(reverse: false)),
         new("reverse", "each line back reversed by grapheme cluster (strict UTF-8)",
-            (d, o, e) => CheckMaxLine(d, o, e) ? () => new ReverseHandler(d.MaxLine) : null, () => LineProbe(reverse: true)),
+            (d, o, e, _) => CheckMaxLine(d, o, e) ? () => new ReverseHandler(d.MaxLine) : null, () => LineProbe(reverse: true)),
         new("chat", "rooms of nc/telnet users: lines to everyone else in the room, /nick /who /me /join /quit /help", CreateChat,
             // Chat greets every newcomer before it reads a line; the greeting is the answer (which is also why its room
             // sees a health check come and go).
@@ -36,7 +64,7 @@ internal static class ProtocolCatalog
 
     // What makes each reactor's handler for the settings, wrapped in the greeting when there is one; null with the
     // reasons in `errors`.
-    public static Func<IProtocolHandler>? Create(DaemonSettings daemon, ServerOptions options, List<string> errors)
+    public static Func<IProtocolHandler>? Create(DaemonSettings daemon, ServerOptions options, List<string> errors, DaemonResources resources)
     {
         if (Find(daemon.Protocol) is not { } protocol)
         {
@@ -45,7 +73,9 @@ internal static class ProtocolCatalog
         }
         if (daemon.Upstream is not null && protocol.Name != "proxy")
             errors.Add($"--upstream is for --protocol proxy, not {protocol.Name}");
-        Func<IProtocolHandler>? handlers = protocol.Create(daemon, options, errors);
+        if (daemon.Backplane is not null && protocol.Name != "chat")
+            errors.Add($"--backplane is for --protocol chat, not {protocol.Name}");
+        Func<IProtocolHandler>? handlers = protocol.Create(daemon, options, errors, resources);
         if (handlers is null)
             return null;
         if (options.Udp && handlers().Datagrams is null)
@@ -70,7 +100,7 @@ internal static class ProtocolCatalog
     }
 
     // A whole request head must fit in the input ring with room to spare.
-    private static Func<IProtocolHandler>? CreateHttp(DaemonSettings daemon, ServerOptions options, List<string> errors)
+    private static Func<IProtocolHandler>? CreateHttp(DaemonSettings daemon, ServerOptions options, List<string> errors, DaemonResources _)
     {
         if (options.InputBufferSize >= Protocols.Http.HttpHandler.MinInputBufferSize)
             return () => new Protocols.Http.BenchmarkHttpHandler();
@@ -78,19 +108,36 @@ internal static class ProtocolCatalog
         return null;
     }
 
-    // Every reactor's chat handler shares one directory of nicknames and rooms (ChatHandler.Factory).
-    private static Func<IProtocolHandler>? CreateChat(DaemonSettings daemon, ServerOptions options, List<string> errors)
+    // Every reactor's chat handler shares one directory of nicknames and rooms. With --backplane, the directory (and
+    // the backplane's connection to Redis) is made when the server makes its first handler, after every check.
+    private static Func<IProtocolHandler>? CreateChat(DaemonSettings daemon, ServerOptions options, List<string> errors, DaemonResources resources)
     {
         if (!CheckMaxLine(daemon, options, errors))
             return null;
-        if (options.OutputBufferSize >= ChatHandler.MinOutputBufferSize)
+        if (options.OutputBufferSize < ChatHandler.MinOutputBufferSize)
+        {
+            errors.Add($"--output-buffer must be at least {ChatHandler.MinOutputBufferSize} bytes for chat");
+            return null;
+        }
+        if (daemon.Backplane is null)
             return ChatHandler.Factory(daemon.MaxLine);
-        errors.Add($"--output-buffer must be at least {ChatHandler.MinOutputBufferSize} bytes for chat");
-        return null;
+        RedisEndpoint endpoint;
+        try
+        {
+            endpoint = RedisEndpoint.Parse(daemon.Backplane);
+        }
+        catch (FormatException e)
+        {
+            errors.Add($"--backplane {e.Message}");
+            return null;
+        }
+        var directory = new Lazy<ChatDirectory>(() => new ChatDirectory(resources.Own(new RedisChatBackplane(endpoint,
+            resources.Logging.CreateLogger("epollserver"), TimeSpan.FromSeconds(daemon.BackplaneTtl)))));
+        return () => new ChatHandler(directory.Value, daemon.MaxLine);
     }
 
     // HOST:PORT, [IPv6]:PORT or IPv6-literal:PORT (the last colon separates the port).
-    private static Func<IProtocolHandler>? CreateProxy(DaemonSettings daemon, ServerOptions options, List<string> errors)
+    private static Func<IProtocolHandler>? CreateProxy(DaemonSettings daemon, ServerOptions options, List<string> errors, DaemonResources _)
     {
         string? upstream = daemon.Upstream;
         int colon = upstream?.LastIndexOf(':') ?? -1;

@@ -100,8 +100,10 @@ internal static class ServeCommand
         }
         var errors = new List<string>();
         errors.AddRange(options.Validate().Select(ToFlagTerms));
+        using ILoggerFactory logging = Logging.CreateFactory(json: daemon.LogFormat == "json");
+        using var resources = new DaemonResources(logging);   // closed after the server has stopped
         // The settings are checked here, once; the server then calls the factory for each reactor's handler.
-        Func<IProtocolHandler>? handlers = ProtocolCatalog.Create(daemon, options, errors);
+        Func<IProtocolHandler>? handlers = ProtocolCatalog.Create(daemon, options, errors, resources);
         if (errors.Count > 0)
         {
             foreach (string error in errors)
@@ -109,7 +111,6 @@ internal static class ServeCommand
             PrintEnvironmentOrigin(FromEnvironment);
             return 2;
         }
-        using ILoggerFactory logging = Logging.CreateFactory(json: daemon.LogFormat == "json");
         return Daemon.Run(options, handlers!, daemon, logging.CreateLogger("epollserver"));
     }
 

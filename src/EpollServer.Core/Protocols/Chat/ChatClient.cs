@@ -4,8 +4,11 @@ using EpollServer.Net;
 
 namespace EpollServer.Protocols.Chat;
 
-internal sealed class ChatClient(Connection connection, string nick)
+internal sealed class ChatClient(ChatHandler owner, Connection connection, string nick)
 {
+    // The handler of the reactor the connection lives on: where anything for this client is posted.
+    public ChatHandler Owner { get; } = owner;
+
     public Connection Connection { get; } = connection;
 
     public string Nick { get; private set; } = nick;
@@ -20,6 +23,9 @@ internal sealed class ChatClient(Connection connection, string nick)
 
     // Over its output cap and about to be disconnected: broadcasts pass it by from now on.
     public bool Dropped { get; set; }
+
+    // A /nick waiting for the backplane's answer: the nickname asked for (held in the directory meanwhile).
+    public string? PendingNick { get; set; }
 
     public ReadOnlySpan<byte> LineEnding => UsesCrLf ? "\r\n"u8 : "\n"u8;
 

@@ -61,41 +61,54 @@ public sealed partial class ChatHandler
             Reply(client, $"* you are already {nick}");
             return;
         }
+        if (client.PendingNick is not null)
+        {
+            Refuse(client, "ERR a nickname change is already under way");
+            return;
+        }
         // Case-insensitively unique across every reactor; a client may change the case of its own nickname.
         string old = client.Nick;
-        bool taken;
+        bool sameName = string.Equals(nick, old, StringComparison.OrdinalIgnoreCase);
         lock (_directory.Lock)
         {
-            taken = !string.Equals(nick, old, StringComparison.OrdinalIgnoreCase) && !_directory.TryTakeNick(nick, client);
-            if (!taken)
+            if (!sameName && !_directory.TryTakeNick(nick, client))
             {
-                _directory.ReleaseNick(old);
-                _directory.TryTakeNick(nick, client);
-                client.Rename(nick);
+                Refuse(client, $"ERR nickname '{nick}' is taken");
+                return;
             }
         }
-        if (taken)
+        if (_backplane is not null && !sameName)
         {
-            Refuse(client, $"ERR nickname '{nick}' is taken");
+            RenameAcrossServers(client, nick);
             return;
+        }
+        lock (_directory.Lock)
+        {
+            _directory.ReleaseNick(old);
+            _directory.TryTakeNick(nick, client);
+            client.Rename(nick);
+            _backplane?.Enter(nick, client.Room!.Name);   // the same claim: only its spelling changed
         }
         Reply(client, $"* you are now {nick}");
         Notify(client.Room!, client, $"* {old} is now {nick}");
     }
 
-    // Everyone in the room, on every reactor.
+    // Everyone in the room, on every reactor (and, with a backplane, on every server).
     private void ListRoom(ChatClient client)
     {
-        string names, more;
-        int count;
+        List<string> names;
         lock (_directory.Lock)
-        {
-            List<ChatClient> members = client.Room!.Members;
-            count = members.Count;
-            names = string.Join(", ", members.Take(MaxNamesListed).Select(m => m == client ? m.Nick + " (you)" : m.Nick));
-            more = members.Count > MaxNamesListed ? $" and {members.Count - MaxNamesListed} more" : "";
-        }
-        Reply(client, $"* in {client.Room} ({count}): {names}{more}");
+            names = [.. client.Room!.Members.Select(m => m == client ? m.Nick + " (you)" : m.Nick)];
+        if (_backplane is not null)
+            ListRoomAcrossServers(client, names);
+        else
+            Reply(client, WhoLine(client.Room!, names));
+    }
+
+    private static string WhoLine(ChatRoom room, List<string> names)
+    {
+        string more = names.Count > MaxNamesListed ? $" and {names.Count - MaxNamesListed} more" : "";
+        return $"* in {room} ({names.Count}): {string.Join(", ", names.Take(MaxNamesListed))}{more}";
     }
 
     private void Act(ChatClient client, string action)
@@ -131,6 +144,7 @@ public sealed partial class ChatHandler
             room = _directory.RoomNamed(roomName);
             others = room.Members.Count;
             AddMember(client, room);
+            _backplane?.Move(client.Nick, room.Name);
         }
         Reply(client, $"* you are now in {room} with {Others(others)}");
         Join(client, room);

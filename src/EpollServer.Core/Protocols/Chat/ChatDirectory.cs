@@ -1,12 +1,14 @@
 // What the chat handlers of one server share across their reactors: every nickname, every room and who is in it
 // (and on which reactor), and each reactor's inbox for room traffic from the others. Joins, leaves, renames and
 // /who take its lock; they are commands, not messages. A message reads only its room's per-reactor member counts
-// (ChatRoom.OnReactor), so the per-message path takes no lock and shares nothing but those counts.
+// (ChatRoom.OnReactor), so the per-message path takes no lock and shares nothing but those counts. With a
+// backplane, the directory is what other servers talk to: their lines go to the reactors holding the room's members.
 using System.Collections.Concurrent;
+using System.Text;
 
 namespace EpollServer.Protocols.Chat;
 
-public sealed class ChatDirectory
+public sealed class ChatDirectory : IChatBackplaneListener
 {
     private readonly Dictionary<string, ChatClient> _byNick = new(StringComparer.OrdinalIgnoreCase);
     private readonly Dictionary<string, ChatRoom> _rooms = new(StringComparer.OrdinalIgnoreCase);
@@ -15,7 +17,24 @@ public sealed class ChatDirectory
     private int _nextRoomId;
     private int _reactorCount;
 
-    public ChatDirectory() => Lobby = NewRoom(ChatHandler.DefaultRoomName);
+    public ChatDirectory()
+        : this(null)
+    {
+    }
+
+    // With a backplane, guest nicknames carry a tag of this server's (guestabc1), so that servers do not hand out
+    // the same guestN at once; the backplane still claims each one.
+    public ChatDirectory(IChatBackplane? backplane)
+    {
+        Backplane = backplane;
+        GuestPrefix = backplane is null ? "guest" : "guest" + string.Concat(Enumerable.Range(0, 3).Select(_ => (char)('a' + Random.Shared.Next(26))));
+        Lobby = NewRoom(ChatHandler.DefaultRoomName);
+        backplane?.Start(this);
+    }
+
+    internal IChatBackplane? Backplane { get; }
+
+    internal string GuestPrefix { get; }
 
     internal object Lock { get; } = new();
 
@@ -61,7 +80,7 @@ public sealed class ChatDirectory
     {
         string nick;
         do
-            nick = $"guest{++_nextGuest}";
+            nick = $"{GuestPrefix}{++_nextGuest}";
         while (_byNick.ContainsKey(nick));
         return nick;
     }
@@ -76,6 +95,9 @@ public sealed class ChatDirectory
     }
 
     internal void ReleaseNick(string nick) => _byNick.Remove(nick);
+
+    // Under Lock.
+    internal ChatClient? HolderOf(string nick) => _byNick.GetValueOrDefault(nick);
 
     // Under Lock.
     internal ChatRoom RoomNamed(string name)
@@ -98,6 +120,47 @@ public sealed class ChatDirectory
         _rooms.Add(name, room);
         return room;
     }
+
+    // Under Lock, as a member is counted in or out: the backplane watches a room while this server has members there.
+    internal void Counted(ChatRoom room, int change)
+    {
+        if (Backplane is not null && room.Members.Count == (change > 0 ? 1 : 0))
+            Backplane.Watch(room.Name, change > 0);
+    }
+
+    // The backplane's thread: to each reactor with members in the room, through its queue.
+    void IChatBackplaneListener.Deliver(string room, ReadOnlySpan<byte> line)
+    {
+        lock (Lock)
+        {
+            if (!_rooms.TryGetValue(room, out ChatRoom? found))
+                return;   // its last member here left while the line was on its way
+            for (int r = 0; r < _reactors.Count; r++)
+            {
+                if (found.OnReactor[r] > 0)
+                    _reactors[r].DeliverFromElsewhere(found.Id, line);
+            }
+        }
+    }
+
+    void IChatBackplaneListener.ConnectionChanged(bool connected)
+    {
+        string notice = connected ? ChatHandler.BackplaneBackNotice : ChatHandler.BackplaneLostNotice;
+        lock (Lock)
+        {
+            foreach (ChatHandler reactor in _reactors)
+                reactor.TellEveryone(notice);
+        }
+    }
+
+    void IChatBackplaneListener.NickLost(string nick)
+    {
+        lock (Lock)
+        {
+            if (HolderOf(nick) is { } client)
+                client.Owner.NickTakenElsewhere(client, nick);
+        }
+    }
 }
 
 // A room, as every reactor sees it: its members (all reactors', under the directory's lock) and how many of them each
@@ -107,6 +170,9 @@ internal sealed class ChatRoom(string name, int id)
     public const int MaxReactors = 1024;
 
     public string Name { get; } = name;
+
+    // The name as UTF-8, as a line for other servers is addressed.
+    public byte[] NameUtf8 { get; } = Encoding.UTF8.GetBytes(name);
 
     public int Id { get; } = id;
 

@@ -2,7 +2,8 @@
 // the sender's nickname; lines starting with '/' are commands (ChatCommands.cs). Broadcast never waits: a reader
 // whose output ring (its cap, --output-buffer) cannot take a message is disconnected, and the others are told.
 // One handler per reactor, all sharing one ChatDirectory: a line goes at once to the room's members on this reactor,
-// and once per batch to each other reactor that has members in the room, which hands it to its own (ChatMail).
+// and once per batch to each other reactor that has members in the room, which hands it to its own (ChatMail). With
+// a backplane (ChatBackplane.cs) the batch's lines also go to other servers, and theirs come in through a queue.
 using System.Buffers;
 using System.Buffers.Binary;
 using System.Collections.Concurrent;
@@ -28,6 +29,7 @@ public sealed partial class ChatHandler : LineProtocolHandler
         [0, 1, 2, 3, 4, 5, 6, 7, 8, 10, 11, 12, 13, 14, 15, 16, 17, 18, 19, 20, 21, 22, 23, 24, 25, 26, 27, 28, 29, 30, 31, 127]);
 
     private readonly ChatDirectory _directory;
+    private readonly IChatBackplane? _backplane;
     private readonly Dictionary<int, List<ChatClient>> _local = [];   // room id -> this reactor's members of it
     private readonly List<ChatClient> _slowConsumers = [];
     private readonly byte[] _message;   // "<nick> text" of the message being broadcast
@@ -51,6 +53,7 @@ public sealed partial class ChatHandler : LineProtocolHandler
         : base(maxLineLength)
     {
         _directory = directory;
+        _backplane = directory.Backplane;
         // The longest message: '<', a nickname of MaxNickLength chars (up to 3 UTF-8 bytes each), "> ", the line.
         _message = new byte[maxLineLength + 3 + MaxNickLength * 3];
         _readInbox = ReadInbox;
@@ -58,9 +61,10 @@ public sealed partial class ChatHandler : LineProtocolHandler
     }
 
     // A handler factory for a server with several reactors: one shared directory, a handler each.
-    public static Func<IProtocolHandler> Factory(int maxLineLength = DefaultMaxLineLength)
+    // With a backplane, rooms, nicknames and /who are shared with the other servers on it.
+    public static Func<IProtocolHandler> Factory(int maxLineLength = DefaultMaxLineLength, IChatBackplane? backplane = null)
     {
-        var directory = new ChatDirectory();
+        var directory = new ChatDirectory(backplane);
         return () => new ChatHandler(directory, maxLineLength);
     }
 
@@ -74,7 +78,7 @@ public sealed partial class ChatHandler : LineProtocolHandler
     // This reactor's clients and the lines they sent; the rooms are counted once, by the first reactor to serve.
     public override IEnumerable<KeyValuePair<string, long>> Counters =>
         [.. base.Counters, new("chat-clients", Volatile.Read(ref _clients)), new("messages-relayed", MessagesRelayed),
-            new("rooms", _reactor == 0 ? _directory.Rooms : 0)];
+            new("rooms", _reactor == 0 ? _directory.Rooms : 0), .. BackplaneCounters()];
 
     public override void OnOpen(Connection connection)
     {
@@ -83,14 +87,17 @@ public sealed partial class ChatHandler : LineProtocolHandler
         int others;
         lock (_directory.Lock)
         {
-            client = new ChatClient(connection, _directory.NextGuestNick());
+            client = new ChatClient(this, connection, _directory.NextGuestNick());
             _directory.TryTakeNick(client.Nick, client);
             others = _directory.Lobby.Members.Count;
             AddMember(client, _directory.Lobby);
+            _backplane?.Enter(client.Nick, _directory.Lobby.Name);
         }
         connection.State = client;
         Volatile.Write(ref _clients, _clients + 1);
         Reply(client, $"{WelcomePrefix}: you are {client.Nick} in {_directory.Lobby} with {Others(others)}; /help lists the commands");
+        if (_backplane is { IsConnected: false })
+            Reply(client, BackplaneLostNotice);
         Join(client, _directory.Lobby);
     }
 
@@ -100,7 +107,15 @@ public sealed partial class ChatHandler : LineProtocolHandler
             return;
         Volatile.Write(ref _clients, _clients - 1);
         lock (_directory.Lock)
+        {
             _directory.ReleaseNick(client.Nick);
+            _backplane?.Leave(client.Nick);
+            if (client.PendingNick is { } pending)
+            {
+                _directory.ReleaseNick(pending);
+                _backplane?.Leave(pending);   // after the claim in flight, in the backplane's order
+            }
+        }
         if (client.Room is not null)
             Leave(client, $"* {client.Nick} {Farewell(connection)}");
     }
@@ -137,10 +152,12 @@ public sealed partial class ChatHandler : LineProtocolHandler
         ToRoom(sender.Room!, sender, _message.AsSpan(0, length));
     }
 
-    // A line to everyone in the room but `except`: here now, elsewhere at the end of this batch.
+    // A line to everyone in the room but `except`: here now, on other reactors and servers at the end of this batch.
     private void ToRoom(ChatRoom room, ChatClient? except, ReadOnlySpan<byte> line)
     {
         Broadcast(room.Id, except, line);
+        if (_backplane is not null)
+            (_toOtherServers ??= ChatBatch.Rent(_batches)).Append(room.NameUtf8, line);
         if (_outboxes.Length != _directory.ReactorCount)
             GrowOutboxes();
         for (int r = 0; r < _outboxes.Length; r++)
@@ -198,6 +215,7 @@ public sealed partial class ChatHandler : LineProtocolHandler
     {
         room.Members.Add(client);
         Volatile.Write(ref room.OnReactor[_reactor], room.OnReactor[_reactor] + 1);
+        _directory.Counted(room, +1);
     }
 
     // The rest of joining, once AddMember has counted the client in: this reactor's list, and the room told.
@@ -217,6 +235,7 @@ public sealed partial class ChatHandler : LineProtocolHandler
         {
             room.Members.Remove(client);
             Volatile.Write(ref room.OnReactor[_reactor], room.OnReactor[_reactor] - 1);
+            _directory.Counted(room, -1);
             _directory.ForgetIfEmpty(room);
         }
         List<ChatClient> members = _local[room.Id];
@@ -253,9 +272,15 @@ public sealed partial class ChatHandler : LineProtocolHandler
         mail.Length += line.Length + 8;
     }
 
-    // At the end of each batch: what this reactor has for each other one goes over in one post.
+    // At the end of each batch: what this reactor has for each other one goes over in one post, and what it has
+    // for other servers to the backplane in one call.
     private void SendMail()
     {
+        if (_toOtherServers is { IsEmpty: false } batch)
+        {
+            _backplane!.Publish(batch);
+            _toOtherServers = null;
+        }
         foreach (ChatMail mail in _outboxes)
         {
             if (mail.Pending is not { } buffer || mail.Length == 0)
@@ -312,5 +337,6 @@ public sealed partial class ChatHandler : LineProtocolHandler
         _ => "left",
     };
 
-    private static string Others(int count) => count == 1 ? "1 other" : $"{count} others";
+    // With a backplane only this server's members are counted at once; /who asks every server.
+    private string Others(int count) => (count == 1 ? "1 other" : $"{count} others") + (_backplane is null ? "" : " on this server");
 }
