@@ -3,7 +3,8 @@
 # images (no registry here), then the real Dockerfile and docker-compose.yml, unchanged:
 #   build (the image's test stage runs the suite) -> up -> healthy -> non-root -> echo through 127.0.0.1 ->
 #   stats and fds (inside and from the host) -> the admin endpoint, and Prometheus scraping it (a PromQL query) ->
-#   the load service -> SIGTERM -> exit 0 -> everything torn down.
+#   the load service -> chat on three daemons through Redis behind HAProxy (order across daemons, one daemon
+#   killed, Redis stopped and started) -> SIGTERM -> exit 0 -> everything torn down.
 # Exit 0: passed, or skipped with the reason on the last line (not root). Anything else: failed, with the logs.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -28,7 +29,7 @@ fail() {
 cleanup() {
     local status=$? clean=0
     set +e
-    if [[ -n ${DOCKER_HOST:-} ]]; then compose --profile load --profile monitoring down --volumes --remove-orphans >/dev/null 2>&1; fi
+    if [[ -n ${DOCKER_HOST:-} ]]; then compose --profile load --profile monitoring --profile chat down --volumes --remove-orphans >/dev/null 2>&1; fi
     engine_stop "$work/engine" >/dev/null
     engine_check_clean "$work/engine" || clean=1
     rm -rf "$work"
@@ -65,7 +66,10 @@ free_port() {
 port=$(free_port 7007)
 admin_port=$(free_port 9100)
 prometheus_port=$(free_port 9090)
+chat_port=$(free_port 7100)
 export EPOLLSERVER_PUBLISH_PORT=$port EPOLLSERVER_ADMIN_PUBLISH_PORT=$admin_port EPOLLSERVER_PROMETHEUS_PORT=$prometheus_port
+# The chat daemons' nicknames outlive a killed daemon by this long (the test waits for it).
+export EPOLLSERVER_CHAT_PUBLISH_PORT=$chat_port EPOLLSERVER_BACKPLANE_TTL=4
 
 step "build the real Dockerfile: the server and load images (the test stage runs the suite inside)"
 compose --profile load build > "$work/build.log" 2>&1 || { tail -n 60 "$work/build.log"; fail "docker build failed"; }
@@ -135,6 +139,8 @@ compose --profile monitoring stop prometheus >/dev/null 2>&1
 step "the load service: echo from its own container on the internal network"
 compose --profile load run --rm load 2>&1 | tail -n 12 || fail "the load run failed"
 
+source scripts/container/chat-check.sh
+
 step "stop: SIGTERM to PID 1, graceful exit 0"
 started=$SECONDS
 compose stop server
@@ -147,5 +153,5 @@ echo "exit code $code after ${took} s"
 [[ $code == 0 ]] || fail "exit code $code"
 
 step "tear down"
-compose --profile load --profile monitoring down --volumes --remove-orphans >/dev/null 2>&1
+compose --profile load --profile monitoring --profile chat down --volumes --remove-orphans >/dev/null 2>&1
 echo "container test: passed in ${SECONDS} s"

@@ -5,12 +5,15 @@
 #   standin_images_build WORKDIR      build whichever of the first three images below the engine lacks;
 #                                     WORKDIR holds the temporary rootfs, build contexts and build logs
 #   standin_prometheus_build WORKDIR  the fourth, when the engine lacks it
+#   standin_service_build WORKDIR NAME  prometheus, redis or haproxy (the compose profiles' service images)
 #
 #   localhost/debian-base:bookworm              debootstrap --variant=minbase, imported as one layer
 #   mcr.microsoft.com/dotnet/runtime-deps:10.0  standins/runtime-deps.Dockerfile, FROM the base
 #   mcr.microsoft.com/dotnet/sdk:10.0           standins/sdk.Dockerfile, FROM runtime-deps + /usr/share/dotnet
 #   prom/prometheus:v2.53.0                     standins/prometheus.Dockerfile, FROM runtime-deps + Debian's
 #                                               prometheus (standin_prometheus_build, for the monitoring profile)
+#   redis:7.0.15, haproxy:2.6.12                standins/redis.Dockerfile, haproxy.Dockerfile: the same with
+#                                               Debian's redis-server and haproxy (the chat profile)
 #
 # A Dockerfile naming the two Microsoft tags then builds unchanged: an image present under the exact name
 # is used and nothing is pulled. An image is rebuilt when an image it is built FROM was just rebuilt, so
@@ -29,6 +32,9 @@ STANDIN_RUNTIME_DEPS=mcr.microsoft.com/dotnet/runtime-deps:10.0
 STANDIN_SDK=mcr.microsoft.com/dotnet/sdk:10.0
 # The compose file's monitoring profile names this tag; the stand-in holds Debian's prometheus (2.42) under it.
 STANDIN_PROMETHEUS=prom/prometheus:v2.53.0
+# The chat profile's: Debian's redis-server (7.0.15) and haproxy (2.6.12), under the official images' tags.
+STANDIN_REDIS=redis:7.0.15
+STANDIN_HAPROXY=haproxy:2.6.12
 
 standin_images_build() {
     local work parent_rebuilt=0
@@ -55,18 +61,26 @@ standin_images_build() {
 }
 
 # prom/prometheus, FROM the runtime-deps stand-in with Debian's package (after standin_images_build).
-standin_prometheus_build() {
-    local work=$1 t0
+# The service images of the compose file's profiles, each FROM the runtime-deps stand-in with Debian's package:
+#   standin_service_build WORKDIR prometheus|redis|haproxy
+standin_service_build() {
+    local work=$1 tag t0
+    case $2 in
+        prometheus) tag=$STANDIN_PROMETHEUS ;;
+        redis) tag=$STANDIN_REDIS ;;
+        haproxy) tag=$STANDIN_HAPROXY ;;
+        *) echo "standin_service_build: unknown service '$2'" >&2; return 1 ;;
+    esac
     t0=$(_standin_now)
-    if ! _standin_missing "$STANDIN_PROMETHEUS"; then
-        _standin_present "$STANDIN_PROMETHEUS"
+    if ! _standin_missing "$tag"; then
+        _standin_present "$tag"
         return 0
     fi
-    _standin_docker_build "$work/build-prometheus.log" -t "$STANDIN_PROMETHEUS" \
-        -f "$STANDIN_DOCKERFILES/prometheus.Dockerfile" "$STANDIN_DOCKERFILES" || return 1
-    printf 'standin: %-44s built in %5s s, %s\n' "$STANDIN_PROMETHEUS" "$(_standin_since "$t0")" \
-        "$(_standin_size "$STANDIN_PROMETHEUS")"
+    _standin_docker_build "$work/build-$2.log" -t "$tag" -f "$STANDIN_DOCKERFILES/$2.Dockerfile" "$STANDIN_DOCKERFILES" || return 1
+    printf 'standin: %-44s built in %5s s, %s\n' "$tag" "$(_standin_since "$t0")" "$(_standin_size "$tag")"
 }
+
+standin_prometheus_build() { standin_service_build "$1" prometheus; }
 
 # ---- helpers ---------------------------------------------------------------------------------------
 

@@ -69,6 +69,20 @@ public sealed partial class RedisBackplaneTests
         }
     }
 
+    // /nick waits for every server's answer; the lines sent behind it wait too, and go out under the new name.
+    [Fact]
+    public void LinesSentRightAfterNick_GoOutUnderTheNewName_InOrder()
+    {
+        using var redis = RedisProcess.Start();
+        using DaemonProcess d1 = Daemon(redis), d2 = Daemon(redis);
+        using ChatUser x = ChatUser.Join(d1), y = ChatUser.Join(d2);
+        x.NextWhere(l => l == $"* {y.Nick} joined #lobby");   // d1 hears d2's room
+        x.Client.Send("/nick quick\nfirst\nsecond\n");
+        Assert.Equal($"* {x.Nick} is now quick", y.NextWhere(l => l.Contains(" is now ", StringComparison.Ordinal) || l.StartsWith('<')));
+        Assert.Equal("<quick> first", y.Next());
+        Assert.Equal("<quick> second", y.Next());
+    }
+
     [Fact]
     public void ADaemonKilled_CutsOffItsClients_TheOthersCarryOn_AndItsNicknameIsFreeAfterTheTtl()
     {

@@ -73,7 +73,10 @@ internal sealed class BenchRunner
         }
         using (process)
         {
-            LoadPlan plan = shaped with { Target = process.EndPoint, ServerPid = process.Pid };
+            LoadPlan plan = shaped with
+            {
+                Target = process.EndPoint, ServerPid = process.Pid, CompanionPids = process.CompanionPids, ReceiverTarget = process.ReceiverEndPoint,
+            };
             summary.Rounds.Add(scenario.Run(plan, server.Name, Progress));
             summary.ExitCodes.Add(process.Stop());
         }

@@ -1,5 +1,6 @@
 // The cases `bench` runs. "quick" is the headline (echo, 64 connections, 64 B); "full" is the whole list;
-// "scaling" runs echo and chat fan-out against 1, 2, 4, ... reactors (Peers.Scaling); "http" is the wrk cases.
+// "scaling" runs echo and chat fan-out against 1, 2, 4, ... reactors (Peers.Scaling); "http" is the wrk cases;
+// "backplane" is chat fan-out on one daemon against two daemons sharing the room through Redis.
 using EpollServer.LoadTests.Engine;
 
 namespace EpollServer.LoadTests.Bench;
@@ -19,6 +20,9 @@ internal static class BenchSuite
 
     private static readonly BenchCase Headline = new(HeadlineId, "echo round trip, 64 connections, 64 B, closed model", "echo",
         p => p with { Connections = 64, Size = 64, Depth = 1 }) { IncludesBlocking = true };
+
+    private static readonly BenchCase ChatFanout = new("chat-100", "chat fan-out, 1 sender to 100 receivers, window 16", "chat",
+        p => p with { Connections = 100, Size = 64, Depth = 16 });
 
     // HTTP plaintext by TechEmpower's rules, driven by wrk against the servers that speak HTTP (nginx, Kestrel).
     public static readonly IReadOnlyList<BenchCase> Http =
@@ -40,17 +44,22 @@ internal static class BenchSuite
         new("idle-10k", "10,000 idle connections: server memory and fds", "idle", p => p with { Connections = 10_000, ConnectTimeout = TimeSpan.FromSeconds(60) }),
         new("line-64c", "line protocol, 64 connections, 64 B lines", "line", p => p with { Connections = 64, Size = 64, Depth = 1 }),
         new("reverse-64c", "reverse, 64 connections, 64 B lines", "reverse", p => p with { Connections = 64, Size = 64, Depth = 1 }),
-        new("chat-100", "chat fan-out, 1 sender to 100 receivers, window 16", "chat", p => p with { Connections = 100, Size = 64, Depth = 16 }),
+        ChatFanout,
         .. Http,
     ];
 
     public static readonly IReadOnlyList<BenchCase> Quick = [Headline];
 
+    public static readonly IReadOnlyList<BenchCase> Backplane = [ChatFanout];
+
+    // The servers the backplane suite compares when --servers is not given.
+    public static readonly IReadOnlyList<string> BackplaneServers = [Peers.EpollServer, "epollserver-redis"];
+
     public static readonly IReadOnlyList<BenchCase> Scaling =
     [
         Headline,
         new("echo-256c-64b-pipelined", "echo pipelined, 256 connections x 16 in flight, 64 B", "echo", p => p with { Connections = 256, Size = 64, Depth = 16 }),
-        new("chat-100", "chat fan-out, 1 sender to 100 receivers, window 16", "chat", p => p with { Connections = 100, Size = 64, Depth = 16 }),
+        ChatFanout,
     ];
 
     public static IReadOnlyList<BenchCase> Named(string suite, string? only)
@@ -61,7 +70,8 @@ internal static class BenchSuite
             "full" => Full,
             "scaling" => Scaling,
             "http" => Http,
-            _ => throw new ArgumentException($"unknown suite '{suite}' (quick, full, scaling or http)"),
+            "backplane" => Backplane,
+            _ => throw new ArgumentException($"unknown suite '{suite}' (quick, full, scaling, http or backplane)"),
         };
         if (string.IsNullOrEmpty(only))
             return cases;

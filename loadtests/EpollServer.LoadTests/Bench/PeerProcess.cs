@@ -10,6 +10,7 @@ internal sealed class PeerProcess : IDisposable
     private static readonly TimeSpan StopTimeout = TimeSpan.FromSeconds(10);
 
     private readonly ChildProcess _child;
+    private readonly List<ChildProcess> _companions = [];   // a second daemon and its Redis (Peer.TwoOnRedis)
 
     private PeerProcess(Peer peer, ChildProcess child)
     {
@@ -25,9 +26,16 @@ internal sealed class PeerProcess : IDisposable
 
     public IPEndPoint EndPoint => new(IPAddress.Loopback, Port);
 
+    // Where chat receivers connect: the second daemon, for a peer on Redis; null otherwise.
+    public IPEndPoint? ReceiverEndPoint { get; private set; }
+
+    public IReadOnlyList<int> CompanionPids => [.. _companions.Select(c => c.Pid)];
+
     public static PeerProcess Start(Peer peer, PeerFiles files, string protocol, string? cpus,
         IReadOnlyDictionary<string, string>? environment = null)
     {
+        if (peer.TwoOnRedis)
+            return StartTwoOnRedis(peer, files, protocol, cpus, environment);
         if (peer.ReportsItsPort)
             return StartOn(peer, files, protocol, cpus, environment, 0);
         // A peer given its port: one that another program holds makes it exit at once, and the next is tried.
@@ -48,15 +56,40 @@ internal sealed class PeerProcess : IDisposable
 
     private const int GivenPortAttempts = 10;
 
+    // Redis, then the daemon twice on it (all on the server's CPUs): the first is the peer, the rest its companions.
+    private static PeerProcess StartTwoOnRedis(Peer peer, PeerFiles files, string protocol, string? cpus, IReadOnlyDictionary<string, string>? environment)
+    {
+        cpus = peer.Cpus ?? cpus;
+        (ChildProcess redis, int redisPort) = RedisChild.Start(Wrapper(cpus));
+        string[] backplane = ["--backplane", $"redis://127.0.0.1:{redisPort}"];
+        PeerProcess? first = null;
+        try
+        {
+            first = StartOn(peer, files, protocol, cpus, environment, 0, backplane);
+            first._companions.Add(redis);
+            PeerProcess second = StartOn(peer, files, protocol, cpus, environment, 0, backplane);
+            first._companions.Insert(0, second._child);
+            first.ReceiverEndPoint = second.EndPoint;
+            return first;
+        }
+        catch
+        {
+            if (first is null)
+                redis.Dispose();
+            first?.Dispose();
+            throw;
+        }
+    }
+
     internal static PeerProcess StartOn(Peer peer, PeerFiles files, string protocol, string? cpus,
-        IReadOnlyDictionary<string, string>? environment, int port)
+        IReadOnlyDictionary<string, string>? environment, int port, IReadOnlyList<string>? extraArguments = null)
     {
         cpus = peer.Cpus ?? cpus;
         int cpuCount = cpus is null ? Environment.ProcessorCount : Cli.CpuPlan.List(cpus).Length;
-        string[] command = peer.CommandLine(files, new PeerLaunch(protocol, cpuCount, port));
+        string[] command = [.. peer.CommandLine(files, new PeerLaunch(protocol, cpuCount, port)), .. extraArguments ?? []];
         // Every .NET server gets the same GC mode (workstation, as epollserver ships), so they differ in I/O only.
         var variables = new Dictionary<string, string>(environment ?? new Dictionary<string, string>()) { ["DOTNET_gcServer"] = "0" };
-        var child = ChildProcess.Start(command, cpus is not null && TasksetAvailable ? ["taskset", "-c", cpus] : null, variables, redirectInput: true);
+        var child = ChildProcess.Start(command, Wrapper(cpus), variables, redirectInput: true);
         var peerProcess = new PeerProcess(peer, child);
         if (!(port == 0 ? child.WaitForListening(StartTimeout) : child.WaitForListeningOn(port, StartTimeout)))
         {
@@ -69,11 +102,28 @@ internal sealed class PeerProcess : IDisposable
 
     public string RecentOutput() => _child.RecentOutput();
 
-    // SIGTERM and wait; the exit code (or null after a forced kill) goes into the report.
-    public int? Stop() => _child.Stop(StopTimeout);
+    private static string[]? Wrapper(string? cpus) => cpus is not null && TasksetAvailable ? ["taskset", "-c", cpus] : null;
+
+    // SIGTERM and wait; the exit code (or null after a forced kill) goes into the report. Companions are stopped
+    // after the peer, the second daemon before its Redis; a companion's failure shows as the peer's (null).
+    public int? Stop()
+    {
+        int? exit = _child.Stop(StopTimeout);
+        foreach (ChildProcess companion in _companions)
+        {
+            if (companion.Stop(StopTimeout) != 0)
+                exit = null;
+        }
+        return exit;
+    }
 
     private static readonly bool TasksetAvailable =
         Environment.GetEnvironmentVariable("PATH")?.Split(':').Any(d => File.Exists(Path.Combine(d, "taskset"))) == true;
 
-    public void Dispose() => _child.Dispose();
+    public void Dispose()
+    {
+        _child.Dispose();
+        foreach (ChildProcess companion in _companions)
+            companion.Dispose();
+    }
 }

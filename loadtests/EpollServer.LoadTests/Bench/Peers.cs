@@ -15,9 +15,14 @@ internal sealed record Peer(string Name, string Description, IReadOnlyList<strin
 {
     public static readonly IReadOnlyList<string> EchoOnly = ["echo"];
     public static readonly IReadOnlyList<string> HttpOnly = ["http"];
+    public static readonly IReadOnlyList<string> ChatOnly = ["chat"];
 
     // False for a server that cannot bind port 0 and report it (nginx): PeerProcess gives it a port.
     public bool ReportsItsPort { get; init; } = true;
+
+    // Chat across daemons: PeerProcess starts a redis-server, then this command twice with --backplane on it; the
+    // sender talks to the first, the receivers to the second.
+    public bool TwoOnRedis { get; init; }
 
     // In `bench` when --servers is not given; a variant measured on purpose (busy-poll) is named instead.
     public bool InDefaultBench { get; init; } = true;
@@ -54,6 +59,9 @@ internal static class Peers
             (f, run) => EpollServerArguments(f, run.Protocol, program: f.NativeAot())) { InDefaultBench = false },
         new("epollserver-1", "EpollServer on epoll, one reactor (--reactors 1)", null,
             (f, run) => EpollServerArguments(f, run.Protocol, reactors: "1")) { InDefaultBench = false },
+        new("epollserver-redis", "two EpollServer daemons, a reactor per server CPU each, sharing rooms through a redis-server " +
+            "(--backplane): the chat sender on one, the receivers on the other; CPU, RSS and fds are the three processes'",
+            Peer.ChatOnly, (f, run) => EpollServerArguments(f, run.Protocol)) { TwoOnRedis = true, InDefaultBench = false },
         new("epollserver-reuseport", "EpollServer on epoll, a reactor per server CPU, each with its own SO_REUSEPORT listener", null,
             (f, run) => EpollServerArguments(f, run.Protocol, accept: "reuseport")) { InDefaultBench = false },
         new("epollserver-poll", "EpollServer on poll(2), a reactor per server CPU", null, (f, run) => EpollServerArguments(f, run.Protocol, "poll")),

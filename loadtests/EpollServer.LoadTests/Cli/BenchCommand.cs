@@ -11,7 +11,7 @@ internal static class BenchCommand
 {
     private static readonly Option<string> Suite = new("--suite")
     {
-        Description = "quick (the headline echo case), full (every case) or scaling (1, 2, 4, ... reactors on half the CPUs, the generator on the other half) or http (wrk against nginx and Kestrel)",
+        Description = "quick (the headline echo case), full (every case) or scaling (1, 2, 4, ... reactors on half the CPUs, the generator on the other half) http (wrk against nginx and Kestrel) or backplane (chat fan-out on one daemon against two sharing the room through Redis)",
         DefaultValueFactory = _ => "quick",
     };
     private static readonly Option<string?> Cases = new("--cases") { Description = "only these case ids, comma-separated (see `list`)" };
@@ -101,7 +101,11 @@ internal static class BenchCommand
     {
         IReadOnlyList<Peer> scaling = Peers.Scaling(ScalingCpus());
         if (parsed.GetValue(Servers) is not { } names)
-            return IsScaling(parsed) ? [.. scaling] : [.. Peers.All.Where(p => p.InDefaultBench)];
+        {
+            return IsScaling(parsed) ? [.. scaling]
+                : parsed.GetValue(Suite) == "backplane" ? [.. BenchSuite.BackplaneServers.Select(Peers.Find)]
+                : [.. Peers.All.Where(p => p.InDefaultBench)];
+        }
         return [.. names.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries)
             .Select(name => scaling.FirstOrDefault(p => p.Name == name) ?? Peers.Find(name))];
     }

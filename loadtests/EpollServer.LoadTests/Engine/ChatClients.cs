@@ -143,11 +143,14 @@ internal sealed class ChatReceiver : LoadClient
     private long _next;          // the sequence number this receiver expects next
     private bool _welcomed;
 
-    public ChatReceiver(ClientLoop owner, ChatFanout fanout)
+    public ChatReceiver(ClientLoop owner, ChatFanout fanout, System.Net.IPEndPoint? target = null)
         : base(owner)
     {
         _fanout = fanout;
+        Target = target;
     }
+
+    public override System.Net.IPEndPoint? Target { get; }
 
     public override bool Ready => IsOpen && _welcomed;
 

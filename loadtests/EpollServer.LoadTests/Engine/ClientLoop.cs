@@ -134,7 +134,7 @@ internal sealed class ClientLoop : IDisposable
                 if (!client.ConnectsUpFront)
                     continue;
                 started++;
-                client.Connect(Target);
+                client.Connect(client.Target ?? Target);
             }
         };
     }

@@ -29,6 +29,9 @@ internal abstract class LoadClient : IProtocolHandler
     // Clients that open their connection in the connect phase, before the clock starts (all but churn).
     public virtual bool ConnectsUpFront => true;
 
+    // Where this client connects when not its loop's target (chat receivers on another daemon).
+    public virtual System.Net.IPEndPoint? Target => null;
+
     // Ready to be measured: connected, and for chat also welcomed (so it is in the room before messages flow).
     public virtual bool Ready => IsOpen;
 

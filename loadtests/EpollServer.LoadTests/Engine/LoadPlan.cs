@@ -37,6 +37,13 @@ internal sealed record LoadPlan
     // The server's pid when it runs on this machine: its RSS, CPU and /proc fd count go into the report.
     public int? ServerPid { get; init; }
 
+    // Processes the server needs beside ServerPid (a second daemon and Redis, for chat across daemons): sampled with
+    // it and summed, so the report shows what the whole deployment costs.
+    public IReadOnlyList<int> CompanionPids { get; init; } = [];
+
+    // Chat: where the receivers connect, when not Target (another daemon on the same backplane as the sender's).
+    public IPEndPoint? ReceiverTarget { get; init; }
+
     public bool OpenModel => Rate > 0;
 
     public string ModelDescription => OpenModel

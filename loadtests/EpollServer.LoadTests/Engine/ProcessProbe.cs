@@ -24,6 +24,20 @@ internal static class ProcessProbe
         }
     }
 
+    // The server's process with its companions (LoadPlan.CompanionPids), summed; null when any of them has gone.
+    public static ProcessSample? SampleServer(LoadPlan plan)
+    {
+        if (plan.ServerPid is not int pid || Sample(pid) is not { } total)
+            return null;
+        foreach (int companion in plan.CompanionPids)
+        {
+            if (Sample(companion) is not { } more)
+                return null;
+            total = total with { RssBytes = total.RssBytes + more.RssBytes, Fds = total.Fds + more.Fds, CpuSeconds = total.CpuSeconds + more.CpuSeconds };
+        }
+        return total;
+    }
+
     // The share of one core the process used between two samples.
     public static double CpuShare(ProcessSample before, ProcessSample after)
     {

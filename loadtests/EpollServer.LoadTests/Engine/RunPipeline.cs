@@ -56,7 +56,7 @@ internal sealed class RunPipeline : IDisposable
         return Ready = ClientLoop.ReadyTotal(Loops);
     }
 
-    public ProcessSample? SampleServer() => _plan.ServerPid is int pid ? ProcessProbe.Sample(pid) : null;
+    public ProcessSample? SampleServer() => ProcessProbe.SampleServer(_plan);
 
     // Until `done` holds or `timeout` passes, reporting progress as it waits; true if `done` held.
     public bool WaitUntil(string phase, Func<bool> done, TimeSpan timeout)

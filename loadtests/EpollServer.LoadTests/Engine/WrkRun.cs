@@ -102,7 +102,7 @@ internal sealed partial class WrkRun
         }
     }
 
-    private ProcessSample? SampleServer() => _plan.ServerPid is int pid ? ProcessProbe.Sample(pid) : null;
+    private ProcessSample? SampleServer() => ProcessProbe.SampleServer(_plan);
 
     private WrkOutcome RunWrk(string script, TimeSpan duration, string phase, List<(double, ProcessSample)>? timeline)
     {

@@ -69,7 +69,7 @@ internal static class ScenarioCatalog
             },
         };
         RunResult result = run.Execute("chat", server, (loop, i) =>
-            i < receivers ? new ChatReceiver(loop, fanout) : sender = new ChatSender(loop, fanout, plan.Size, plan.OpenModel));
+            i < receivers ? new ChatReceiver(loop, fanout, plan.ReceiverTarget) : sender = new ChatSender(loop, fanout, plan.Size, plan.OpenModel));
         result.Figures.Add(("receivers", receivers.ToString()));
         result.Figures.Add(("messages sent", sender!.Sent.ToString()));
         result.Figures.Add(("messages delivered to every receiver", fanout.FullyDelivered.ToString()));

@@ -19,6 +19,9 @@ public sealed partial class Connection
         UpdateInterest();
     }
 
+    // True between PauseReading and ResumeReading: a handler reading several messages out of one batch stops there.
+    public bool IsReadingPaused => _readStopped;
+
     // Reading goes on, and the buffered input is offered to the handler at the end of the current batch (not inside
     // the caller's callback).
     public void ResumeReading()

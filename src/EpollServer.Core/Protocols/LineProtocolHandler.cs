@@ -55,7 +55,7 @@ public abstract class LineProtocolHandler : IProtocolHandler
     public int OnData(Connection connection, ReadableBytes data)
     {
         int consumed = 0;
-        while (!connection.IsClosing)
+        while (!connection.IsClosing && !connection.IsReadingPaused)   // a line may pause the rest (chat's /nick)
         {
             ReadableBytes rest = data.Slice(consumed);
             int newline = rest.IndexOf((byte)'\n');

@@ -1,9 +1,7 @@
-// A real redis-server (Debian's package; scripts/test installs it without starting its service) as a child
-// process for the backplane tests: no persistence, loopback only. Redis cannot bind port 0 and say which it got,
-// so it is given a port; one another program holds makes it exit at once and the next is tried, and it counts as
-// started only once /proc shows it holding the listener (ChildProcess.WaitForListeningOn). It can be stopped and
-// started again on the same port (Redis restarted mid-conversation), or frozen with SIGSTOP (a Redis that answers
-// nothing).
+// A real redis-server (Debian's package; scripts/test installs it without starting its service) for the backplane
+// tests, started as the bench starts one (RedisChild: a given port, found by the listener it holds). It can be
+// stopped and started again on the same port (Redis restarted mid-conversation), or frozen with SIGSTOP (a Redis
+// that answers nothing).
 using EpollServer.LoadTests.Bench;
 
 namespace EpollServer.Tests.Infrastructure;
@@ -26,13 +24,15 @@ public sealed class RedisProcess : IDisposable
 
     public static RedisProcess Start()
     {
-        for (int attempt = 0; attempt < 10; attempt++)
+        try
         {
-            int port = Random.Shared.Next(20_000, 60_000);
-            if (TryStartOn(port) is { } child)
-                return new RedisProcess(child, port);
+            (ChildProcess child, int port) = RedisChild.Start();
+            return new RedisProcess(child, port);
         }
-        throw new Xunit.Sdk.XunitException("redis-server did not start on any of 10 ports (is it installed? scripts/test installs it)");
+        catch (InvalidOperationException e)
+        {
+            throw new Xunit.Sdk.XunitException($"{e.Message} (scripts/test installs it)");
+        }
     }
 
     // Stopped (SIGTERM, as an operator restarts it), with everything it held gone: no persistence.
@@ -78,19 +78,13 @@ public sealed class RedisProcess : IDisposable
 
     private static ChildProcess? TryStartOn(int port)
     {
-        ChildProcess child;
         try
         {
-            child = ChildProcess.Start(["redis-server", "--port", port.ToString(), "--bind", "127.0.0.1", "--save", "",
-                "--appendonly", "no", "--protected-mode", "no", "--dir", Path.GetTempPath(), "--loglevel", "warning"]);
+            return RedisChild.TryStart(port);
         }
-        catch (System.ComponentModel.Win32Exception e)
+        catch (InvalidOperationException e)
         {
-            throw new Xunit.Sdk.XunitException($"redis-server is not installed (apt-get install redis-server; scripts/test installs it): {e.Message}");
+            throw new Xunit.Sdk.XunitException($"{e.Message} (scripts/test installs it)");
         }
-        if (child.WaitForListeningOn(port, TimeSpan.FromSeconds(15)))
-            return child;
-        child.Dispose();
-        return null;
     }
 }

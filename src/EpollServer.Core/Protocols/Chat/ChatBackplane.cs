@@ -76,6 +76,7 @@ public sealed partial class ChatHandler
     });
 
     // /nick with a backplane: `nick` is held here already; the backplane claims it everywhere before it is taken.
+    // The client's next lines wait (reading paused) until the answer, so they go out under the name it asked for.
     private void RenameAcrossServers(ChatClient client, string nick)
     {
         if (!_backplane!.IsConnected)
@@ -87,6 +88,7 @@ public sealed partial class ChatHandler
         }
         string old = client.Nick;
         client.PendingNick = nick;
+        client.Connection.PauseReading();
         _backplane.Rename(old, nick, client.Room!.Name, held => _loop!.Post(() => Renamed(client, old, nick, held)));
     }
 
@@ -95,6 +97,7 @@ public sealed partial class ChatHandler
         client.PendingNick = null;
         if (client.Connection.IsClosing)
             return;   // its close released both names
+        client.Connection.ResumeReading();
         lock (_directory.Lock)
         {
             _directory.ReleaseNick(held ? old : nick);   // names that differ beyond case (ChangeNick)

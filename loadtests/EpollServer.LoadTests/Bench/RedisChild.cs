@@ -1,0 +1,42 @@
+// redis-server as a child process (Debian's redis-server), for the bench's chat-across-daemons peer and the tests:
+// no persistence, loopback only. Redis cannot bind port 0 and say which it got, so it is given a port; one another
+// program holds makes it exit at once (and the next is tried), and it counts as started only once /proc shows it
+// holding that port's listener.
+namespace EpollServer.LoadTests.Bench;
+
+internal static class RedisChild
+{
+    private const int Attempts = 10;
+    private static readonly TimeSpan StartTimeout = TimeSpan.FromSeconds(15);
+
+    // On a free-looking port, trying others while they are taken.
+    public static (ChildProcess Redis, int Port) Start(IReadOnlyList<string>? wrapper = null)
+    {
+        for (int attempt = 0; attempt < Attempts; attempt++)
+        {
+            int port = Random.Shared.Next(20_000, 60_000);
+            if (TryStart(port, wrapper) is { } redis)
+                return (redis, port);
+        }
+        throw new InvalidOperationException($"redis-server did not start on any of {Attempts} ports");
+    }
+
+    // On `port`, or null when something else holds it.
+    public static ChildProcess? TryStart(int port, IReadOnlyList<string>? wrapper = null)
+    {
+        ChildProcess redis;
+        try
+        {
+            redis = ChildProcess.Start(["redis-server", "--port", port.ToString(System.Globalization.CultureInfo.InvariantCulture), "--bind", "127.0.0.1",
+                "--save", "", "--appendonly", "no", "--protected-mode", "no", "--dir", Path.GetTempPath(), "--loglevel", "warning"], wrapper);
+        }
+        catch (System.ComponentModel.Win32Exception e)
+        {
+            throw new InvalidOperationException($"redis-server is not installed (Debian: apt-get install redis-server): {e.Message}", e);
+        }
+        if (redis.WaitForListeningOn(port, StartTimeout))
+            return redis;
+        redis.Dispose();
+        return null;
+    }
+}
