@@ -24,8 +24,9 @@ public sealed partial class RedisChatBackplane : IChatBackplane
     public const string KeyPrefix = "epollserver:chat:";
     public static readonly TimeSpan DefaultTimeToLive = TimeSpan.FromSeconds(15);
 
-    // Batches queued for the worker beyond which a reactor's lines are dropped rather than queued (Redis too slow).
-    private const int MaxQueuedBatches = 4096;
+    // Batches queued for the worker beyond which a reactor's lines are dropped rather than queued (Redis too slow):
+    // at least 16 KiB each, so a Redis that stops answering holds at most some 16 MiB here.
+    private const int MaxQueuedBatches = 1024;
 
     // Atomically: take the nickname if it is free, or keep it (refreshing its TTL) if this server holds it.
     private const string ClaimScript = """
@@ -107,12 +108,15 @@ public sealed partial class RedisChatBackplane : IChatBackplane
 
     public void Publish(ChatBatch batch)
     {
-        if (!IsConnected || Interlocked.Increment(ref _queuedBatches) > MaxQueuedBatches)
+        if (!IsConnected)
         {
-            if (IsConnected)
-                Interlocked.Decrement(ref _queuedBatches);
-            Interlocked.Add(ref _dropped, Lines(batch));
-            batch.Release();
+            Drop(batch);
+            return;
+        }
+        if (Interlocked.Increment(ref _queuedBatches) > MaxQueuedBatches)
+        {
+            Interlocked.Decrement(ref _queuedBatches);
+            Drop(batch);
             return;
         }
         Queue(new Work(WorkKind.Publish, batch));
@@ -137,12 +141,13 @@ public sealed partial class RedisChatBackplane : IChatBackplane
             work.Batch?.Release();   // disposed
     }
 
-    private static int Lines(ChatBatch batch)
+    private void Drop(ChatBatch batch)
     {
-        int count = 0;
+        int lines = 0;
         for (int offset = 0; batch.TryRead(ref offset, out _, out _);)
-            count++;
-        return count;
+            lines++;
+        Interlocked.Add(ref _dropped, lines);
+        batch.Release();
     }
 
     // The queued work, in order, until disposed.
@@ -154,7 +159,9 @@ public sealed partial class RedisChatBackplane : IChatBackplane
             {
                 await RunAsync(work).ConfigureAwait(false);
             }
-            catch (Exception e) when (e is RedisException or TimeoutException or ObjectDisposedException)
+#pragma warning disable CA1031 // the worker outlives any one command: what failed is answered as failed, and logged
+            catch (Exception e)
+#pragma warning restore CA1031
             {
                 Failed(work, e);
             }
@@ -176,10 +183,13 @@ public sealed partial class RedisChatBackplane : IChatBackplane
         _ => Task.CompletedTask,
     };
 
-    // A command that failed (Redis gone mid-way): what was asked is answered as failed, lines are counted dropped.
+    // A command that failed (Redis gone mid-way, or slow past its timeout): what was asked is answered as failed.
     private void Failed(Work work, Exception e)
     {
-        _logger.LogDebug("backplane: {Kind} failed: {Error}", work.Kind, e.Message);
+        if (e is RedisException or TimeoutException or ObjectDisposedException)
+            _logger.LogDebug("backplane: {Kind} failed: {Error}", work.Kind, e.Message);
+        else
+            _logger.LogWarning(e, "backplane: {Kind} failed", work.Kind);
         switch (work.Answer)
         {
             case Action<bool> rename:

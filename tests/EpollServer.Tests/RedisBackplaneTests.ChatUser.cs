@@ -118,10 +118,13 @@ public sealed partial class RedisBackplaneTests
         public string AnswerToNick(string nick) =>
             NextWhere(l => l == $"* you are now {nick}" || l.StartsWith("ERR nickname", StringComparison.Ordinal));
 
+        // Joins `room` and returns once this daemon hears it: the first member a daemon has in a room makes it
+        // subscribe, and its backplane answers /who only after that.
         public void MoveTo(string room)
         {
             Send($"/join {room}");
             NextWhere(l => l.StartsWith($"* you are now in #{room}", StringComparison.Ordinal));
+            Who(room);
         }
 
         // The names /who lists for `room` (this user's own marked " (you)"), sorted.

@@ -27,7 +27,6 @@ public sealed partial class RedisBackplaneTests
         carol.MoveTo("talk");
         alice.Expect("* carol joined #talk");
         bob.Expect("* carol joined #talk");
-        // /who is answered after carol's daemon has subscribed (its backplane works in order): it now hears the room.
         Assert.Equal(["alice", "bob", "carol (you)"], carol.Who("talk"));
 
         const int Lines = 300;
@@ -111,11 +110,8 @@ public sealed partial class RedisBackplaneTests
     [Fact]
     public void RedisRestarted_EveryoneIsToldOnceEachWay_LocalChatGoesOn_AndDeliveryResumes()
     {
-        using var redis = RedisProcess.Start();
-        using DaemonProcess d1 = Daemon(redis), d2 = Daemon(redis);
-        using ChatUser a = ChatUser.Join(d1, "ann"), a2 = ChatUser.Join(d1, "abe"), b = ChatUser.Join(d2, "bea");
-        a.NextWhere(l => l.EndsWith(" is now bea", StringComparison.Ordinal));   // d1 hears d2
-
+        using var two = new TwoDaemons();
+        (RedisProcess redis, DaemonProcess d1, ChatUser a, ChatUser a2, ChatUser b) = (two.Redis, two.D1, two.Ann, two.Abe, two.Bea);
         redis.Stop();
         foreach (ChatUser user in new[] { a, a2, b })
             user.Expect(ChatHandler.BackplaneLostNotice);
@@ -142,10 +138,8 @@ public sealed partial class RedisBackplaneTests
     [Fact]
     public void RedisFrozen_NoReactorStalls_AndWhoSaysOtherServersCannotBeReached()
     {
-        using var redis = RedisProcess.Start();
-        using DaemonProcess d1 = Daemon(redis), d2 = Daemon(redis);
-        using ChatUser a = ChatUser.Join(d1, "ann"), a2 = ChatUser.Join(d1, "abe"), b = ChatUser.Join(d2, "bea");
-        a.NextWhere(l => l.EndsWith(" is now bea", StringComparison.Ordinal));   // d1 hears d2
+        using var two = new TwoDaemons();
+        (RedisProcess redis, ChatUser a, ChatUser a2) = (two.Redis, two.Ann, two.Abe);
         redis.Freeze();
         try
         {
@@ -185,6 +179,54 @@ public sealed partial class RedisBackplaneTests
         using var daemon = DaemonProcess.Start(arguments, expectListening: false);
         Assert.Equal(2, daemon.WaitForExit());
         Assert.Contains(error, daemon.Output);
+    }
+
+    // Two daemons on one Redis: ann and abe on the first, bea on the second, once the first hears the second.
+    private sealed class TwoDaemons : IDisposable
+    {
+        private readonly List<IDisposable> _owned = [];
+
+        public TwoDaemons()
+        {
+            try
+            {
+                Redis = Own(RedisProcess.Start());
+                D1 = Own(Daemon(Redis));
+                DaemonProcess d2 = Own(Daemon(Redis));
+                Ann = Own(ChatUser.Join(D1, "ann"));
+                Abe = Own(ChatUser.Join(D1, "abe"));
+                Bea = Own(ChatUser.Join(d2, "bea"));
+                Ann.NextWhere(l => l.EndsWith(" is now bea", StringComparison.Ordinal));
+            }
+            catch
+            {
+                Dispose();
+                throw;
+            }
+        }
+
+        public RedisProcess Redis { get; } = null!;
+
+        public DaemonProcess D1 { get; } = null!;
+
+        public ChatUser Ann { get; } = null!;
+
+        public ChatUser Abe { get; } = null!;
+
+        public ChatUser Bea { get; } = null!;
+
+        public void Dispose()
+        {
+            foreach (IDisposable owned in Enumerable.Reverse(_owned))
+                owned.Dispose();
+            _owned.Clear();
+        }
+
+        private T Own<T>(T resource) where T : IDisposable
+        {
+            _owned.Add(resource);
+            return resource;
+        }
     }
 
     private static List<string> Expected(string nick, string prefix, int count) =>

@@ -23,8 +23,12 @@ public sealed partial class ChatHandler
 
     // The backplane's thread, under the directory's lock: a line for this reactor's members of `room`. The copy is
     // pooled (returned once broadcast), and one post wakes the loop for however many lines arrive before it reads.
+    // A line longer than any this server could send itself is not from a server like it: passed on, it would
+    // disconnect every member as a slow consumer, so it is dropped.
     internal void DeliverFromElsewhere(int room, ReadOnlySpan<byte> line)
     {
+        if (line.Length > _message.Length)
+            return;
         byte[] copy = ArrayPool<byte>.Shared.Rent(line.Length);
         line.CopyTo(copy);
         _fromElsewhere.Enqueue((room, copy, line.Length));
