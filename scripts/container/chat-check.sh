@@ -11,10 +11,10 @@ say() { printf '%s\n' "$2" >&"$1"; }
 expect() {
     local fd=$1 pattern=$2 deadline=$((SECONDS + ${3:-10})) line
     while ((SECONDS < deadline)); do
-        IFS= read -r -t 1 line <&"$fd" || { (($? > 128)) && continue; fail "client fd $fd: connection closed while waiting for /$pattern/"; }
+        IFS= read -r -t 1 line <&"$fd" || { (($? > 128)) && continue; chat_fail "client fd $fd: connection closed while waiting for /$pattern/"; }
         [[ $line =~ $pattern ]] && { matched=$line; return 0; }
     done
-    fail "client fd $fd: no line matching /$pattern/ within ${3:-10} s"
+    chat_fail "client fd $fd: no line matching /$pattern/ within ${3:-10} s"
 }
 expect_eof() {
     local fd=$1 deadline=$((SECONDS + ${2:-10})) line
@@ -22,18 +22,28 @@ expect_eof() {
         IFS= read -r -t 1 line <&"$fd" && continue
         (($? > 128)) || return 0
     done
-    fail "client fd $fd: still open ${2:-10} s after its daemon was killed"
+    chat_fail "client fd $fd: still open ${2:-10} s after its daemon was killed"
 }
-# Connects and reads the welcome; sets the nick in $joined.
+# Connects through HAProxy and reads the welcome: the client's fd in $client, its nick in $joined; status 1 (and
+# nothing left open) when HAProxy refuses or has no daemon up yet.
 join() {
-    exec {client}<>"/dev/tcp/127.0.0.1/$chat_port"
-    expect "$client" '^\* welcome to EpollServer chat: you are ([^ ]+) ' 10
-    joined=${BASH_REMATCH[1]}
+    local line
+    exec {client}<>"/dev/tcp/127.0.0.1/$chat_port" 2>/dev/null || return 1
+    if IFS= read -r -t 10 line <&"$client" && [[ $line =~ ^\*\ welcome\ to\ EpollServer\ chat:\ you\ are\ ([^ ]+)\  ]]; then
+        joined=${BASH_REMATCH[1]}
+        return 0
+    fi
+    exec {client}>&-
+    return 1
+}
+chat_fail() {
+    compose logs --no-color --tail 30 chat-lb chat redis 2>/dev/null || true
+    fail "$*"
 }
 
 step "chat across daemons: Redis, 3 chat daemons and HAProxy (compose --profile chat up --scale chat=3)"
-standin_service_build "$work/images" redis || fail "the Redis stand-in did not build"
-standin_service_build "$work/images" haproxy || fail "the HAProxy stand-in did not build"
+standin_service_build "$work/images" redis || chat_fail "the Redis stand-in did not build"
+standin_service_build "$work/images" haproxy || chat_fail "the HAProxy stand-in did not build"
 compose --profile chat up -d --scale chat=3 chat-lb
 for ((i = 0; i < 120; i++)); do
     healthy=0
@@ -43,19 +53,23 @@ for ((i = 0; i < 120; i++)); do
     ((healthy == 3)) && break
     sleep 0.5
 done
-((healthy == 3)) || fail "$healthy of 3 chat daemons healthy after 60 s"
+((healthy == 3)) || chat_fail "$healthy of 3 chat daemons healthy after 60 s"
 
 step "three clients through HAProxy, each on its own daemon (leastconn; a daemon's guests carry its tag)"
+tags=0
 for ((i = 0; i < 30; i++)); do
-    join; c1=$client n1=$joined
-    join; c2=$client n2=$joined
-    join; c3=$client n3=$joined
-    tags=$(printf '%s\n' "${n1:5:3}" "${n2:5:3}" "${n3:5:3}" | sort -u | wc -l)
-    ((tags == 3)) && break
-    exec {c1}>&- {c2}>&- {c3}>&-   # HAProxy has not seen every daemon up yet
+    c1= c2= c3=
+    if join; then c1=$client n1=$joined; fi
+    if [[ -n $c1 ]] && join; then c2=$client n2=$joined; fi
+    if [[ -n $c2 ]] && join; then c3=$client n3=$joined; fi
+    if [[ -n $c3 ]]; then
+        tags=$(printf '%s\n' "${n1:5:3}" "${n2:5:3}" "${n3:5:3}" | sort -u | wc -l)
+        ((tags == 3)) && break
+    fi
+    for fd in $c1 $c2 $c3; do exec {fd}>&-; done   # HAProxy is not up, or has not seen every daemon up yet
     sleep 1
 done
-((tags == 3)) || fail "the three clients did not land on three daemons ($n1 $n2 $n3)"
+((tags == 3)) || chat_fail "three clients through HAProxy did not land on three daemons within 30 s (${n1:-} ${n2:-} ${n3:-})"
 echo "clients $n1, $n2, $n3 on three daemons"
 
 step "one sender's 50 lines reach the other two daemons' clients, in order"
@@ -71,12 +85,12 @@ echo "50 lines from alice arrived in order on both other daemons"
 
 step "kill alice's daemon: her client is cut off, the others carry on, her nickname is free after the TTL"
 owner=$(compose exec -T redis redis-cli GET epollserver:chat:nick:alice | tr -d '\r')
-[[ $owner =~ ^[0-9a-f]{16}$ ]] || fail "Redis holds no owner for alice ('$owner')"
+[[ $owner =~ ^[0-9a-f]{16}$ ]] || chat_fail "Redis holds no owner for alice ('$owner')"
 victim=
 for chat_cid in $(compose ps -q chat); do
     docker logs "$chat_cid" 2>&1 | grep -q "as server $owner" && victim=$chat_cid
 done
-[[ -n $victim ]] || fail "no chat daemon logged server id $owner"
+[[ -n $victim ]] || chat_fail "no chat daemon logged server id $owner"
 docker kill -s KILL "$victim" >/dev/null
 expect_eof "$c1" 10
 say "$c2" "still here"
@@ -87,7 +101,7 @@ for ((i = 0; i < 40; i++)); do
     [[ $matched == "* you are now alice" ]] && break
     sleep 0.5
 done
-[[ $matched == "* you are now alice" ]] || fail "alice was not free 20 s after her daemon died (TTL 4 s)"
+[[ $matched == "* you are now alice" ]] || chat_fail "alice was not free 20 s after her daemon died (TTL 4 s)"
 echo "alice taken over by the client on another daemon after $((i / 2)) s"
 
 step "stop Redis: each client is told once; start it: told again, and lines cross daemons again"
@@ -101,7 +115,7 @@ for ((i = 0; i < 20; i++)); do
     say "$c2" "back $i"
     if IFS= read -r -t 1 line <&"$c3" && [[ $line == "<alice> back "* ]]; then break; fi
 done
-[[ ${line:-} == "<alice> back "* ]] || fail "no line crossed daemons within 20 s of Redis coming back"
+[[ ${line:-} == "<alice> back "* ]] || chat_fail "no line crossed daemons within 20 s of Redis coming back"
 echo "after Redis came back: '$line'"
 exec {c2}>&- {c3}>&-
 compose --profile chat stop >/dev/null 2>&1
