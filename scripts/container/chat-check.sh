@@ -88,7 +88,9 @@ owner=$(compose exec -T redis redis-cli GET epollserver:chat:nick:alice | tr -d 
 [[ $owner =~ ^[0-9a-f]{16}$ ]] || chat_fail "Redis holds no owner for alice ('$owner')"
 victim=
 for chat_cid in $(compose ps -q chat); do
-    docker logs "$chat_cid" 2>&1 | grep -q "as server $owner" && victim=$chat_cid
+    # Into a variable first: `grep -q` closing the pipe early would fail the pipeline under pipefail.
+    chat_log=$(docker logs "$chat_cid" 2>&1)
+    [[ $chat_log == *"as server $owner"* ]] && victim=$chat_cid
 done
 [[ -n $victim ]] || chat_fail "no chat daemon logged server id $owner"
 docker kill -s KILL "$victim" >/dev/null
