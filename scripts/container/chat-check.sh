@@ -5,14 +5,16 @@
 # sender's daemon killed (its client cut off, the others carry on, its nickname free after the TTL), and Redis
 # stopped and started (one notice each way, then lines cross daemons again).
 
-# Line helpers on bash's /dev/tcp fds: say FD LINE; expect FD REGEX [SECONDS] (skips other lines, so a line that came
-# out of order makes the later wait fail); expect_eof FD [SECONDS].
+# Line helpers on bash's /dev/tcp fds: say FD LINE; expect FD REGEX [SECONDS] (skips other lines, kept in $skipped,
+# so a line that came out of order makes the later wait fail); expect_eof FD [SECONDS].
 say() { printf '%s\n' "$2" >&"$1"; }
 expect() {
     local fd=$1 pattern=$2 deadline=$((SECONDS + ${3:-10})) line
+    skipped=
     while ((SECONDS < deadline)); do
         IFS= read -r -t 1 line <&"$fd" || { (($? > 128)) && continue; chat_fail "client fd $fd: connection closed while waiting for /$pattern/"; }
         [[ $line =~ $pattern ]] && { matched=$line; return 0; }
+        skipped+=$line$'\n'
     done
     chat_fail "client fd $fd: no line matching /$pattern/ within ${3:-10} s"
 }
@@ -111,8 +113,10 @@ compose stop -t 5 redis >/dev/null 2>&1
 expect "$c2" '^\* messages from other servers are not being delivered' 30
 expect "$c3" '^\* messages from other servers are not being delivered' 30
 compose start redis >/dev/null 2>&1
-expect "$c2" '^\* messages from other servers are delivered again$' 60
-expect "$c3" '^\* messages from other servers are delivered again$' 60
+for fd in "$c2" "$c3"; do
+    expect "$fd" '^\* messages from other servers are delivered again$' 60
+    [[ $skipped != *"not being delivered"* ]] || chat_fail "client fd $fd was told twice that other servers cannot be reached"
+done
 for ((i = 0; i < 20; i++)); do
     say "$c2" "back $i"
     if IFS= read -r -t 1 line <&"$c3" && [[ $line == "<alice> back "* ]]; then break; fi
