@@ -114,7 +114,15 @@ public sealed partial class RedisChatBackplane
             _listener!.NickLost(nick);
             return;
         }
-        await Database.HashSetAsync(_membersKey, nick.ToLowerInvariant(), MemberValue(nick, room)).ConfigureAwait(false);
+        await MoveAsync(nick, room).ConfigureAwait(false);
+    }
+
+    // The name is already this server's: only where it is changes.
+    private async Task MoveAsync(string nick, string room)
+    {
+        _members[nick] = (nick, room);
+        if (IsConnected)
+            await Database.HashSetAsync(_membersKey, nick.ToLowerInvariant(), MemberValue(nick, room)).ConfigureAwait(false);
     }
 
     private async Task LeaveAsync(string nick)

@@ -83,6 +83,20 @@ internal sealed partial class ChildProcess : IDisposable
         return true;
     }
 
+    // For a server that must be given its port (nginx, Redis): ports are tried until `start` succeeds on one
+    // (`start` returns null when another program holds it); `what` names the server in the error.
+    public static (T Started, int Port) OnSomeFreePort<T>(Func<int, T?> start, Func<string> what) where T : class
+    {
+        const int Attempts = 10;
+        for (int attempt = 0; attempt < Attempts; attempt++)
+        {
+            int port = Random.Shared.Next(20_000, 60_000);
+            if (start(port) is { } started)
+                return (started, port);
+        }
+        throw new InvalidOperationException($"{what()} did not start on any of {Attempts} ports");
+    }
+
     // For a server given its port (nginx): waits until the kernel lists a listening TCP socket on `port` that this
     // process holds (/proc/net/tcp's inode among /proc/PID/fd), so another program that happens to hold the port
     // is never taken for it; false if the child exited first or the deadline passed.
@@ -103,18 +117,9 @@ internal sealed partial class ChildProcess : IDisposable
 
     private static bool HoldsListener(int pid, int port)
     {
-        const string Listen = "0A";
-        var inodes = new HashSet<string>();
-        foreach (string line in File.ReadLines("/proc/net/tcp").Skip(1))
-        {
-            string[] columns = line.Split(' ', StringSplitOptions.RemoveEmptyEntries);
-            if (columns.Length > 9 && columns[3] == Listen && Convert.ToInt32(columns[1][(columns[1].IndexOf(':') + 1)..], 16) == port)
-                inodes.Add($"socket:[{columns[9]}]");
-        }
         try
         {
-            return inodes.Count > 0 && Directory.EnumerateFileSystemEntries($"/proc/{pid}/fd")
-                .Any(fd => new FileInfo(fd).LinkTarget is { } target && inodes.Contains(target));
+            return Diagnostics.ProcFd.HoldsListener(pid, port);
         }
         catch (Exception e) when (e is IOException or UnauthorizedAccessException)
         {

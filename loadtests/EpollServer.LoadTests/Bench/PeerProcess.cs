@@ -39,22 +39,20 @@ internal sealed class PeerProcess : IDisposable
         if (peer.ReportsItsPort)
             return StartOn(peer, files, protocol, cpus, environment, 0);
         // A peer given its port: one that another program holds makes it exit at once, and the next is tried.
-        string failures = "";
-        for (int attempt = 0; attempt < GivenPortAttempts; attempt++)
+        string failure = "";
+        return ChildProcess.OnSomeFreePort(port =>
         {
             try
             {
-                return StartOn(peer, files, protocol, cpus, environment, Random.Shared.Next(20_000, 60_000));
+                return StartOn(peer, files, protocol, cpus, environment, port);
             }
             catch (InvalidOperationException e)
             {
-                failures = e.Message;
+                failure = e.Message;
+                return null;
             }
-        }
-        throw new InvalidOperationException($"{peer.Name} did not start on any of {GivenPortAttempts} ports; last: {failures}");
+        }, () => $"{peer.Name} ({failure})").Started;
     }
-
-    private const int GivenPortAttempts = 10;
 
     // Redis, then the daemon twice on it (all on the server's CPUs): the first is the peer, the rest its companions.
     private static PeerProcess StartTwoOnRedis(Peer peer, PeerFiles files, string protocol, string? cpus, IReadOnlyDictionary<string, string>? environment)

@@ -6,20 +6,11 @@ namespace EpollServer.LoadTests.Bench;
 
 internal static class RedisChild
 {
-    private const int Attempts = 10;
     private static readonly TimeSpan StartTimeout = TimeSpan.FromSeconds(15);
 
     // On a free-looking port, trying others while they are taken.
-    public static (ChildProcess Redis, int Port) Start(IReadOnlyList<string>? wrapper = null)
-    {
-        for (int attempt = 0; attempt < Attempts; attempt++)
-        {
-            int port = Random.Shared.Next(20_000, 60_000);
-            if (TryStart(port, wrapper) is { } redis)
-                return (redis, port);
-        }
-        throw new InvalidOperationException($"redis-server did not start on any of {Attempts} ports");
-    }
+    public static (ChildProcess Redis, int Port) Start(IReadOnlyList<string>? wrapper = null) =>
+        ChildProcess.OnSomeFreePort(port => TryStart(port, wrapper), () => "redis-server");
 
     // On `port`, or null when something else holds it.
     public static ChildProcess? TryStart(int port, IReadOnlyList<string>? wrapper = null)

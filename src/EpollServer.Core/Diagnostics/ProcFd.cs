@@ -29,9 +29,21 @@ public static class ProcFd
     public static int Count(int pid) => Directory.EnumerateFiles($"/proc/{pid}/fd").Count();
 
     // Inodes of every TCP socket in the process's network namespace (/proc/net/tcp and tcp6, column 10).
-    public static HashSet<long> TcpSocketInodes(int pid)
+    public static HashSet<long> TcpSocketInodes(int pid) => [.. TcpRows(pid).Select(r => r.Inode)];
+
+    // Inodes of the TCP sockets listening on `port` in the process's network namespace (state 0A is LISTEN).
+    public static HashSet<long> ListeningInodes(int pid, int port) =>
+        [.. TcpRows(pid).Where(r => r.State == "0A" && r.LocalPort == port).Select(r => r.Inode)];
+
+    // True when the process itself holds a socket listening on `port` (not merely some program in its namespace).
+    public static bool HoldsListener(int pid, int port)
     {
-        var inodes = new HashSet<long>();
+        HashSet<long> listening = ListeningInodes(pid, port);
+        return listening.Count > 0 && List(pid).Any(e => e.IsSocket && listening.Contains(e.SocketInode));
+    }
+
+    private static IEnumerable<(int LocalPort, string State, long Inode)> TcpRows(int pid)
+    {
         foreach (string table in new[] { $"/proc/{pid}/net/tcp", $"/proc/{pid}/net/tcp6" })
         {
             if (!File.Exists(table))
@@ -39,11 +51,13 @@ public static class ProcFd
             foreach (string line in File.ReadLines(table).Skip(1))
             {
                 string[] columns = line.Split(' ', StringSplitOptions.RemoveEmptyEntries);
-                if (columns.Length > 9 && long.TryParse(columns[9], CultureInfo.InvariantCulture, out long inode))
-                    inodes.Add(inode);
+                if (columns.Length > 9 && long.TryParse(columns[9], CultureInfo.InvariantCulture, out long inode)
+                    && int.TryParse(columns[1].AsSpan(columns[1].LastIndexOf(':') + 1), NumberStyles.HexNumber, CultureInfo.InvariantCulture, out int port))
+                {
+                    yield return (port, columns[3], inode);
+                }
             }
         }
-        return inodes;
     }
 
     // How many of the process's fds are TCP sockets: listeners plus connections, nothing else.

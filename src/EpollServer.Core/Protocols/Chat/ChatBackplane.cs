@@ -13,37 +13,20 @@ public sealed partial class ChatHandler
     public const string BackplaneBackNotice = "* messages from other servers are delivered again";
 
     private readonly ConcurrentQueue<ChatBatch> _batches = new();   // this reactor's, back from the backplane
-    private readonly ConcurrentQueue<(int Room, byte[] Line, int Length)> _fromElsewhere = new();
     private ChatBatch? _toOtherServers;   // this batch's lines for other servers
-    private Action? _readFromElsewhere;
-    private int _fromElsewherePosted;
 
     private IEnumerable<KeyValuePair<string, long>> BackplaneCounters() =>
         _backplane is not null && _reactor == 0 ? _backplane.Counters : [];
 
-    // The backplane's thread, under the directory's lock: a line for this reactor's members of `room`. The copy is
-    // pooled (returned once broadcast), and one post wakes the loop for however many lines arrive before it reads.
-    // A line longer than any this server could send itself is not from a server like it: passed on, it would
-    // disconnect every member as a slow consumer, so it is dropped.
+    // The backplane's thread, under the directory's lock: a line for this reactor's members of `room`, through the
+    // inbox other reactors' mail takes, in a pooled copy. A line longer than any this server could send itself is
+    // not from a server like it: passed on, it would disconnect every member as a slow consumer, so it is dropped.
     internal void DeliverFromElsewhere(int room, ReadOnlySpan<byte> line)
     {
         if (line.Length > _message.Length)
             return;
-        byte[] copy = ArrayPool<byte>.Shared.Rent(line.Length);
-        line.CopyTo(copy);
-        _fromElsewhere.Enqueue((room, copy, line.Length));
-        if (Interlocked.Exchange(ref _fromElsewherePosted, 1) == 0)
-            _loop!.Post(_readFromElsewhere ??= ReadFromElsewhere);
-    }
-
-    private void ReadFromElsewhere()
-    {
-        Volatile.Write(ref _fromElsewherePosted, 0);   // before reading: a line queued from now on posts again
-        while (_fromElsewhere.TryDequeue(out (int Room, byte[] Line, int Length) entry))
-        {
-            Broadcast(entry.Room, null, entry.Line.AsSpan(0, entry.Length));
-            ArrayPool<byte>.Shared.Return(entry.Line);
-        }
+        byte[] copy = ArrayPool<byte>.Shared.Rent(line.Length + 8);
+        Deliver(null, copy, WriteEntry(copy, room, line));
     }
 
     // The backplane's thread: a notice to every client of this reactor, in every room.

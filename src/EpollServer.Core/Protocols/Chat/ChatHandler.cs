@@ -33,8 +33,11 @@ public sealed partial class ChatHandler : LineProtocolHandler
     private readonly Dictionary<int, List<ChatClient>> _local = [];   // room id -> this reactor's members of it
     private readonly List<ChatClient> _slowConsumers = [];
     private readonly byte[] _message;   // "<nick> text" of the message being broadcast
-    private readonly ConcurrentQueue<(ChatMail From, byte[] Buffer, int Length)> _inbox = new();
+    // Room lines for this reactor's members: other reactors' mail, and lines from other servers (From null: the
+    // buffer is ArrayPool's). One queue, so a room's lines are broadcast in the order they were handed over.
+    private readonly ConcurrentQueue<(ChatMail? From, byte[] Buffer, int Length)> _inbox = new();
     private readonly Action _readInbox;
+    private int _inboxPosted;   // 1 while a ReadInbox is posted and not yet begun: one wake-up for many deliveries
     private readonly Action _sendMail;
     private ChatMail[] _outboxes = [];   // by reactor number; grows as reactors register
     private Reactor.EventLoop? _loop;
@@ -265,11 +268,16 @@ public sealed partial class ChatHandler : LineProtocolHandler
             mail.Pending.AsSpan(0, mail.Length).CopyTo(larger);
             mail.Pending = larger;
         }
-        Span<byte> entry = mail.Pending.AsSpan(mail.Length);
+        mail.Length += WriteEntry(mail.Pending.AsSpan(mail.Length), room, line);
+    }
+
+    // An inbox entry: the room's id, the line's length, the line; the bytes written.
+    private static int WriteEntry(Span<byte> entry, int room, ReadOnlySpan<byte> line)
+    {
         BinaryPrimitives.WriteInt32LittleEndian(entry, room);
         BinaryPrimitives.WriteInt32LittleEndian(entry[4..], line.Length);
         line.CopyTo(entry[8..]);
-        mail.Length += line.Length + 8;
+        return line.Length + 8;
     }
 
     // At the end of each batch: what this reactor has for each other one goes over in one post, and what it has
@@ -303,16 +311,18 @@ public sealed partial class ChatHandler : LineProtocolHandler
         }
     }
 
-    // Any thread (another reactor's): the mail is read on this reactor's loop.
-    private void Deliver(ChatMail from, byte[] buffer, int length)
+    // Any thread (another reactor's, or the backplane's): the entries are read on this reactor's loop.
+    private void Deliver(ChatMail? from, byte[] buffer, int length)
     {
         _inbox.Enqueue((from, buffer, length));
-        _loop!.Post(_readInbox);
+        if (Interlocked.Exchange(ref _inboxPosted, 1) == 0)
+            _loop!.Post(_readInbox);
     }
 
     private void ReadInbox()
     {
-        while (_inbox.TryDequeue(out (ChatMail From, byte[] Buffer, int Length) mail))
+        Volatile.Write(ref _inboxPosted, 0);   // before reading: what is queued from now on posts again
+        while (_inbox.TryDequeue(out (ChatMail? From, byte[] Buffer, int Length) mail))
         {
             ReadOnlySpan<byte> entries = mail.Buffer.AsSpan(0, mail.Length);
             while (!entries.IsEmpty)
@@ -322,7 +332,10 @@ public sealed partial class ChatHandler : LineProtocolHandler
                 Broadcast(room, null, entries.Slice(8, length));
                 entries = entries[(8 + length)..];
             }
-            mail.From.Return(mail.Buffer);
+            if (mail.From is { } from)
+                from.Return(mail.Buffer);
+            else
+                ArrayPool<byte>.Shared.Return(mail.Buffer);
         }
     }
 
