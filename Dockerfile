@@ -4,10 +4,11 @@
 #   docker build --target load -t epollserver-load .       the load generator, for the compose file's load service
 #   docker run --rm -p 127.0.0.1:7007:7007 epollserver     echo on 7007; configure with -e EPOLLSERVER_*=...
 #
-# The image: the daemon as one NativeAOT binary (5.4 MB) on runtime-deps, which holds only the native libraries .NET
-# needs. Against the trimmed single-file build it shipped before (16.6 MB) it starts in 13 ms instead of about 530
-# and idles in 10 MiB instead of 26, and it serves the headline echo case as fast as the JIT build (1.00x, with
-# pipelining 0.95x): loadtests/results/native. The binary needs no ICU (InvariantGlobalization) and reads no files
+# The image: the daemon as one NativeAOT binary (11.9 MB, with chat's Redis client linked in) on runtime-deps, which
+# holds only the native libraries .NET needs. Against the trimmed single-file build it shipped before (20.1 MB) it
+# starts in 15 ms instead of about 520 and idles in 14.9 MiB instead of 26.6 (loadtests/results/native/startup.md),
+# and it serves the headline echo case as fast as the JIT build (1.00x, with pipelining 0.95x:
+# loadtests/results/native/aot-vs-jit). The binary needs no ICU (InvariantGlobalization) and reads no files
 # but /proc.
 #
 # The image is built only from code whose tests passed in this same build: the server stage copies from `test`.
@@ -18,6 +19,8 @@ RUN apt-get update \
  && apt-get install -y --no-install-recommends clang zlib1g-dev \
  && rm -rf /var/lib/apt/lists/*
 WORKDIR /src
+# The SDK is this image's (its tag pins it), so global.json is not copied; the portable lock files come with the
+# sources, and the runtime-specific publishes below restore without them (Directory.Build.props says why).
 # Restore from the project files alone first, so that a change to the code does not download the packages again.
 COPY Directory.Build.props EpollServer.sln ./
 COPY src/EpollServer.Core/EpollServer.Core.csproj src/EpollServer.Core/
