@@ -109,6 +109,7 @@ internal sealed class RunPipeline : IDisposable
             ServerAfter = serverAfter,
             ServerCpu = serverCpu,
             GeneratorCpu = generatorCpu,
+            GeneratorThreads = Loops.Count,
         };
         result.ServerTimeline.AddRange(_serverTimeline);
         return result;
