@@ -66,13 +66,14 @@ internal static class SoakTrend
             return new TrendVerdict(true, false, slope, $"{measured}: not judged, the window is under {MinimumWindow.TotalSeconds:0} s " +
                 "(too short to tell a leak from the heap settling; run 6 minutes or more for a verdict)");
         }
-        if (slope.PerMinute > bound.BoundPerMinute)
-            return new TrendVerdict(false, true, slope, $"{measured}: above the bound");
+        // Noise first: on a series this noisy the slope itself, above the bound or below, says nothing.
         if (2 * slope.StandardErrorPerMinute > bound.LeakPerMinute - bound.BoundPerMinute)
         {
             return new TrendVerdict(false, true, slope, $"{measured}: inconclusive, too noisy to rule out a leak of " +
                 $"{bound.Format(bound.LeakPerMinute).TrimStart('+')}");
         }
+        if (slope.PerMinute > bound.BoundPerMinute)
+            return new TrendVerdict(false, true, slope, $"{measured}: above the bound");
         return new TrendVerdict(true, true, slope, $"{measured}: within it");
     }
 }
