@@ -56,7 +56,7 @@ internal sealed class BenchRunner
         if (scenario.Name == "plaintext" && report.ExternalGenerators.All(g => g.Name != "wrk"))
         {
             report.ExternalGenerators.Add(ProcessBuild.OfExternalGenerator("wrk", WrkRun.Version.Value,
-                ["wrk", "(each round's command: the case's 'wrk command' figure)"], $"CPU {GeneratorCpus ?? "any"} (inherited from the generator's thread)"));
+                "each round's own: the case's \"wrk command\" figure", $"CPU {GeneratorCpus ?? "any"} (inherited from the generator's thread)"));
         }
         var servers = Servers.Where(s => s.Serves(scenario.Protocol) && (item.IncludesBlocking || s.Name != "c-blocking")).ToList();
         foreach (Peer server in servers)

@@ -149,9 +149,9 @@ internal sealed record ProcessBuild(string Name, string Command, string Configur
             AssemblyBuild.Read(typeof(ProcessBuild).Assembly.Location).Describe(), runtime, gc, DotnetVariables(environment), PinningOf(Environment.ProcessId));
     }
 
-    // An external generator (wrk): its version line and the command it ran.
-    public static ProcessBuild OfExternalGenerator(string name, string version, IReadOnlyList<string> command, string pinning) =>
-        new(name, Quote(command), "native", version, "", new Dictionary<string, string>(), pinning);
+    // An external generator (wrk): its version line, and where its command is recorded.
+    public static ProcessBuild OfExternalGenerator(string name, string version, string command, string pinning) =>
+        new(name, command, "native (Debian package)", version, "not .NET", new Dictionary<string, string>(), pinning);
 
     // JIT or NativeAOT, and which runtime: the libcoreclr.so the process mapped names its version's folder.
     private static string RuntimeOf(int pid, IReadOnlyList<string> command)
