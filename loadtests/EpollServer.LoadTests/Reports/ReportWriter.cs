@@ -14,7 +14,8 @@ internal static class ReportWriter
 {
     public static readonly double[] Percentiles = [50, 75, 95, 99, 99.9];
 
-    private static readonly JsonSerializerOptions Indented = new() { WriteIndented = true };
+    // camelCase throughout: the anonymous objects are written so, and the records (builds, checks) follow them.
+    private static readonly JsonSerializerOptions Indented = new() { WriteIndented = true, PropertyNamingPolicy = JsonNamingPolicy.CamelCase };
 
     public static IReadOnlyList<string> WriteAll(BenchReport report, string folder)
     {
