@@ -213,20 +213,19 @@ internal sealed record ProcessBuild(string Name, string Command, string Configur
             if (document.RootElement.TryGetProperty("runtimeOptions", out JsonElement options) && options.TryGetProperty("configProperties", out JsonElement p))
                 properties = p.Clone();
         }
-        (bool value, string source) Knob(string variable, string property, bool fallback)
+        string Knob(string variable, string property, bool fallback, string on, string off)
         {
             foreach (string prefix in new[] { "DOTNET_", "COMPlus_" })
             {
                 if (settings.TryGetValue(prefix + variable, out string? text))
-                    return (text.Trim() is "1" or "true", prefix + variable);
+                    return $"{(text.Trim() is "1" or "true" ? on : off)} ({prefix}{variable})";
             }
             if (properties is { } p && p.TryGetProperty(property, out JsonElement e) && e.ValueKind is JsonValueKind.True or JsonValueKind.False)
-                return (e.GetBoolean(), "runtimeconfig.json");
-            return (fallback, dll is null ? "NativeAOT: as compiled in, default shown" : "default");
+                return $"{(e.GetBoolean() ? on : off)} (runtimeconfig.json)";
+            // A NativeAOT binary has its settings compiled in, where this cannot read them.
+            return dll is null ? $"{on} or {off} (compiled in, not read)" : $"{(fallback ? on : off)} (default)";
         }
-        var server = Knob("gcServer", "System.GC.Server", false);
-        var concurrent = Knob("gcConcurrent", "System.GC.Concurrent", true);
-        return $"{(server.value ? "server" : "workstation")} ({server.source}), {(concurrent.value ? "concurrent" : "non-concurrent")} ({concurrent.source})";
+        return $"{Knob("gcServer", "System.GC.Server", false, "server", "workstation")}, {Knob("gcConcurrent", "System.GC.Concurrent", true, "concurrent", "non-concurrent")}";
     }
 
     private static Dictionary<string, string> DotnetVariables(IReadOnlyDictionary<string, string> environment) =>
