@@ -23,8 +23,17 @@ internal sealed class BenchRunner
 
     public Action<RunProgress>? Progress { get; init; }
 
+    // The generator's CPUs (a taskset list), null when it is not pinned.
+    public string? GeneratorCpus { get; init; }
+
     public void Run(IReadOnlyList<BenchCase> cases, BenchReport report)
     {
+        // Every server's build is checked before any load: a Debug peer stops the run in one line, not halfway.
+        foreach (Peer server in Servers)
+        {
+            foreach (string protocol in cases.Select(c => ScenarioCatalog.Find(c.Scenario).Protocol).Distinct().Where(server.Serves).Take(1))
+                PeerProcess.RefuseUnoptimized(server, _files, protocol);
+        }
         foreach (BenchCase item in cases)
             report.Cases.Add(RunCase(item, report));
     }
@@ -44,6 +53,11 @@ internal sealed class BenchRunner
         }
         // Idle connections carry no load model: their only requests are the one probe each at the end.
         var result = new CaseReport { Id = item.Id, Title = scenario.Name == "idle" ? $"{title} (latency: the probe each connection answers at the end)" : $"{title} ({shaped.ModelDescription})" };
+        if (scenario.Name == "plaintext" && report.ExternalGenerators.All(g => g.Name != "wrk"))
+        {
+            report.ExternalGenerators.Add(ProcessBuild.OfExternalGenerator("wrk", WrkRun.Version.Value,
+                "each round's own: the case's \"wrk command\" figure", $"CPU {GeneratorCpus ?? "any"} (inherited from the generator's thread)"));
+        }
         var servers = Servers.Where(s => s.Serves(scenario.Protocol) && (item.IncludesBlocking || s.Name != "c-blocking")).ToList();
         foreach (Peer server in servers)
             result.Servers.Add(new PeerSummary { Server = server.Name, Description = server.Description });
@@ -59,6 +73,8 @@ internal sealed class BenchRunner
         return result;
     }
 
+    private static int CpuCount(string? cpus) => cpus is null ? Environment.ProcessorCount : Cli.CpuPlan.List(cpus).Length;
+
     private void RunOnce(Scenario scenario, LoadPlan shaped, Peer server, PeerSummary summary)
     {
         PeerProcess process;
@@ -66,7 +82,8 @@ internal sealed class BenchRunner
         {
             process = PeerProcess.Start(server, _files, scenario.Protocol, ServerCpus);
         }
-        catch (Exception e) when (e is InvalidOperationException or FileNotFoundException or System.ComponentModel.Win32Exception)
+        catch (Exception e) when (e is InvalidOperationException or FileNotFoundException or System.ComponentModel.Win32Exception
+            && e is not UnoptimizedBuildException)
         {
             summary.Failures.Add(e.Message);
             return;
@@ -77,7 +94,11 @@ internal sealed class BenchRunner
             {
                 Target = process.EndPoint, ServerPid = process.Pid, CompanionPids = process.CompanionPids, ReceiverTarget = process.ReceiverEndPoint,
             };
-            summary.Rounds.Add(scenario.Run(plan, server.Name, Progress));
+            RunResult result = scenario.Run(plan, server.Name, Progress);
+            result.ServerCpuCount = CpuCount(server.Cpus ?? ServerCpus);
+            result.GeneratorCpuCount = CpuCount(GeneratorCpus);
+            summary.Rounds.Add(result);
+            summary.Build ??= process.Build;
             summary.ExitCodes.Add(process.Stop());
         }
     }

@@ -20,6 +20,9 @@ internal sealed class PeerProcess : IDisposable
 
     public Peer Peer { get; }
 
+    // How the server was built and launched, read from the running process (BuildInfo.cs).
+    public ProcessBuild? Build { get; private set; }
+
     public int Port => _child.Port;
 
     public int Pid => _child.Pid;
@@ -85,9 +88,11 @@ internal sealed class PeerProcess : IDisposable
         cpus = peer.Cpus ?? cpus;
         int cpuCount = cpus is null ? Environment.ProcessorCount : Cli.CpuPlan.List(cpus).Length;
         string[] command = [.. peer.CommandLine(files, new PeerLaunch(protocol, cpuCount, port)), .. extraArguments ?? []];
+        ProcessBuild.RefuseUnoptimized(peer.Name, command);
         // Every .NET server gets the same GC mode (workstation, as epollserver ships), so they differ in I/O only.
         var variables = new Dictionary<string, string>(environment ?? new Dictionary<string, string>()) { ["DOTNET_gcServer"] = "0" };
-        var child = ChildProcess.Start(command, Wrapper(cpus), variables, redirectInput: true);
+        string[]? wrapper = Wrapper(cpus);
+        var child = ChildProcess.Start(command, wrapper, variables, redirectInput: true);
         var peerProcess = new PeerProcess(peer, child);
         if (!(port == 0 ? child.WaitForListening(StartTimeout) : child.WaitForListeningOn(port, StartTimeout)))
         {
@@ -95,10 +100,34 @@ internal sealed class PeerProcess : IDisposable
             peerProcess.Dispose();
             throw new InvalidOperationException($"{peer.Name} did not start listening within {StartTimeout.TotalSeconds:0} s: {output}");
         }
+        peerProcess.Build = ProcessBuild.OfServer(peer.Name, child.Pid, [.. wrapper ?? [], .. command], command);
         return peerProcess;
     }
 
     public string RecentOutput() => _child.RecentOutput();
+
+    // A line of the server's output matching `pattern` (the admin endpoint's, say), or null at the deadline.
+    public string? WaitForLine(System.Text.RegularExpressions.Regex pattern, TimeSpan timeout) => _child.WaitForLine(pattern, timeout);
+
+    public bool HasExited => _child.HasExited;
+
+    // Refuses an unoptimised build of `peer` before any load runs (the C and NativeAOT builds are made on first
+    // use by this call, as they would be by the first start); nginx is a Debian package and needs no check.
+    public static void RefuseUnoptimized(Peer peer, PeerFiles files, string protocol)
+    {
+        if (!peer.ReportsItsPort)
+            return;
+        string[] command;
+        try
+        {
+            command = peer.CommandLine(files, new PeerLaunch(protocol, 1, 0));
+        }
+        catch (Exception e) when (e is InvalidOperationException or FileNotFoundException)
+        {
+            return;   // cannot be started at all: the round that tries says why, as before
+        }
+        ProcessBuild.RefuseUnoptimized(peer.Name, command);
+    }
 
     private static string[]? Wrapper(string? cpus) => cpus is not null && TasksetAvailable ? ["taskset", "-c", cpus] : null;
 

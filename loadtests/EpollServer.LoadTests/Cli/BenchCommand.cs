@@ -57,6 +57,15 @@ internal static class BenchCommand
             Console.Error.WriteLine($"epollserver-load: {string.Join("; ", errors)}");
             return 2;
         }
+        try
+        {
+            ProcessBuild.RefuseUnoptimizedGenerator();
+        }
+        catch (UnoptimizedBuildException e)
+        {
+            Console.Error.WriteLine(e.Message);
+            return 2;
+        }
         CpuPlan cpus = CpuPlan.From(parsed.GetValue(LoadOptions.ServerCpus), parsed.GetValue(LoadOptions.GeneratorCpus));
         if (cpus.PinGenerator() is { } warning)
             Console.Error.WriteLine($"epollserver-load: {warning}");
@@ -77,12 +86,18 @@ internal static class BenchCommand
                 ? plan with { Threads = ScalingCpus() }   // a generator loop per generator CPU, to keep up with N reactors
                 : plan,
             ServerCpus = cpus.ServerCpus,
+            GeneratorCpus = cpus.GeneratorCpus,
             Announce = progress.Announce,
             Progress = progress.Report,
         };
         try
         {
             progress.Run(() => runner.Run(cases, report));
+        }
+        catch (UnoptimizedBuildException e)
+        {
+            Console.Error.WriteLine(e.Message);
+            return 2;
         }
         catch (Exception e) when (e is InvalidOperationException or TimeoutException)
         {

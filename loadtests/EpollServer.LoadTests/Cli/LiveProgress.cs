@@ -57,7 +57,7 @@ internal sealed class LiveProgress
         foreach (CaseReport item in report.Cases)
         {
             var table = new Table().Title(Markup.Escape(item.Title)).Border(TableBorder.Rounded);
-            foreach (string column in new[] { "server", "per second", "vs EpollServer", "p50 µs", "p99 µs", "p99.9 µs", "max µs", "server CPU", "errors", "notes" })
+            foreach (string column in new[] { "server", "per second", "vs EpollServer", "p50 µs", "p99 µs", "p99.9 µs", "max µs", "server CPU", "generator CPU", "generator-bound", "errors", "notes" })
                 table.AddColumn(column);
             foreach (PeerSummary server in item.Servers)
             {
@@ -69,7 +69,9 @@ internal sealed class LiveProgress
                     ReportWriter.Micros(server.LatencyMicros(99)),
                     ReportWriter.Micros(server.LatencyMicros(99.9)),
                     ReportWriter.Micros(server.MaxMicros),
-                    server.ServerCpu is double cpu ? $"{cpu * 100:0}%" : "",
+                    ReportWriter.CpuOf(server.ServerCpuShare, server.ServerCpuCount),
+                    ReportWriter.CpuOf(server.GeneratorCpuShare, server.GeneratorCpuCount),
+                    server.GeneratorBound ? "yes" : "",
                     server.Errors.ToString(),
                     Markup.Escape(Shorten(server.Problems())));
             }

@@ -110,6 +110,7 @@ internal static class RunCommand
                         Rounds = 1,
                         BasePlan = LoadOptions.Plan(parsed, new IPEndPoint(IPAddress.Loopback, 0), null),
                         ServerCpus = cpus.ServerCpus,
+                        GeneratorCpus = cpus.GeneratorCpus,
                         Announce = progress.Announce,
                         Progress = progress.Report,
                     };
@@ -117,6 +118,11 @@ internal static class RunCommand
                     runner.Run([new BenchCase(scenario.Name, $"{scenario.Name}, {plan.Size} B", scenario.Name, p => p)], report);
                 }
             });
+        }
+        catch (UnoptimizedBuildException e)
+        {
+            Console.Error.WriteLine(e.Message);
+            return 2;
         }
         catch (Exception e) when (e is InvalidOperationException or TimeoutException)
         {

@@ -35,6 +35,7 @@ internal sealed class ChatFanout
     public void Delivered(long sequence)
     {
         _delivered[sequence & _mask]++;
+        Sender?.OneDelivered();
         while (_delivered[FullyDelivered & _mask] == Receivers && FullyDelivered < (Sender?.Sent ?? 0))
         {
             _delivered[FullyDelivered & _mask] = 0;
@@ -55,9 +56,12 @@ internal sealed class ChatSender : LoadClient
     private bool _welcomed;
     private bool _started;
 
-    public ChatSender(ClientLoop owner, ChatFanout fanout, int size, bool paced)
+    private long _owed;   // deliveries still owed to the receivers, counted by the fan-out
+
+    public ChatSender(ClientLoop owner, ChatFanout fanout, int size, bool paced, System.Net.IPEndPoint? target = null)
         : base(owner)
     {
+        Target = target;
         _fanout = fanout;
         _size = Math.Max(size, MinimumSize);
         _line = new byte[_size];
@@ -69,8 +73,12 @@ internal sealed class ChatSender : LoadClient
 
     public override bool Ready => IsOpen && _welcomed;
 
-    // Deliveries still owed to all receivers of this loop (the only loop of a chat run); counted once, here.
-    public override long Owed => Math.Max(0, Owner.Stats.Outstanding);
+    public override System.Net.IPEndPoint? Target { get; }
+
+    // Deliveries still owed to all receivers; counted once, here (the loop may carry other clients: the soak).
+    public override long Owed => Math.Max(0, _owed);
+
+    public void OneDelivered() => _owed--;
 
     public override void Start()
     {
@@ -122,6 +130,7 @@ internal sealed class ChatSender : LoadClient
         Write(line);
         Sent++;
         Stats.Outstanding += _fanout.Receivers;
+        _owed += _fanout.Receivers;
     }
 
     // The sender sees its own welcome and the others' notices; it is never sent its own messages.

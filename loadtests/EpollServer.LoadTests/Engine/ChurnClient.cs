@@ -10,10 +10,13 @@ internal sealed class ChurnClient : LoadClient
     private int _matched;
     private bool _inCycle;
 
-    public ChurnClient(ClientLoop owner)
+    public ChurnClient(ClientLoop owner, System.Net.IPEndPoint? target = null)
         : base(owner)
     {
+        Target = target;
     }
+
+    public override System.Net.IPEndPoint? Target { get; }
 
     public override bool ConnectsUpFront => false;
 
@@ -31,7 +34,7 @@ internal sealed class ChurnClient : LoadClient
         _matched = 0;
         _inCycle = true;
         Stats.Outstanding++;
-        Connect(Owner.Target);
+        Connect(Target ?? Owner.Target);
     }
 
     protected override void OnConnected() => Write(Probe);

@@ -45,6 +45,29 @@ internal static class ProcessProbe
         return seconds <= 0 ? 0 : (after.CpuSeconds - before.CpuSeconds) / seconds;
     }
 
+    // CPU seconds of this process's children that have exited and been reaped (getrusage RUSAGE_CHILDREN): an
+    // external generator's (wrk's) CPU is the growth of this across its run, as it cannot be read once it is gone.
+    public static ProcessSample ReapedChildren()
+    {
+        if (getrusage(RusageChildren, out Rusage usage) != 0)
+            throw new InvalidOperationException($"getrusage failed: errno {System.Runtime.InteropServices.Marshal.GetLastPInvokeError()}");
+        double seconds = usage.UserSeconds + usage.UserMicros / 1e6 + usage.SystemSeconds + usage.SystemMicros / 1e6;
+        return new ProcessSample(0, 0, seconds, Stopwatch.GetTimestamp());
+    }
+
+    private const int RusageChildren = -1;
+
+    // struct rusage on Linux x86-64 and arm64: two timevals, then 14 longs this code does not read.
+    [System.Runtime.InteropServices.StructLayout(System.Runtime.InteropServices.LayoutKind.Sequential)]
+    private struct Rusage
+    {
+        public long UserSeconds, UserMicros, SystemSeconds, SystemMicros;
+        public long R0, R1, R2, R3, R4, R5, R6, R7, R8, R9, R10, R11, R12, R13;
+    }
+
+    [System.Runtime.InteropServices.DllImport("libc", SetLastError = true)]
+    private static extern int getrusage(int who, out Rusage usage);
+
     // lsof's fd rows for the process (numbered descriptors only, not cwd/txt/mem), or null without lsof.
     public static int? LsofFdCount(int pid)
     {

@@ -17,9 +17,10 @@ internal sealed class RequestReplyClient : LoadClient
     private int _matched;    // bytes of the head's reply already compared
     private bool _started;
 
-    public RequestReplyClient(ClientLoop owner, MessageFormat format, int depth, int maxOutstanding)
+    public RequestReplyClient(ClientLoop owner, MessageFormat format, int depth, int maxOutstanding, System.Net.IPEndPoint? target = null)
         : base(owner)
     {
+        Target = target;
         _format = format;
         _depth = depth;
         int capacity = (int)System.Numerics.BitOperations.RoundUpToPowerOf2((uint)Math.Max(1, maxOutstanding));
@@ -28,6 +29,8 @@ internal sealed class RequestReplyClient : LoadClient
         _expected = new byte[format.Size];
         _request = new byte[format.Size];
     }
+
+    public override System.Net.IPEndPoint? Target { get; }
 
     public override long Owed => _tail - _head;
 

@@ -15,7 +15,7 @@ internal sealed class RunPipeline : IDisposable
     private readonly LoadPlan _plan;
     private readonly Action<RunProgress>? _progress;
     private readonly List<(double Second, ProcessSample Sample)> _serverTimeline = [];
-    private long _lastReport = long.MinValue;
+    private long _lastReport;   // 0: the first tick reports (long.MinValue would overflow `now - _lastReport` and never report)
     private long _nextServerSample;
     private long _lastCompleted;
     private long _lastTicks;
@@ -109,6 +109,7 @@ internal sealed class RunPipeline : IDisposable
             ServerAfter = serverAfter,
             ServerCpu = serverCpu,
             GeneratorCpu = generatorCpu,
+            GeneratorThreads = Loops.Count,
         };
         result.ServerTimeline.AddRange(_serverTimeline);
         return result;

@@ -26,7 +26,22 @@ internal sealed class RunResult
 
     public double? ServerCpu { get; init; }      // share of one core during the measured window
 
-    public double? GeneratorCpu { get; init; }
+    public double? GeneratorCpu { get; init; }   // share of one core, the generator's process (ours, or wrk's)
+
+    // The generator's threads that can each keep a CPU busy (our loops, or wrk's threads): it cannot use more CPUs.
+    public int GeneratorThreads { get; init; } = 1;
+
+    // The CPUs each was given (taskset lists' lengths; every CPU when not pinned), set by whoever started them.
+    public int ServerCpuCount { get; set; } = Environment.ProcessorCount;
+
+    public int GeneratorCpuCount { get; set; } = Environment.ProcessorCount;
+
+    // CPU as a share of the CPUs each could use (1.0: all of them busy), and what that says limited the run.
+    public double? ServerCpuShare => ServerCpu / ServerCpuCount;
+
+    public double? GeneratorCpuShare => GeneratorCpu / Math.Max(1, Math.Min(GeneratorCpuCount, GeneratorThreads));
+
+    public bool GeneratorBound => Reports.Saturation.IsGeneratorBound(ServerCpuShare, GeneratorCpuShare);
 
     public List<RunCheck> Checks { get; } = [];
 

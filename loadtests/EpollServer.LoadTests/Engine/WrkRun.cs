@@ -31,6 +31,9 @@ internal sealed partial class WrkRun
 
     public Action<RunProgress>? Progress { get; init; }
 
+    // The last wrk command line run (the measured run's, once Execute is done).
+    public string Command { get; private set; } = "";
+
     public RunResult Execute(string scenario, string server)
     {
         string script = WriteScript();
@@ -38,11 +41,15 @@ internal sealed partial class WrkRun
         {
             if (_plan.Warmup > TimeSpan.Zero)
                 RunWrk(script, _plan.Warmup, "warm-up", null);
+            // wrk's own CPU is taken over the same window as the server's: from just before it starts to just after it
+            // has been reaped (its getrusage children total; nothing else of ours exits in between).
             ProcessSample? before = SampleServer();
+            ProcessSample wrkBefore = ProcessProbe.ReapedChildren();
             var timeline = new List<(double, ProcessSample)>();
             WrkOutcome outcome = RunWrk(script, _plan.Duration, "measure", timeline);
+            ProcessSample wrkAfter = ProcessProbe.ReapedChildren();
             ProcessSample? after = SampleServer();
-            return Result(scenario, server, outcome, before, after, timeline);
+            return Result(scenario, server, outcome, before, after, timeline, ProcessProbe.CpuShare(wrkBefore, wrkAfter));
         }
         finally
         {
@@ -51,7 +58,7 @@ internal sealed partial class WrkRun
     }
 
     private RunResult Result(string scenario, string server, WrkOutcome outcome, ProcessSample? before, ProcessSample? after,
-        List<(double, ProcessSample)> timeline)
+        List<(double, ProcessSample)> timeline, double generatorCpu)
     {
         var stats = new LoadStats(new RunClock(TimeSpan.Zero, _plan.Duration), 0)
         {
@@ -76,10 +83,13 @@ internal sealed partial class WrkRun
             ServerBefore = before,
             ServerAfter = after,
             ServerCpu = before is { } b && after is { } a ? ProcessProbe.CpuShare(b, a) : null,
+            GeneratorCpu = generatorCpu,
+            GeneratorThreads = _plan.Threads,
         };
         result.ServerTimeline.AddRange(timeline);
-        result.Figures.Add(("generator", $"wrk, {_plan.Threads} thread(s), {_plan.Connections} connections, {_plan.Depth} request(s) per write"));
+        result.Figures.Add(("generator", $"{Version.Value}, {_plan.Threads} thread(s), {_plan.Connections} connections, {_plan.Depth} request(s) per write; generator CPU is wrk's process"));
         result.Figures.Add(("latency", _plan.Depth > 1 ? "wrk's, per write: from its first request to its last reply" : "wrk's, per request"));
+        result.Figures.Add(("wrk command", Command));
         result.Figures.Add(("wrk exit code", outcome.ExitCode.ToString(CultureInfo.InvariantCulture)));
         result.Checks.Add(new RunCheck("wrk finished", outcome.ExitCode == 0 && outcome.Seconds > 0, outcome.Detail));
         return result;
@@ -104,6 +114,9 @@ internal sealed partial class WrkRun
 
     private ProcessSample? SampleServer() => ProcessProbe.SampleServer(_plan);
 
+    // wrk's version line ("wrk 4.2.0 [epoll] Copyright ..."), as `wrk -v` prints it, for the report's builds.
+    public static readonly Lazy<string> Version = new(() => Bench.ProcessBuild.FirstLine(["wrk", "-v"]).Split(" Copyright")[0]);
+
     private WrkOutcome RunWrk(string script, TimeSpan duration, string phase, List<(double, ProcessSample)>? timeline)
     {
         int seconds = Math.Max(1, (int)Math.Ceiling(duration.TotalSeconds));
@@ -111,8 +124,9 @@ internal sealed partial class WrkRun
         ChildProcess wrk;
         try
         {
-            wrk = ChildProcess.Start(["wrk", $"-t{_plan.Threads}", $"-c{_plan.Connections}", $"-d{seconds}s", "--timeout", "5s",
-                "-s", script, url]);
+            string[] command = ["wrk", $"-t{_plan.Threads}", $"-c{_plan.Connections}", $"-d{seconds}s", "--timeout", "5s", "-s", script, url];
+            Command = Bench.ProcessBuild.Quote(command);
+            wrk = ChildProcess.Start(command);
         }
         catch (System.ComponentModel.Win32Exception)
         {

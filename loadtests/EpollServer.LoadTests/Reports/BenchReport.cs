@@ -1,6 +1,7 @@
 // What a run or a bench produced, aggregated for the reports: per case, per server, the median of its rounds and
 // its ratio to EpollServer; the machine and the exact command, so a figure can be checked by running it again.
 using System.Runtime.InteropServices;
+using EpollServer.LoadTests.Bench;
 using EpollServer.LoadTests.Engine;
 using HdrHistogram;
 
@@ -19,6 +20,14 @@ internal sealed class BenchReport
     public required string Pinning { get; init; }
 
     public List<CaseReport> Cases { get; } = [];
+
+    // How the generator was built and runs (this process), and any external generator a case used (wrk).
+    public ProcessBuild Generator { get; init; } = ProcessBuild.OfGenerator();
+
+    public List<ProcessBuild> ExternalGenerators { get; } = [];
+
+    // Every server's build, in the order the cases first list them.
+    public IEnumerable<ProcessBuild> ServerBuilds => Cases.SelectMany(c => c.Servers).Select(s => s.Build).OfType<ProcessBuild>().DistinctBy(b => b.Name);
 
     public bool Passed => Cases.TrueForAll(c => c.Passed);
 }
@@ -50,6 +59,9 @@ internal sealed class PeerSummary
 
     public List<int?> ExitCodes { get; } = [];
 
+    // How this server was built and launched (its first round's process; every round runs the same command).
+    public ProcessBuild? Build { get; set; }
+
     public bool IsEpollServer => Server.StartsWith(Bench.Peers.EpollServer, StringComparison.Ordinal);
 
     public bool Passed => Failures.Count == 0 && Rounds.Count > 0 && Rounds.TrueForAll(r => r.Passed)
@@ -66,6 +78,29 @@ internal sealed class PeerSummary
     public double? Efficiency => Rounds.Any(r => r.Efficiency is not null) ? Median(r => r.Efficiency ?? 0) : null;
 
     public double? GeneratorCpu => Rounds.Any(r => r.GeneratorCpu is not null) ? Median(r => r.GeneratorCpu ?? 0) : null;
+
+    public double? ServerCpuShare => Rounds.Any(r => r.ServerCpuShare is not null) ? Median(r => r.ServerCpuShare ?? 0) : null;
+
+    public double? GeneratorCpuShare => Rounds.Any(r => r.GeneratorCpuShare is not null) ? Median(r => r.GeneratorCpuShare ?? 0) : null;
+
+    // The CPUs each was given (every round is started the same way).
+    public int? ServerCpuCount => Rounds.FirstOrDefault()?.ServerCpuCount;
+
+    public int? GeneratorCpuCount => Rounds.FirstOrDefault() is { } r ? Math.Min(r.GeneratorCpuCount, r.GeneratorThreads) : null;
+
+    // Judged on the medians, by the one rule (Saturation).
+    public bool GeneratorBound => Saturation.IsGeneratorBound(ServerCpuShare, GeneratorCpuShare);
+
+    // Round-to-round spread of the figures the README quotes: (min, max), or null without rounds.
+    public (double Min, double Max)? ThroughputRange => Range(r => r.Throughput);
+
+    public (double Min, double Max)? EfficiencyRange =>
+        Rounds.Where(r => r.Efficiency is not null).Select(r => r.Efficiency!.Value).ToList() is { Count: > 0 } values ? (values.Min(), values.Max()) : null;
+
+    public (double Min, double Max)? LatencyRange(double percentile) => Range(r => RunResult.Micros(r.Stats.Latency.GetValueAtPercentile(percentile)));
+
+    private (double Min, double Max)? Range(Func<RunResult, double> value) =>
+        Rounds.Count == 0 ? null : (Rounds.Min(value), Rounds.Max(value));
 
     public double? ServerRssMiB => Rounds.Any(r => r.ServerAfter is not null) ? Median(r => (r.ServerAfter?.RssBytes ?? 0) / 1048576.0) : null;
 

@@ -113,6 +113,24 @@ internal static class Charts
         return plot;
     }
 
+    // Several named time series on one chart (the soak's daemons), with a legend and the warm-up's dashed line.
+    public static Plot Series(string title, IReadOnlyList<(string Name, IReadOnlyList<(double X, double Y)> Points)> series, double markAt)
+    {
+        var plot = Titled(title);
+        for (int i = 0; i < series.Count; i++)
+        {
+            var line = plot.Add.Scatter(series[i].Points.Select(p => p.X).ToArray(), series[i].Points.Select(p => p.Y).ToArray(),
+                Color.FromHex(Palette[i % Palette.Length]));
+            line.MarkerSize = 0;
+            line.LineWidth = 2;
+            line.LegendText = series[i].Name;
+        }
+        DashedLine(plot, markAt);
+        plot.XLabel("second");
+        plot.ShowLegend(Edge.Right);
+        return plot;
+    }
+
     // SVG for inlining in a page: no XML declaration.
     public static string Svg(Plot plot)
     {
