@@ -583,7 +583,7 @@ _engine_sysctl_changes() {
     awk -F' = ' '
         FNR == 1 { file++ }
         { key = $1; value = substr($0, length($1) + 4)
-          if (file == 1) was[key] = (key in was) ? was[key] " | " value : value
-          else { now[key] = (key in now) ? now[key] " | " value : value; if (!(key in seen)) { seen[key] = 1; keys[++n] = key } } }
+          if (file == 1) { joined = (key in was) ? was[key] " | " value : value; was[key] = joined }
+          else { if (!(key in now)) keys[++n] = key; joined = (key in now) ? now[key] " | " value : value; now[key] = joined } }
         END { for (i = 1; i <= n; i++) if ((keys[i] in was) && was[keys[i]] != now[keys[i]]) print keys[i] "\t" now[keys[i]] "\t" was[keys[i]] }' "$1" "$2"
 }
