@@ -5,16 +5,29 @@
 #   stats and fds (inside and from the host) -> the admin endpoint, and Prometheus scraping it (a PromQL query) ->
 #   the load service -> chat on three daemons through Redis behind HAProxy (order across daemons, one daemon
 #   killed, Redis stopped and started) -> SIGTERM -> exit 0 -> everything torn down.
-# Exit 0: passed, or skipped with the reason on the last line (not root). Anything else: failed, with the logs.
+# The engine touches nothing it did not create (scripts/container/engine.sh): it refuses to start beside another
+# dockerd or on a taken bridge name (EPOLLSERVER_ENGINE_SHARE=1 lets it), and a sentinel proves it: a Docker-like
+# bridge and DOCKER-USER rule made before the engine starts must be there, unchanged, after it is gone
+# (scripts/container/sentinel.sh).
+# Exit 0: passed, or skipped with the reason on the last line (not root) outside CI. Under CI (CI set, and neither
+# "false" nor "0"; .ci/run sets it) a skip fails, with the reason. Anything else: failed, with the logs.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 source scripts/container/engine.sh
 source scripts/container/standin-images.sh
+source scripts/container/sentinel.sh
 
-if [[ $(id -u) != 0 ]]; then
-    echo "container test: SKIPPED: it starts its own dockerd, which needs root (CI runs as root)"
+# A skipped container test is not a pass in CI.
+skip() {
+    if [[ -n ${CI:-} && ${CI,,} != false && $CI != 0 ]]; then
+        echo "container test: FAILED: it would be skipped, and under CI ($CI) a skip is a failure: $*"
+        exit 1
+    fi
+    echo "container test: SKIPPED: $*"
     exit 0
-fi
+}
+[[ $(uname -s) == Linux ]] || skip "it needs Linux (its own dockerd)"
+[[ $(id -u) == 0 ]] || skip "it starts its own dockerd, which needs root (CI runs as root)"
 
 work=$(mktemp -d /tmp/epollserver-container.XXXXXX)
 project="epollserver-ci-$$"
@@ -25,21 +38,32 @@ fail() {
     compose logs --no-color --tail 40 server 2>/dev/null || true
     exit 1
 }
-# The host must be left as it was found: anything the engine left behind fails the test, whatever else happened.
+# The host must be left as it was found: anything the engine left behind, or a sentinel it touched, fails the test,
+# whatever else happened. Before the engine was started (a refusal) there is nothing to undo.
+engine_started='' sentinel_made=''
 cleanup() {
-    local status=$? clean=0
+    local status=$? clean=1
     set +e
-    if [[ -n ${DOCKER_HOST:-} ]]; then compose --profile load --profile monitoring --profile chat down --volumes --remove-orphans >/dev/null 2>&1; fi
-    engine_stop "$work/engine" >/dev/null
-    engine_check_clean "$work/engine" || clean=1
+    if [[ -n $engine_started ]]; then
+        if [[ -n ${DOCKER_HOST:-} ]]; then compose --profile load --profile monitoring --profile chat down --volumes --remove-orphans >/dev/null 2>&1; fi
+        engine_stop "$work/engine" >/dev/null
+        engine_check_clean "$work/engine" || clean=0
+    fi
+    if [[ -n $sentinel_made ]]; then
+        sentinel_verify "$work/sentinel" || clean=0
+        sentinel_remove "$work/sentinel" || clean=0
+    fi
     rm -rf "$work"
-    if ((clean)); then
-        echo "container test: FAILED: the engine left the above behind on this host"
+    if ((!clean)); then
+        echo "container test: FAILED: the engine changed this host (above)"
         exit 1
     fi
     exit "$status"
 }
 trap cleanup EXIT
+
+step "host: no other dockerd here, and a free bridge name and subnet for ours"
+engine_check_host "$work/engine"
 
 # Each step installs what it uses right before it: a machine image may have some of these tools and not others
 # (one had a docker CLI but no dockerd and no docker-compose).
@@ -48,8 +72,11 @@ engine_require docker-compose
 docker-compose -f docker-compose.yml config -q
 docker-compose -f docker-compose.yml -f ci/docker-compose.ci.yml config -q
 
-step "engine: install and start dockerd, with the CLI packaged with it"
+step "engine: install dockerd; a sentinel bridge and DOCKER-USER rule, like another engine's; start ours"
 engine_require dockerd iptables nft
+sentinel_made=1
+sentinel_create "$work/sentinel"
+engine_started=1
 engine_start "$work/engine"
 
 step "stand-in base images"
@@ -108,6 +135,7 @@ exec 3>&-
 echo "echoed ${#payload} bytes back unchanged"
 
 step "stats inside the container, and the fds from the host"
+engine_require lsof nsenter
 docker exec "$cid" epollserver stats | tee "$work/stats.txt"
 grep -q "fds: the server's own" "$work/stats.txt" || fail "epollserver stats printed no fd accounting"
 host_pid=$(docker inspect -f '{{.State.Pid}}' "$cid")

@@ -1,53 +1,81 @@
 # shellcheck shell=bash
-# A private Docker engine for the container tests, started by hand and removed without trace.
+# A private Docker engine for the container tests: started by hand beside nothing else, and removed without trace.
 #
 # Sourced, not run. Public functions:
-#   engine_require TOOL...   install the Debian packages of whichever TOOLs are missing (dockerd, docker-compose,
-#                            debootstrap, iptables, nft); call it right before the step that uses them
+#   engine_require TOOL...   install the Debian packages (scripts/packages.tsv) of whichever TOOLs are missing
+#                            (dockerd, docker-compose, debootstrap, curl, ...); call it right before the step using them
 #   docker ...               the docker CLI that came with the dockerd in use (see below), not whatever is on PATH
-#   engine_start DIR         start dockerd with all its state under DIR; exports DOCKER_HOST
-#   engine_stop DIR          stop it and undo everything it changed on the host (idempotent, EXIT-trap safe)
-#   engine_check_clean DIR   print what the engine left behind; return 1 if anything
+#   engine_check_host DIR    refuse, in one line and with status 1, to run beside another dockerd or on a taken
+#                            bridge name or subnet (engine_start asks it too)
+#   engine_start DIR         start dockerd with all its state under DIR; exports DOCKER_HOST. The host's state
+#                            before it is recorded in DIR.host
+#   engine_stop DIR          stop it and undo what it changed on the host, and only that (idempotent, EXIT-trap safe)
+#   engine_check_clean DIR   compare the host with DIR.host; print every difference and return 1 if there is one
 #
 # Why by hand: the CI machines have no service manager (apt starts no daemon) and no registry. Keeping the
 # socket, data root and exec root under one DIR means a run never meets a host engine or an earlier run's
-# images, and removing DIR removes the engine's state. What dockerd changes outside DIR (docker0 and br-*
-# bridges, DOCKER* iptables chains, FORWARD policy, ip_forward) is undone by engine_stop.
+# images, and removing DIR removes the engine's state.
+#
+# What it may do outside DIR, and why that touches nothing shared:
+# - dockerd runs with --iptables=false --ip6tables=false --ip-forward=false: no iptables chain or rule (no DOCKER*,
+#   no DOCKER-USER, no FORWARD policy), no ip_forward, no br_netfilter or bridge-nf-call-* sysctls. Published ports
+#   still work (docker-proxy listens on the host and connects to the container over the bridge), containers on one
+#   network reach each other over their bridge, and Docker's DNS (127.0.0.11) redirects inside each container's
+#   own network namespace.
+# - Its default bridge is one this script creates, epollci0 with 203.0.113.1/26 (TEST-NET-3, a documentation range),
+#   and the networks it creates get /28s of 203.0.113.128/25. At stop each network the engine made is known by its
+#   id (its bridge is br-<first 12 of the id>); only those bridges, ours, and veths on them are ever removed.
+# - Before it starts, the host's links, iptables rules (nf_tables and legacy, IPv4 and IPv6), nf_tables ruleset,
+#   modules and sysctls are recorded in DIR.host. engine_stop undoes the difference from that record in the rules,
+#   nf_tables tables, modules and the sysctls the engine may change (none is expected with the flags above; each
+#   undo is printed), on the premise that nothing else changes the host's firewall during the run.
+#   engine_check_clean compares everything with the record, not with a name pattern.
+#
+# It refuses (one line, status 1) when another dockerd is running (one whose command line does not name DIR) or
+# when epollci0 or its subnet is taken. EPOLLSERVER_ENGINE_SHARE=1 runs it anyway, beside the other dockerd, on
+# the next free bridge and subnet (epollci1 on 198.51.100.0/24, epollci2 on 192.0.2.0/24). Then the other engine's
+# rules may still filter our bridges' traffic (Docker's FORWARD policy DROP with br_netfilter loaded does).
+#
 # Every function is safe under `set -euo pipefail`: expected failures are tested with `if`, never left to
 # a bare `&&` whose false status would end the caller.
 
-# The sysctls dockerd may flip when it starts; their values before the first start are kept in DIR.
-# (Setting ip_forward back also resets the per-interface `forwarding` and all.accept_redirects that the
-# kernel changed with it.)
-ENGINE_SYSCTLS=(net.ipv4.ip_forward net.bridge.bridge-nf-call-iptables net.bridge.bridge-nf-call-ip6tables)
+# shellcheck source=scripts/packages.sh
+source "$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)/packages.sh"
 
-# What engine_start found before dockerd changed it ("key=value" lines), for engine_check_clean.
-ENGINE_SAVED_SYSCTLS=''
+# The bridge names and /24s the engine may take, in order (the next only with EPOLLSERVER_ENGINE_SHARE=1).
+ENGINE_SLOTS=("epollci0 203.0.113" "epollci1 198.51.100" "epollci2 192.0.2")
+# Chosen by engine_check_host.
+ENGINE_BRIDGE='' ENGINE_NET=''
 
-# The Debian package that provides each tool engine_require knows.
-declare -A ENGINE_PACKAGES=(
-    [dockerd]=docker.io [docker-compose]=docker-compose [debootstrap]=debootstrap [iptables]=iptables [nft]=nftables [curl]=curl
-)
+# The sysctls dockerd is known to write (the forwarding switches and bridge-nf-call-* with iptables on, the root
+# key quotas always when they are lower); with those of any other key that changed while it started, they are
+# the ones engine_stop puts back. (Setting ip_forward back also resets the per-interface `forwarding` and
+# all.accept_redirects that the kernel changed with it.)
+ENGINE_SYSCTLS=(net.ipv4.ip_forward net.ipv6.conf.all.forwarding net.ipv6.conf.default.forwarding
+    net.bridge.bridge-nf-call-iptables net.bridge.bridge-nf-call-ip6tables net.bridge.bridge-nf-call-arptables
+    kernel.keys.root_maxkeys kernel.keys.root_maxbytes)
+# Counters that change by themselves, never compared.
+ENGINE_VOLATILE_SYSCTLS='^(fs\.(dentry-state|file-nr|inode-nr|inode-state|aio-nr)|fs\.quota\.[a-z_]+|kernel\.(ns_last_pid|pty\.nr)|kernel\.random\.[a-z_]+|net\.netfilter\.nf_conntrack_count) = '
+# What the record, the undo and the check read with: never skipped for want of a tool.
+ENGINE_HOST_TOOLS=(ip sysctl ss iptables-save ip6tables-save iptables-nft-save iptables-legacy-save nft)
+ENGINE_SAVES=(iptables-nft iptables-legacy ip6tables-nft ip6tables-legacy)
 
 engine_require() {
-    local tool packages=() log
+    local tool missing=() still=() packages
     for tool in "$@"; do
-        if [[ -z ${ENGINE_PACKAGES[$tool]:-} ]]; then echo "engine_require: unknown tool $tool" >&2; return 1; fi
-        command -v "$tool" >/dev/null 2>&1 || packages+=("${ENGINE_PACKAGES[$tool]}")
+        command -v "$tool" >/dev/null 2>&1 || missing+=("$tool")
     done
-    if ((${#packages[@]} == 0)); then return 0; fi
-    # Quiet unless it fails: apt's output goes to a file that is shown only on failure. The lock timeout waits for
-    # another apt (unattended-upgrades on a fresh machine, say) instead of failing at once.
-    log=$(mktemp)
-    echo "engine: installing ${packages[*]}"
-    if ! { DEBIAN_FRONTEND=noninteractive apt-get -o DPkg::Lock::Timeout=300 update -qq &&
-        DEBIAN_FRONTEND=noninteractive apt-get install -o DPkg::Lock::Timeout=300 -y -qq --no-install-recommends "${packages[@]}"; } >"$log" 2>&1; then
-        echo "engine_require: apt-get failed (installing: ${packages[*]}):" >&2
-        cat "$log" >&2
-        rm -f "$log"
+    ((${#missing[@]})) || return 0
+    packages=$(packages_for "${missing[@]}") || return 1
+    # shellcheck disable=SC2086  # one package per word
+    packages_install engine $packages || return 1
+    for tool in "${missing[@]}"; do
+        command -v "$tool" >/dev/null 2>&1 || still+=("$tool")
+    done
+    if ((${#still[@]})); then
+        echo "engine_require: still missing after installing $packages: ${still[*]}" >&2
         return 1
     fi
-    rm -f "$log"
 }
 
 # The CLI shipped with the dockerd on PATH: the package that owns dockerd names its docker binary. Another
@@ -60,9 +88,34 @@ docker() {
     "$ENGINE_DOCKER" "$@"
 }
 
-engine_start() {
-    local dir pid i t0
+engine_check_host() {
+    local dir others slot name net share=${EPOLLSERVER_ENGINE_SHARE:-}
     dir=$(_engine_dir "${1:-}") || return 1
+    engine_require ip || return 1
+    others=$(_engine_other_dockerds "$dir")
+    if [[ -n $others && $share != 1 ]]; then
+        echo "engine: another dockerd is running here (pid ${others//$'\n'/, }), so this test will not start its own beside it; EPOLLSERVER_ENGINE_SHARE=1 runs it anyway" >&2
+        return 1
+    fi
+    for slot in "${ENGINE_SLOTS[@]}"; do
+        read -r name net <<<"$slot"
+        if _engine_slot_free "$name" "$net"; then
+            ENGINE_BRIDGE=$name ENGINE_NET=$net
+            return 0
+        fi
+        if [[ $share != 1 ]]; then
+            echo "engine: the bridge name $name or the subnet $net.0/24 is taken on this host (another engine, or one an earlier run left), so this test will not start; EPOLLSERVER_ENGINE_SHARE=1 takes the next free one" >&2
+            return 1
+        fi
+    done
+    echo "engine: every bridge name and subnet this engine may take (${ENGINE_SLOTS[*]}) is taken on this host" >&2
+    return 1
+}
+
+engine_start() {
+    local dir host pid i t0
+    dir=$(_engine_dir "${1:-}") || return 1
+    host=$dir.host
     export DOCKER_HOST="unix://$dir/docker.sock"
     if ! ENGINE_DOCKER=$(_engine_find_cli); then
         echo "engine_start: no docker CLI belongs to the dockerd on PATH ($(command -v dockerd || echo 'none'))" >&2
@@ -71,18 +124,32 @@ engine_start() {
     # Already running for this DIR (a second call): nothing to do.
     if _engine_answers "$dir"; then return 0; fi
     t0=$(_engine_now)
+    engine_require "${ENGINE_HOST_TOOLS[@]}" || return 1
+    if [[ -r /proc/modules ]]; then engine_require rmmod || return 1; fi
+    # Recorded once per DIR: a second start after a crash must not take the engine's own changes for the host's.
+    if [[ -r $host/slot ]]; then
+        read -r ENGINE_BRIDGE ENGINE_NET <"$host/slot"
+    else
+        engine_check_host "$dir" || return 1
+        mkdir -p "$host"
+        _engine_snapshot "$host/before"
+        echo "$ENGINE_BRIDGE $ENGINE_NET" >"$host/slot"
+    fi
     mkdir -p "$dir"
-    _engine_save_host_state "$dir"
-    ENGINE_SAVED_SYSCTLS=$(<"$dir/sysctl.saved")
+    _engine_create_bridge "$host" || return 1
     # stdin from /dev/null so dockerd never holds the caller's terminal or pipe; its own pidfile is written
     # by dockerd itself, so $! goes to a second file for a daemon that dies before writing it.
-    dockerd --host "$DOCKER_HOST" --data-root "$dir/root" --exec-root "$dir/exec" \
-        --pidfile "$dir/dockerd.pid" </dev/null >"$dir/dockerd.log" 2>&1 &
+    dockerd --host "$DOCKER_HOST" --data-root "$dir/root" --exec-root "$dir/exec" --pidfile "$dir/dockerd.pid" \
+        --bridge "$ENGINE_BRIDGE" --default-address-pool "base=$ENGINE_NET.128/25,size=28" \
+        --iptables=false --ip6tables=false --ip-forward=false --ip-masq=false \
+        </dev/null >"$dir/dockerd.log" 2>&1 &
     pid=$!
     echo "$pid" >"$dir/dockerd.launched.pid"
     # Ready in about 1 s here; give up after 30 s (120 x 0.25 s) or as soon as dockerd has died.
     for ((i = 0; i < 120; i++)); do
         if _engine_answers "$dir"; then
+            # What dockerd changed while it started is its own to put back.
+            _engine_sysctls >"$host/sysctls.started"
             # The pair proves itself: the CLI must talk to this engine at an API version both know.
             local pair
             if ! pair=$(docker version --format \
@@ -90,7 +157,8 @@ engine_start() {
                 echo "engine_start: the docker CLI $ENGINE_DOCKER cannot talk to this dockerd: $pair" >&2
                 return 1
             fi
-            printf 'engine: %s from %s, ready in %.1f s (%s)\n' "$pair" "$ENGINE_DOCKER" "$(_engine_since "$t0")" "$dir"
+            printf 'engine: %s from %s, ready in %.1f s (%s, bridge %s on %s.0/24)\n' "$pair" "$ENGINE_DOCKER" \
+                "$(_engine_since "$t0")" "$dir" "$ENGINE_BRIDGE" "$ENGINE_NET"
             return 0
         fi
         if ! _engine_alive "$pid"; then break; fi
@@ -102,56 +170,63 @@ engine_start() {
 }
 
 engine_stop() {
-    local dir t0
+    local dir host t0
     dir=$(_engine_dir "${1:-}") || return 1
+    host=$dir.host
     t0=$(_engine_now)
-    local backend='' policy='' saved_sysctls='' nft_before=''
-    # Read what engine_start saved before DIR goes away (absent after a partial start: then skip it).
-    if [[ -r $dir/iptables.backend ]]; then backend=$(<"$dir/iptables.backend"); fi
-    if [[ -r $dir/forward.policy ]]; then policy=$(<"$dir/forward.policy"); fi
-    if [[ -r $dir/sysctl.saved ]]; then saved_sysctls=$(<"$dir/sysctl.saved"); fi
-    if [[ -r $dir/nft-tables.before ]]; then nft_before=$(<"$dir/nft-tables.before"); else nft_before='?'; fi
-
+    if [[ -d $host ]]; then _engine_record_networks "$dir" "$host"; fi
     _engine_remove_containers "$dir"
     _engine_stop_daemon "$dir"
     _engine_kill_leftovers "$dir"
     _engine_remove_cgroups "$dir"
     _engine_umount_under "$dir"
+    # The network ids in dockerd's store, for a daemon that could not be asked (killed, crashed).
+    if [[ -d $host && -r $dir/root/network/files/local-kv.db ]]; then
+        grep -aoE '[0-9a-f]{64}' "$dir/root/network/files/local-kv.db" 2>/dev/null | sort -u >>"$host/networks" || true
+    fi
     if [[ -e $dir ]] && ! rm -rf --one-file-system "$dir" 2>/dev/null; then
         echo "engine_stop: could not remove all of $dir" >&2
     fi
-    _engine_remove_bridges
-    _engine_iptables_clean "$backend" "$policy" "$nft_before"
-    _engine_restore_sysctls "$saved_sysctls"
+    # Nothing recorded: the engine never started here, so nothing outside DIR is ours.
+    if [[ -r $host/before/links ]]; then
+        _engine_remove_links "$host"
+        _engine_undo_iptables "$host"
+        _engine_undo_nft "$host"
+        _engine_undo_modules "$host"
+        _engine_restore_sysctls "$host"
+    fi
     if [[ ${DOCKER_HOST:-} == "unix://$dir/docker.sock" ]]; then unset DOCKER_HOST; fi
     printf 'engine: stopped and cleaned in %.1f s (%s)\n' "$(_engine_since "$t0")" "$dir"
     return 0
 }
 
 engine_check_clean() {
-    local dir out='' save line key value now
+    local dir host out='' now kind
     dir=$(_engine_dir "${1:-}") || return 1
-    out+=$(ip -o link show 2>/dev/null | awk -F': ' '{print $2}' | cut -d@ -f1 |
-        grep -E '^(docker0|br-[0-9a-f]{12})$' | sed 's/^/link: /' || true)
-    for save in iptables-nft-save iptables-legacy-save ip6tables-nft-save ip6tables-legacy-save; do
-        if command -v "$save" >/dev/null 2>&1; then
-            out+=$'\n'$("$save" 2>/dev/null | grep -E 'DOCKER|docker0|br-[0-9a-f]{12}' | sed "s/^/$save: /" || true)
-        fi
-    done
-    while IFS='=' read -r key value; do
-        [[ -n $key ]] || continue
-        now=$(sysctl -n "$key" 2>/dev/null || echo '?')
-        if [[ $now != "$value" ]]; then out+=$'\n'"sysctl: $key is $now, was $value"; fi
-    done <<<"$ENGINE_SAVED_SYSCTLS"
+    host=$dir.host
+    if [[ -r $host/before/links ]]; then
+        now=$(mktemp -d)
+        _engine_snapshot "$now"
+        for kind in links "${ENGINE_SAVES[@]}" nft modules; do
+            out+=$'\n'$(diff "$host/before/$kind" "$now/$kind" 2>&1 | sed -n -E "s/^< (.*)/$kind: gone: \\1/p; s/^> (.*)/$kind: new: \\1/p" || true)
+        done
+        # Keys present before and now (a link's own keys come and go with it; the links say so).
+        out+=$'\n'$(_engine_sysctl_changes "$host/before/sysctls" "$now/sysctls" |
+            awk -F'\t' '{print "sysctl: " $1 " is " $2 ", was " $3}' || true)
+        rm -rf "$now"
+    fi
     out+=$'\n'$(_engine_engine_pids "$dir" | sed 's/^/process: /' || true)
     out+=$'\n'$(_engine_mounts_under "$dir" | sed 's/^/mount: /' || true)
     if [[ -e $dir ]]; then out+=$'\n'"dir: $dir still exists"; fi
     out=$(printf '%s\n' "$out" | sed '/^$/d')
     if [[ -n $out ]]; then
-        printf 'engine_check_clean: left behind:\n%s\n' "$out" >&2
+        printf 'engine_check_clean: the host differs from before the engine started:\n%s\n' "$out" >&2
         return 1
     fi
-    echo "engine: nothing left behind (links, iptables and ip6tables in both backends, sysctls, processes, mounts)"
+    if [[ -r $host/before/links ]]; then
+        rm -rf "$host"
+        echo "engine: the host is as it was before (links; iptables and ip6tables, nf_tables and legacy; nft ruleset; modules; sysctls), no process or mount left"
+    fi
 }
 
 # ---- helpers ---------------------------------------------------------------------------------------
@@ -192,39 +267,75 @@ _engine_alive() {
     [[ -n $state && $state != Z ]]
 }
 
-# Saved only once per DIR: a second start after a crash must not record docker's values as the originals.
-_engine_save_host_state() {
-    local dir=$1 key
-    if [[ ! -e $dir/sysctl.saved ]]; then
-        for key in "${ENGINE_SYSCTLS[@]}"; do
-            if sysctl -n "$key" >/dev/null 2>&1; then echo "$key=$(sysctl -n "$key")"; fi
-        done >"$dir/sysctl.saved"
+# Running dockerds that are not this DIR's (ours names DIR in its --data-root), one pid a line.
+_engine_other_dockerds() {
+    local dir=$1 p cmd
+    for p in /proc/[0-9]*; do
+        [[ $(cat "$p/comm" 2>/dev/null) == dockerd ]] || continue
+        cmd=$(tr '\0' ' ' <"$p/cmdline" 2>/dev/null) || continue
+        if [[ $cmd != *"$dir/"* ]] && _engine_alive "${p#/proc/}"; then echo "${p#/proc/}"; fi
+    done
+}
+
+# Free: no link of that name, and no route or address of the host inside NET.0/24.
+_engine_slot_free() {
+    local name=$1 net=$2
+    if ip link show dev "$name" >/dev/null 2>&1; then return 1; fi
+    if [[ -n $(ip -4 route show table all root "$net.0/24" 2>/dev/null) ]]; then return 1; fi
+    ! ip -4 -o addr show 2>/dev/null | awk '{print $4}' | grep -qF "$net."
+}
+
+# The host's state, one normalised listing per kind under OUT, so that two snapshots compare with diff:
+# links (names); each iptables backend and family (iptables-save without comments or counters); the nf_tables
+# ruleset (without counters); modules; sysctls (without the counters that change by themselves).
+_engine_snapshot() {
+    local out=$1 b
+    mkdir -p "$out"
+    ip -o link show 2>/dev/null | awk -F': ' '{print $2}' | cut -d@ -f1 | sort >"$out/links" || true
+    for b in "${ENGINE_SAVES[@]}"; do
+        # Without -t: a save names only the tables that exist (naming a legacy table would create it for good).
+        { "$b-save" 2>/dev/null || true; } | grep -v '^#' | sed -E 's/ \[[0-9]+:[0-9]+\]$//' >"$out/$b" || true
+    done
+    { nft list ruleset 2>/dev/null || true; } | sed -E 's/counter packets [0-9]+ bytes [0-9]+/counter/' >"$out/nft"
+    if [[ -r /proc/modules ]]; then
+        awk '{print $1}' /proc/modules | sort >"$out/modules"
+    else
+        echo '(none: this kernel has no loadable modules)' >"$out/modules"
     fi
-    # dockerd runs whatever `iptables` is on PATH (here the nf_tables one); remember which, so the
-    # FORWARD policy is put back in the same backend.
-    if [[ ! -e $dir/iptables.backend ]]; then
-        case $(iptables --version 2>/dev/null || true) in
-            *nf_tables*) echo nft ;;
-            *) echo legacy ;;
-        esac >"$dir/iptables.backend"
-    fi
-    # dockerd sets FORWARD to DROP when it has to turn ip_forward on.
-    if [[ ! -e $dir/forward.policy ]]; then
-        iptables -S FORWARD 2>/dev/null | awk '$1 == "-P" {print $3}' >"$dir/forward.policy" || true
-    fi
-    # With nf_tables, iptables creates the "ip filter"/"ip nat" tables on first use; if they were not
-    # there before, engine_stop drops them again once they are empty.
-    if [[ ! -e $dir/nft-tables.before ]]; then
-        if command -v nft >/dev/null 2>&1; then
-            { nft list tables 2>/dev/null || true; } >"$dir/nft-tables.before"
-        else
-            echo '?' >"$dir/nft-tables.before"   # unknown: then no table is dropped at the end
-        fi
+    _engine_sysctls >"$out/sysctls"
+}
+
+_engine_sysctls() {
+    { sysctl -a 2>/dev/null || true; } | grep -vE "$ENGINE_VOLATILE_SYSCTLS" | sort || true
+}
+
+# Our default bridge, named in the record before it exists so that a half-made one is still ours to remove.
+_engine_create_bridge() {
+    local host=$1
+    echo "$ENGINE_BRIDGE" >"$host/bridge"
+    if ip link show dev "$ENGINE_BRIDGE" >/dev/null 2>&1; then return 0; fi # a second start: already made
+    if ! { ip link add name "$ENGINE_BRIDGE" type bridge &&
+        ip addr add "$ENGINE_NET.1/26" dev "$ENGINE_BRIDGE" && ip link set dev "$ENGINE_BRIDGE" up; }; then
+        echo "engine_start: could not create the bridge $ENGINE_BRIDGE ($ENGINE_NET.1/26)" >&2
+        return 1
     fi
 }
 
-# Containers first, while dockerd can still stop them cleanly (it removes their veths, netns mounts,
-# DNAT rules and docker-proxy processes itself).
+# While the daemon still answers: the ids of its networks and any bridge name they were given.
+_engine_record_networks() {
+    local dir=$1 host=$2 sock ids
+    [[ -S $dir/docker.sock ]] || return 0
+    sock="unix://$dir/docker.sock"
+    ids=$(timeout 20 "${ENGINE_DOCKER:-docker}" -H "$sock" network ls -q --no-trunc 2>/dev/null || true)
+    [[ -n $ids ]] || return 0
+    echo "$ids" >>"$host/networks"
+    # shellcheck disable=SC2086  # one id per word
+    timeout 20 "${ENGINE_DOCKER:-docker}" -H "$sock" network inspect \
+        -f '{{index .Options "com.docker.network.bridge.name"}}' $ids 2>/dev/null | sed '/^$/d' >>"$host/bridges" || true
+}
+
+# Containers first, while dockerd can still stop them cleanly (it removes their veths, netns mounts and
+# docker-proxy processes itself).
 _engine_remove_containers() {
     local sock="unix://$1/docker.sock" ids
     [[ -S $1/docker.sock ]] || return 0
@@ -233,6 +344,8 @@ _engine_remove_containers() {
         # shellcheck disable=SC2086  # one id per word
         timeout 60 "${ENGINE_DOCKER:-docker}" -H "$sock" rm -f $ids >/dev/null 2>&1 || true
     fi
+    # Then its networks: dockerd removes their bridges itself.
+    timeout 30 "${ENGINE_DOCKER:-docker}" -H "$sock" network prune -f >/dev/null 2>&1 || true
 }
 
 # TERM dockerd by its pidfile (or the pid we launched, if it died before writing one), wait up to 20 s,
@@ -330,90 +443,147 @@ _engine_umount_under() {
     done
 }
 
-# docker0 and user-defined networks' br-<12 hex> bridges, with any veth still attached (normally gone
-# with their containers).
-_engine_remove_bridges() {
-    local br veth
-    for br in $(ip -o link show type bridge 2>/dev/null | awk -F': ' '{print $2}' | cut -d@ -f1 |
-        grep -E '^(docker0|br-[0-9a-f]{12})$' || true); do
-        for veth in $(ip -o link show master "$br" 2>/dev/null | awk -F': ' '{print $2}' | cut -d@ -f1); do
-            ip link del "$veth" 2>/dev/null || true
+# Ours: the default bridge we made, the bridges of the networks the engine made (br-<12> of each id, or the name
+# a network was given), and veths on them. Removed only if the record shows the host did not have it before.
+_engine_remove_links() {
+    local host=$1 name veth
+    local -a candidates=()
+    mapfile -t candidates < <({
+        cat "$host/bridge" "$host/bridges" 2>/dev/null || true
+        sed -nE 's/^([0-9a-f]{12})[0-9a-f]{52}$/br-\1/p' "$host/networks" 2>/dev/null || true
+    } | grep -vxF '<no value>' | sort -u)
+    for name in "${candidates[@]}"; do
+        [[ -n $name ]] || continue
+        if grep -qxF -- "$name" "$host/before/links"; then continue; fi
+        if ! ip -d -o link show dev "$name" 2>/dev/null | grep -qw bridge; then continue; fi
+        for veth in $(ip -o link show master "$name" 2>/dev/null | awk -F': ' '{print $2}' | cut -d@ -f1); do
+            if ! grep -qxF -- "$veth" "$host/before/links"; then ip link del "$veth" 2>/dev/null || true; fi
         done
-        ip link del "$br" 2>/dev/null || true
+        ip link del "$name" 2>/dev/null || echo "engine_stop: could not remove the bridge $name" >&2
     done
 }
 
-# Both backends and both families are looked at, so whichever dockerd used is cleaned. In filter and nat:
-# delete the rules of the built-in chains that jump to a DOCKER* chain or name a docker bridge (docker's
-# MASQUERADE and FORWARD ACCEPT rules), then flush and delete every DOCKER* chain, all in one
-# iptables-restore --noflush transaction per table. Then put the FORWARD policy back and drop nf_tables
-# tables that did not exist before and are now empty.
-_engine_iptables_clean() {
-    local backend=$1 policy=$2 nft_before=$3 family b t
-    for family in iptables ip6tables; do
-        for b in nft legacy; do
-            command -v "$family-$b-save" >/dev/null 2>&1 || continue
-            for t in filter nat; do
-                if _engine_iptables_has_table "$family" "$b" "$t"; then _engine_iptables_clean_table "$family-$b" "$t"; fi
-            done
-        done
+# In each backend and family, for each table the host had before: delete the rules added since, flush and
+# delete the chains added since, and put changed policies back, in one iptables-restore --noflush
+# transaction (a built-in chain's ":CHAIN POLICY" line sets only its policy). A table new since the record is
+# nf_tables' to drop (_engine_undo_nft); a new legacy table cannot be removed and engine_check_clean shows it.
+_engine_undo_iptables() {
+    local host=$1 b now script
+    for b in "${ENGINE_SAVES[@]}"; do
+        if [[ ! -r $host/before/$b ]] || ! command -v "$b-restore" >/dev/null 2>&1; then continue; fi
+        now=$(mktemp)
+        { "$b-save" 2>/dev/null || true; } | grep -v '^#' | sed -E 's/ \[[0-9]+:[0-9]+\]$//' >"$now" || true
+        script=$(_engine_iptables_undo_script "$host/before/$b" "$now")
+        rm -f "$now"
+        [[ -n $script ]] || continue
+        echo "engine_stop: undoing what changed in $b since the engine started:" >&2
+        printf '    %s\n' "${script//$'\n'/$'\n'    }" >&2
+        if ! "$b-restore" --noflush <<<"$script" 2>&1 | sed 's/^/    /' >&2; then
+            echo "engine_stop: $b-restore failed" >&2
+        fi
     done
-    if [[ -n $backend && -n $policy ]] && command -v "iptables-$backend" >/dev/null 2>&1; then
-        "iptables-$backend" -P FORWARD "$policy" 2>/dev/null || true
-    fi
-    if [[ $backend == nft && $nft_before != '?' ]] && command -v nft >/dev/null 2>&1; then
-        for t in filter nat; do
-            if ! grep -qx "table ip $t" <<<"$nft_before" && _engine_iptables_table_empty "$t"; then
-                nft delete table ip "$t" 2>/dev/null || true
+}
+
+# The restore script from two normalised saves (before, now); empty when nothing changed.
+_engine_iptables_undo_script() {
+    awk '
+        FNR == 1 { file++ }
+        /^\*/ { table = substr($0, 2); if (file == 1) had[table] = 1; else order[++tables] = table; next }
+        /^COMMIT/ { next }
+        /^:/ {
+            split(substr($0, 2), f, " ")
+            if (file == 1) { policy[table, f[1]] = f[2]; next }
+            chains[table] = chains[table] " " f[1]; nowpolicy[table, f[1]] = f[2]; next
+        }
+        /^-A / { if (file == 1) before[table, $0]++; else { rules[table, ++count[table]] = $0; now[table, $0]++ }; next }
+        END {
+            for (t = 1; t <= tables; t++) {
+                table = order[t]; if (!(table in had)) continue
+                out = ""
+                for (i = 1; i <= count[table]; i++) {
+                    rule = rules[table, i]
+                    if (now[table, rule] > before[table, rule]) { now[table, rule]--; out = out "-D" substr(rule, 3) "\n" }
+                }
+                n = split(chains[table], c, " ")
+                for (i = 1; i <= n; i++) if (!((table, c[i]) in policy)) out = out "-F " c[i] "\n"
+                for (i = 1; i <= n; i++) if (!((table, c[i]) in policy)) out = out "-X " c[i] "\n"
+                for (i = 1; i <= n; i++)
+                    if (((table, c[i]) in policy) && policy[table, c[i]] != "-" && policy[table, c[i]] != nowpolicy[table, c[i]])
+                        out = out ":" c[i] " " policy[table, c[i]] " [0:0]\n"
+                if (out != "") printf "*%s\n%sCOMMIT\n", table, out
+            }
+        }' "$1" "$2"
+}
+
+# nf_tables tables that appeared since the record (iptables-nft makes "ip filter" and "ip nat" on first use), and
+# in the tables that were there, chains that appeared and are now empty with policy accept (iptables-nft makes a
+# built-in chain when a rule is first added to it, and deleting the rule leaves the chain).
+_engine_undo_nft() {
+    local host=$1 table chain
+    [[ -r $host/before/nft ]] || return 0
+    while read -r table; do
+        [[ -n $table ]] || continue
+        echo "engine_stop: dropping the nf_tables table '$table', new since the engine started" >&2
+        # shellcheck disable=SC2086  # "family name"
+        nft delete table $table 2>&1 | sed 's/^/    /' >&2 || true
+    done < <(comm -13 <(sed -nE 's/^table (.*) \{$/\1/p' "$host/before/nft" | sort) \
+        <({ nft list tables 2>/dev/null || true; } | sed -nE 's/^table (.*)$/\1/p' | sort))
+    while IFS=$'\t' read -r table chain; do
+        echo "engine_stop: dropping the empty nf_tables chain '$chain' of '$table', new since the engine started" >&2
+        # shellcheck disable=SC2086  # "family name"
+        nft delete chain $table "$chain" 2>&1 | sed 's/^/    /' >&2 || true
+    done < <(comm -13 <(_engine_nft_chains <"$host/before/nft" | cut -f1,2 | sort) \
+        <({ nft list ruleset 2>/dev/null || true; } | _engine_nft_chains | awk -F'\t' '$3 == 0 && $4 != "drop"' | cut -f1,2 | sort) |
+        grep -F -f <(sed -nE 's/^table (.*) \{$/\1\t/p' "$host/before/nft") || true)
+}
+
+# "family name<TAB>chain<TAB>rules<TAB>policy" for each chain of an `nft list ruleset`.
+_engine_nft_chains() {
+    awk '
+        /^table / { table = $2 " " $3; next }
+        /^\tchain / { chain = $2; rules = 0; policy = "-"; next }
+        /^\t\t/ { if ($0 ~ /type .* hook /) { if (match($0, /policy [a-z]+/)) policy = substr($0, RSTART + 7, RLENGTH - 7) } else rules++; next }
+        /^\t}/ { if (chain != "") printf "%s\t%s\t%d\t%s\n", table, chain, rules, policy; chain = ""; next }'
+}
+
+# Modules loaded since the record and now unused, dependents first (a few passes).
+_engine_undo_modules() {
+    local host=$1 pass module
+    [[ -r /proc/modules ]] && grep -qv '^(none' "$host/before/modules" 2>/dev/null || return 0
+    for pass in 1 2 3; do
+        while read -r module; do
+            [[ -n $module ]] || continue
+            if [[ $(awk -v m="$module" '$1 == m {print $3}' /proc/modules) == 0 ]]; then
+                echo "engine_stop: unloading $module, loaded since the engine started (pass $pass)" >&2
+                rmmod "$module" 2>/dev/null || true
             fi
-        done
-    fi
+        done < <(comm -13 "$host/before/modules" <(awk '{print $1}' /proc/modules | sort))
+    done
 }
 
-# Asked without touching the table. nf_tables: what iptables-nft-save lists (it needs no `nft` binary,
-# which Debian's iptables package does not bring: an earlier teardown that asked `nft` found no tables and
-# so cleaned none). Legacy: naming a table (iptables-legacy-save -t filter) instantiates it in the kernel
-# for good, after which every iptables-nft-save prints "Warning: iptables-legacy tables present", so the
-# kernel's list of tables is read instead.
-_engine_iptables_has_table() {
-    local family=$1 backend=$2 table=$3 names=/proc/net/ip_tables_names
-    [[ $family == ip6tables ]] && names=/proc/net/ip6_tables_names
-    case $backend in
-        nft) "$family-nft-save" 2>/dev/null | grep -qx "\*$table" ;;
-        legacy) grep -qx "$table" "$names" 2>/dev/null ;;
-        *) return 1 ;;
-    esac
-}
-
-# $1: the tool prefix (iptables-nft, ip6tables-legacy, ...).
-_engine_iptables_clean_table() {
-    local b=$1 t=$2 save deletes chains script c
-    save=$("$b-save" -t "$t" 2>/dev/null || true)
-    [[ $save == *DOCKER* || $save == *docker0* || $save =~ br-[0-9a-f]{12} ]] || return 0
-    deletes=$(grep -E '^-A (PREROUTING|INPUT|FORWARD|OUTPUT|POSTROUTING) ' <<<"$save" |
-        grep -E -- '-j DOCKER|docker0|br-[0-9a-f]{12}' | sed 's/^-A /-D /' || true)
-    chains=$(grep -oE '^:DOCKER[^ ]*' <<<"$save" | cut -c2- || true)
-    script="*$t"$'\n'
-    if [[ -n $deletes ]]; then script+="$deletes"$'\n'; fi
-    for c in $chains; do script+="-F $c"$'\n'; done
-    for c in $chains; do script+="-X $c"$'\n'; done
-    script+="COMMIT"$'\n'
-    if ! "$b-restore" --noflush <<<"$script" 2>/dev/null; then
-        echo "engine_stop: $b-restore could not remove docker's $t rules:" >&2
-        printf '%s' "$script" >&2
-    fi
-}
-
-# Empty = only built-in chains, all with policy ACCEPT, and no rules: then the table changes nothing.
-_engine_iptables_table_empty() {
-    local save
-    save=$(iptables-nft-save -t "$1" 2>/dev/null | grep -vE '^(#|\*|COMMIT)' || true)
-    ! grep -qvE '^:(PREROUTING|INPUT|FORWARD|OUTPUT|POSTROUTING) ACCEPT ' <<<"$save"
-}
-
+# The keys that differ from the record and that dockerd is known to write or changed while it started. A key
+# the kernel lists more than once (a table, not a value) is not written back: engine_check_clean shows it.
 _engine_restore_sysctls() {
-    local line
-    while IFS= read -r line; do
-        if [[ -n $line ]]; then sysctl -qw "$line" >/dev/null 2>&1 || true; fi
-    done <<<"$1"
+    local host=$1 key value was started=/dev/null
+    [[ -r $host/before/sysctls ]] || return 0
+    if [[ -r $host/sysctls.started ]]; then started=$host/sysctls.started; fi
+    local -A ours=()
+    for key in "${ENGINE_SYSCTLS[@]}"; do ours[$key]=1; done
+    while IFS=$'\t' read -r key _ _; do ours[$key]=1; done < <(_engine_sysctl_changes "$host/before/sysctls" "$started")
+    while IFS=$'\t' read -r key value was; do
+        [[ -n ${ours[$key]:-} && $was != *' | '* ]] || continue
+        echo "engine_stop: setting $key back to $was (it is $value)" >&2
+        sysctl -qw "$key=$was" >/dev/null 2>&1 || echo "engine_stop: could not set $key back to $was" >&2
+    done < <(_engine_sysctl_changes "$host/before/sysctls" <(_engine_sysctls))
+}
+
+# "key<TAB>now<TAB>was" for each key in both listings whose value differs (a key listed on several lines
+# has its values joined with " | ").
+_engine_sysctl_changes() {
+    awk -F' = ' '
+        FNR == 1 { file++ }
+        { key = $1; value = substr($0, length($1) + 4)
+          if (file == 1) { joined = (key in was) ? was[key] " | " value : value; was[key] = joined }
+          else { if (!(key in now)) keys[++n] = key; joined = (key in now) ? now[key] " | " value : value; now[key] = joined } }
+        END { for (i = 1; i <= n; i++) if ((keys[i] in was) && was[keys[i]] != now[keys[i]]) print keys[i] "\t" now[keys[i]] "\t" was[keys[i]] }' "$1" "$2"
 }
