@@ -28,7 +28,8 @@ public sealed class BusyPollTests
         start = server.Server.LoopIterations;
         server.WaitUntil(s => s.LoopIterations - start > 1000, "the loop still spins before the clock moves");
         clock.Advance(TimeSpan.FromMilliseconds(400));
-        Wait.Until(() => threads.All(LoopThreadState.IsAsleep), "every loop went back to sleep after its busy-poll window", 20_000);
+        Wait.Until(() => threads.All(LoopThreadState.IsAsleep), "every loop went back to sleep after its busy-poll window",
+            () => string.Join("; ", threads.Select(LoopThreadState.Describe)), 20_000);
 
         // And traffic still flows, starting a new window.
         Assert.True(client.EchoesProbe(Patterns.For(2, 64)));
@@ -45,6 +46,6 @@ public sealed class BusyPollTests
         Assert.True(client.EchoesProbe(Patterns.For(1, 64)));
         // Without busy-polling every loop blocks in its wait with a timeout as soon as it has nothing to do.
         int[] threads = [.. server.Server.Reactors.Select(r => LoopThreadState.ThreadIdOf(r.Context.Loop))];
-        Wait.Until(() => threads.All(LoopThreadState.IsAsleep), "every loop sleeps after the traffic");
+        Wait.Until(() => threads.All(LoopThreadState.IsAsleep), "every loop sleeps after the traffic", () => string.Join("; ", threads.Select(LoopThreadState.Describe)));
     }
 }

@@ -14,7 +14,9 @@ public sealed class HotPathAllocationTests
     [InlineData(3)]
     public void EchoingTenThousandMessages_AllocatesNothingOnAnyLoopThread(int reactors)
     {
-        using var server = new TestServer(reactors: reactors);
+        // On a clock the test holds still: the clients wait their turn (tens of seconds on a busy machine), and the
+        // first-byte and idle timers they are subject to must not close them meanwhile; each message still touches them.
+        using var server = new TestServer(reactors: reactors, clock: new Microsoft.Extensions.Time.Testing.FakeTimeProvider());
         TestClient[] clients = [.. Enumerable.Range(0, reactors).Select(_ => TestClient.Connect(server.Port))];
         server.WaitUntil(s => s.PerReactor.All(r => r[Diagnostics.Counter.ConnectionsOpen] == 1), "a client on each reactor");
         byte[] message = Patterns.For(42, 100);

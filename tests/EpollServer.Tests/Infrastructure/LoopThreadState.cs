@@ -36,4 +36,7 @@ internal static partial class LoopThreadState
     }
 
     public static bool IsAsleep(int tid) => WaitTimeoutMs(tid) is int timeout && timeout != 0;
+
+    // What the kernel says the thread is doing, for a failure message.
+    public static string Describe(int tid) => $"thread {tid}: {File.ReadAllText($"/proc/self/task/{tid}/syscall").Trim()}";
 }
