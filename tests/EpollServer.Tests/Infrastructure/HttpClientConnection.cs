@@ -76,9 +76,6 @@ public sealed class HttpClientConnection : IDisposable
         return _buffered.Count == 0 ? End : ConnectionEnd.Open;
     }
 
-    // True when the server closed the connection with a FIN and nothing more came: an orderly close, not a reset.
-    public bool ClosedByServer() => WaitForEnd() == ConnectionEnd.Fin;
-
     private int IndexOf(ReadOnlySpan<byte> pattern) =>
         System.Runtime.InteropServices.CollectionsMarshal.AsSpan(_buffered).IndexOf(pattern);
 
