@@ -41,7 +41,7 @@ public sealed class AdminEndpointTests
         string[] routes = ["/healthz", "/readyz", "/metrics", "/stats"];
         string output = Curl([.. routes.Select(watched.Url), "--write-out", "\n%{http_code} %{num_connects}\n"]);
         string[] codes = [.. output.Split('\n').Where(l => System.Text.RegularExpressions.Regex.IsMatch(l, @"^\d{3} \d$"))];
-        Assert.Equal(["200 1", "200 0", "200 0", "200 0"], codes);   // four answers, one connection
+        Assert.True(codes.SequenceEqual(["200 1", "200 0", "200 0", "200 0"]), $"four answers on one connection expected; {Heartbeats(watched.Main.Server)}; curl said:\n{output}");
         Assert.Contains("ok\n", output);
         Assert.Contains("ready\n", output);
         Assert.Contains("# TYPE epollserver_connections_open gauge", output);
@@ -99,12 +99,14 @@ public sealed class AdminEndpointTests
         Assert.True(main.Server.Completion.Wait(20_000));
     }
 
-    // On the real clock, with a 300 ms limit: a reactor that really is blocked only gets more stuck, so waiting for
-    // the 503 cannot flake; the release is followed by the heartbeat that waited, and the 200.
+    // On the watched server's clock, which the test moves: reactor 0 is known to have run its heartbeat (a post
+    // behind it has run) before the clock passes the limit, so only the blocked reactor can be named, however slow
+    // this machine; and before the clock moves, the blocked reactor is not yet past the limit.
     [Fact]
     public void Healthz_NamesAReactorBlockedOnPurpose_AndRecoversWhenItRuns()
     {
-        using var watched = new Watched(new TestServer(reactors: 2), stuckAfter: TimeSpan.FromMilliseconds(300));
+        var clock = new Microsoft.Extensions.Time.Testing.FakeTimeProvider();
+        using var watched = new Watched(new TestServer(reactors: 2, clock: clock), stuckAfter: TimeSpan.FromMilliseconds(300));
         Server main = watched.Main.Server;
         using var http = HttpClientConnection.Connect(watched.Admin.Port);
         using var release = new ManualResetEventSlim();
@@ -112,15 +114,35 @@ public sealed class AdminEndpointTests
         {
             main.Reactors[1].Context.Loop.Post(() => release.Wait(TimeSpan.FromSeconds(60)));   // a handler that hangs its loop
             main.PostHeartbeats();
-            HttpResponse? answer = null;
-            Wait.Until(() => (answer = Healthz(http)).Status == 503, "/healthz reported the blocked reactor");
-            Assert.Equal("reactor 1 has not turned its loop for more than 0.3 s\n", answer!.Text);
+            RunsItsPosts(main.Reactors[0]);
+            HttpResponse early = Healthz(http);
+            Assert.Equal((200, "ok\n"), (early.Status, early.Text));   // blocked, but not for 300 ms yet
+            clock.Advance(TimeSpan.FromMilliseconds(301));
+            HttpResponse answer = Healthz(http);
+            Assert.True((answer.Status, answer.Text) == (503, "reactor 1 has not turned its loop for more than 0.3 s\n"),
+                $"/healthz said {answer.Status} {answer.Text.Trim()}; {Heartbeats(main)}");
         }
         finally
         {
             release.Set();
         }
-        Wait.Until(() => Healthz(http).Status == 200, "/healthz recovered once the reactor ran its heartbeat");
+        RunsItsPosts(main.Reactors[1]);   // the heartbeat queued before this post has run
+        Assert.Equal(200, Healthz(http).Status);
+    }
+
+    // The watched server's heartbeat bookkeeping, for a failure message.
+    private static string Heartbeats(Server server)
+    {
+        long[] Field(string name) => (long[])typeof(Server).GetField(name, System.Reflection.BindingFlags.NonPublic | System.Reflection.BindingFlags.Instance)!.GetValue(server)!;
+        return $"heartbeats posted [{string.Join(", ", Field("_heartbeatPosted"))}] ran [{string.Join(", ", Field("_heartbeatRan"))}] now {server.Clock.GetTimestamp()}";
+    }
+
+    // Returns once everything posted to the reactor so far has run (posts run in order).
+    private static void RunsItsPosts(ReactorLoop reactor)
+    {
+        using var ran = new ManualResetEventSlim();
+        reactor.Context.Loop.Post(ran.Set);
+        Assert.True(ran.Wait(TestClient.TimeoutMs), $"reactor {reactor.Index} did not run its posts");
     }
 
     private static HttpResponse Healthz(HttpClientConnection http)

@@ -50,12 +50,20 @@ public sealed class AdversarialInputTests
         server.WaitUntil(s => s.OpenConnections == 0, "every connection is closed");
     }
 
+    // Memory: what one loop holds for a peer is its two rings, 16 KiB in and 64 KiB out (native-notes/limits.md),
+    // borrowed from the loop's pool; the flood must not grow either, nor be kept anywhere else. So, over the 10 MB:
+    // at most one input and one output ring per connection (2 of each) come out of the pool, and the loop thread
+    // allocates no more than those rings plus 16 KiB for the rest (the connection's error line, its log line). A
+    // server that kept the unframed bytes would allocate megabytes on that thread.
     [Fact]
     public void TenMegabytesWithoutANewline_OneErrorLine_MemoryStaysBounded_OthersServed()
     {
         using var server = new TestServer(new LineEchoHandler());
         using var flooder = TestClient.Connect(server.Port);
         using var other = TestClient.Connect(server.Port);
+        server.WaitUntil(s => s.OpenConnections == 2, "both connections accepted");
+        ReactorLoop loop = server.Server.Reactors[0];
+        long allocatedBefore = LoopThreadAllocatedBytes(loop);
         var flooding = Task.Run(() =>
         {
             var block = new byte[64 * 1024];
@@ -75,8 +83,23 @@ public sealed class AdversarialInputTests
         Assert.Equal("fine", other.ReadLine());
         Assert.True(flooding.Wait(30_000));
         server.WaitUntil(s => s.OpenConnections == 1, "the flooder is gone");
-        // The input ring is 16 KiB and nothing grows past it: what was not framed was read and dropped.
         Assert.Equal(1, ((LineEchoHandler)server.Server.Handler).LinesTooLong);
+
+        long allocated = LoopThreadAllocatedBytes(loop) - allocatedBefore;
+        long rings = 2 * (16 * 1024 + 64 * 1024);
+        Assert.Equal((16 * 1024, 64 * 1024), (loop.Context.InputPool.BufferSize, loop.Context.OutputPool.BufferSize));
+        Assert.True(loop.Context.InputPool.Allocated <= 2, $"{loop.Context.InputPool.Allocated} input rings were made for two connections");
+        Assert.True(loop.Context.OutputPool.Allocated <= 2, $"{loop.Context.OutputPool.Allocated} output rings were made for two connections");
+        Assert.True(allocated <= rings + 16 * 1024, $"the loop thread allocated {allocated} bytes over a 10 MB flood; two connections' rings are {rings}");
+    }
+
+    // The loop thread's own allocation counter, read on that thread.
+    private static long LoopThreadAllocatedBytes(ReactorLoop reactor)
+    {
+        var result = new TaskCompletionSource<long>();
+        reactor.Context.Loop.Post(() => result.SetResult(GC.GetAllocatedBytesForCurrentThread()));
+        Assert.True(result.Task.Wait(TestClient.TimeoutMs), "the loop did not answer");
+        return result.Task.Result;
     }
 
     [Theory]

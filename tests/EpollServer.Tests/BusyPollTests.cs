@@ -1,6 +1,7 @@
 // --busy-poll: after traffic the loop keeps polling without sleeping for the configured time, then sleeps again.
-// Observed through the loop's own iteration counter: it races while spinning and stands still once asleep. The
-// window is measured on a clock the test moves, so it cannot end early on a slow machine.
+// Observed through the loop's own iteration counter, which races while it spins, and through the kernel: a loop that
+// sleeps is blocked in epoll_wait with a timeout other than 0 (LoopThreadState), which a spinning loop never is. The
+// window is measured on a clock the test moves, so it cannot end early on a slow machine; nothing waits on time.
 using EpollServer.Tests.Infrastructure;
 using Microsoft.Extensions.Time.Testing;
 
@@ -21,15 +22,14 @@ public sealed class BusyPollTests
         long start = server.Server.LoopIterations;
         server.WaitUntil(s => s.LoopIterations - start > 1000, "the loop spun in its busy-poll window");
 
-        // Past the window: asleep in the wait, the counter stands still. Moved without a wake-up: an event would
-        // start a new window.
+        // Past the window: asleep in the wait. Moved without a wake-up: an event would start a new window.
+        int[] threads = [.. server.Server.Reactors.Select(r => LoopThreadState.ThreadIdOf(r.Context.Loop))];
+        Assert.DoesNotContain(threads, LoopThreadState.IsAsleep);   // the clock stands still: inside the window
+        start = server.Server.LoopIterations;
+        server.WaitUntil(s => s.LoopIterations - start > 1000, "the loop still spins before the clock moves");
         clock.Advance(TimeSpan.FromMilliseconds(400));
-        Wait.Until(() =>
-        {
-            long before = server.Server.LoopIterations;
-            Thread.Sleep(200);
-            return server.Server.LoopIterations == before;
-        }, "the loop went back to sleep after its busy-poll window", 20_000);
+        Wait.Until(() => threads.All(LoopThreadState.IsAsleep), "every loop went back to sleep after its busy-poll window",
+            () => string.Join("; ", threads.Select(LoopThreadState.Describe)), 20_000);
 
         // And traffic still flows, starting a new window.
         Assert.True(client.EchoesProbe(Patterns.For(2, 64)));
@@ -44,9 +44,8 @@ public sealed class BusyPollTests
         using var server = new TestServer(reactors: reactors, clock: new FakeTimeProvider());
         using var client = TestClient.Connect(server.Port);
         Assert.True(client.EchoesProbe(Patterns.For(1, 64)));
-        Thread.Sleep(50);
-        long before = server.Server.LoopIterations;
-        Thread.Sleep(200);
-        Assert.True(server.Server.LoopIterations - before <= 2, "the loop woke without events or timers");
+        // Without busy-polling every loop blocks in its wait with a timeout as soon as it has nothing to do.
+        int[] threads = [.. server.Server.Reactors.Select(r => LoopThreadState.ThreadIdOf(r.Context.Loop))];
+        Wait.Until(() => threads.All(LoopThreadState.IsAsleep), "every loop sleeps after the traffic", () => string.Join("; ", threads.Select(LoopThreadState.Describe)));
     }
 }

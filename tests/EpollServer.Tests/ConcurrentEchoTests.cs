@@ -8,7 +8,7 @@ namespace EpollServer.Tests;
 
 public sealed class ConcurrentEchoTests
 {
-    [Theory]
+    [PollerTheory]
     [ClassData(typeof(Pollers))]
     public async Task Echo_1000ConcurrentConnections_EachGetsItsOwnBytesBack(string poller, int reactors)
     {

@@ -7,7 +7,7 @@ namespace EpollServer.Tests;
 
 public sealed class EchoTests
 {
-    [Theory]
+    [PollerTheory]
     [ClassData(typeof(Pollers))]
     public void Echo_OneByte_ComesBack(string poller, int reactors)
     {
@@ -17,7 +17,7 @@ public sealed class EchoTests
         Assert.Equal([0x5A], client.ReceiveExactly(1));
     }
 
-    [Theory]
+    [PollerTheory]
     [ClassData(typeof(Pollers))]
     public void Echo_64KiB_ArrivesIntact(string poller, int reactors)
     {
@@ -30,7 +30,7 @@ public sealed class EchoTests
         Assert.Equal(payload, receiving.Result);
     }
 
-    [Theory]
+    [PollerTheory]
     [ClassData(typeof(Pollers))]
     public void Echo_16MiB_ToASlowReader_EngagesBackpressureAndArrivesIntact(string poller, int reactors)
     {
@@ -55,7 +55,7 @@ public sealed class EchoTests
         Assert.True(server.Server.Stats[Counter.ReadPauses] > 0, "backpressure never paused reading");
     }
 
-    [Theory]
+    [PollerTheory]
     [ClassData(typeof(Pollers))]
     public void Echo_OverIPv4AndIPv6_OnOneDualStackListener(string poller, int reactors)
     {
@@ -69,7 +69,7 @@ public sealed class EchoTests
         }
     }
 
-    [Theory]
+    [PollerTheory]
     [ClassData(typeof(Pollers))]
     public void Echo_ManySmallWrites_ComeBackInOrder(string poller, int reactors)
     {
@@ -87,7 +87,7 @@ public sealed class EchoTests
         Assert.Equal(expected.ToArray(), receiving.Result);
     }
 
-    [Theory]
+    [PollerTheory]
     [ClassData(typeof(Pollers))]
     public void IdleConnections_OwnNoBuffers(string poller, int reactors)
     {

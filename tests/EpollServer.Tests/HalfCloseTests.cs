@@ -7,7 +7,7 @@ namespace EpollServer.Tests;
 
 public sealed class HalfCloseTests
 {
-    [Theory]
+    [PollerTheory]
     [ClassData(typeof(Pollers))]
     public void ClientHalfClose_AllBytesComeBackBeforeTheServersFin(string poller, int reactors)
     {
@@ -22,7 +22,7 @@ public sealed class HalfCloseTests
         server.WaitUntil(s => s.OpenConnections == 0, "the server closed its side (no CLOSE_WAIT left)");
     }
 
-    [Theory]
+    [PollerTheory]
     [ClassData(typeof(Pollers))]
     public void ClientHalfClose_WithNothingSent_ServerClosesCleanly(string poller, int reactors)
     {

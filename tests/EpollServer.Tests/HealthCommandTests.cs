@@ -55,12 +55,10 @@ public sealed class HealthCommandTests
     [Fact]
     public void NothingListening_IsUnhealthy()
     {
-        int port;
-        using (var probe = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp))
-        {
-            probe.Bind(new IPEndPoint(IPAddress.Loopback, 0));
-            port = ((IPEndPoint)probe.LocalEndPoint!).Port;   // bound, never listening: connect is refused
-        }
+        // Held bound, never listening, for the whole test: connect is refused, and no other program can take the port.
+        using var probe = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp);
+        probe.Bind(new IPEndPoint(IPAddress.Loopback, 0));
+        int port = ((IPEndPoint)probe.LocalEndPoint!).Port;
         var (exitCode, output) = Health($"--port {port} --timeout 1");
         Assert.Equal(1, exitCode);
         Assert.Contains("ECONNREFUSED", output);

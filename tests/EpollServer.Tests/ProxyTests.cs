@@ -233,8 +233,8 @@ public sealed class ProxyTests
     [Fact]
     public void UpstreamRefuses_TheClientIsClosedWithoutAByte_AndItIsCounted()
     {
-        int refusing = FreePort();
-        var handler = new ProxyHandler("127.0.0.1", refusing);
+        using Socket refusing = BoundNeverListening();
+        var handler = new ProxyHandler("127.0.0.1", ((IPEndPoint)refusing.LocalEndPoint!).Port);
         using var proxy = new TestServer(handler);
         using var client = TestClient.Connect(proxy.Port);
         Assert.Empty(client.ReceiveToEnd());
@@ -277,11 +277,13 @@ public sealed class ProxyTests
         return proxy.Server.Stats[Counter.BytesReceived] == before;
     }
 
-    private static int FreePort()
+    // Bound, never listening: a connect to its port is refused. The caller holds it for the whole test, so no other
+    // program can take the port in between.
+    private static Socket BoundNeverListening()
     {
-        using var probe = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp);
+        var probe = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp);
         probe.Bind(new IPEndPoint(IPAddress.Loopback, 0));
-        return ((IPEndPoint)probe.LocalEndPoint!).Port;   // bound, never listening: connect is refused
+        return probe;
     }
 
     private static Socket ConnectPending(int port)

@@ -1,5 +1,6 @@
 // One raw HTTP/1.1 connection for the tests: requests written as bytes (so malformed and pipelined ones can be sent),
-// responses read and framed by their Content-Length, exactly as sent, and EOF seen.
+// responses read and framed by their Content-Length, exactly as sent, and how the server ended the connection: a FIN
+// (a clean end of stream) is told from a reset, which a "closed by the server" test must not take for a close.
 using System.Net.Sockets;
 using System.Text;
 
@@ -12,11 +13,18 @@ public sealed record HttpResponse(int Status, IReadOnlyDictionary<string, string
     public string Header(string name) => Headers.TryGetValue(name.ToLowerInvariant(), out string? value) ? value : "";
 }
 
+// How the server ended the connection, as this side saw it.
+public enum ConnectionEnd
+{
+    Open,    // nothing yet: the connection is still up
+    Fin,     // an orderly end of stream: recv returned 0
+    Reset,   // recv failed with ECONNRESET: the server's kernel sent an RST (unread data at close, or SO_LINGER 0)
+}
+
 public sealed class HttpClientConnection : IDisposable
 {
     private readonly TestClient _client;
     private readonly List<byte> _buffered = [];
-    private bool _ended;
 
     private HttpClientConnection(TestClient client) => _client = client;
 
@@ -31,7 +39,10 @@ public sealed class HttpClientConnection : IDisposable
     public static string Get(string path, string extraHeaders = "", string method = "GET", string version = "HTTP/1.1") =>
         $"{method} {path} {version}\r\nHost: test\r\n{extraHeaders}\r\n";
 
-    // The next response; `head` true for a HEAD request's (headers only). Null when the server closed first.
+    public ConnectionEnd End { get; private set; }
+
+    // The next response; `head` true for a HEAD request's (headers only). Null when the server ended the connection
+    // first (End says how).
     public HttpResponse? Read(bool head = false)
     {
         int headEnd;
@@ -55,13 +66,14 @@ public sealed class HttpClientConnection : IDisposable
         return new HttpResponse(status, headers, body);
     }
 
-    // True when the server has closed the connection and nothing more is buffered.
-    public bool ClosedByServer()
+    // Reads until the server ends the connection and says how; Open when bytes came instead (an answer nobody
+    // expected), which are left buffered.
+    public ConnectionEnd WaitForEnd()
     {
         while (_buffered.Count == 0 && Fill())
         {
         }
-        return _ended && _buffered.Count == 0;
+        return _buffered.Count == 0 ? End : ConnectionEnd.Open;
     }
 
     private int IndexOf(ReadOnlySpan<byte> pattern) =>
@@ -69,7 +81,7 @@ public sealed class HttpClientConnection : IDisposable
 
     private bool Fill()
     {
-        if (_ended)
+        if (End != ConnectionEnd.Open)
             return false;
         var chunk = new byte[16 * 1024];
         int n;
@@ -79,11 +91,12 @@ public sealed class HttpClientConnection : IDisposable
         }
         catch (SocketException e) when (e.SocketErrorCode == SocketError.ConnectionReset)
         {
-            n = 0;
+            End = ConnectionEnd.Reset;
+            return false;
         }
         if (n == 0)
         {
-            _ended = true;
+            End = ConnectionEnd.Fin;
             return false;
         }
         _buffered.AddRange(chunk.AsSpan(0, n));

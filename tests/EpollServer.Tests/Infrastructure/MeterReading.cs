@@ -6,7 +6,8 @@ namespace EpollServer.Tests.Infrastructure;
 
 public static class MeterReading
 {
-    // One observation of every instrument of the server on `port`: "name" or "name|tag=value" -> value.
+    // One observation of every instrument of the server on `port`: "name", or "name|key=value,key=value" with every
+    // tag of the measurement, sorted by key -> value. Two measurements with the same key fail the collection.
     public static Dictionary<string, long> Collect(int port, bool requireAny = true) =>
         Collect(meter => meter.Name == ServerMetrics.MeterName && meter.Tags?.Any(t => t.Key == "epollserver.port" && Equals(t.Value, port)) == true,
             requireAny);
@@ -23,8 +24,8 @@ public static class MeterReading
             if (which(instrument.Meter))
                 l.EnableMeasurementEvents(instrument);
         };
-        listener.SetMeasurementEventCallback<long>((instrument, value, tags, _) => values[Key(instrument, tags)] = value);
-        listener.SetMeasurementEventCallback<int>((instrument, value, tags, _) => values[Key(instrument, tags)] = value);
+        listener.SetMeasurementEventCallback<long>((instrument, value, tags, _) => Add(values, Key(instrument, tags), value));
+        listener.SetMeasurementEventCallback<int>((instrument, value, tags, _) => Add(values, Key(instrument, tags), value));
         listener.Start();
         listener.RecordObservableInstruments();
         if (requireAny)
@@ -32,6 +33,21 @@ public static class MeterReading
         return values;
     }
 
-    private static string Key(Instrument instrument, ReadOnlySpan<KeyValuePair<string, object?>> tags) =>
-        tags.Length == 0 ? instrument.Name : $"{instrument.Name}|{tags[0].Key}={tags[0].Value}";
+    // A key seen twice means two series that a reader could not tell apart (or a key that drops a tag).
+    private static void Add(Dictionary<string, long> values, string key, long value)
+    {
+        if (!values.TryAdd(key, value))
+            throw new Xunit.Sdk.XunitException($"two measurements with the same tags: {key}");
+    }
+
+    private static string Key(Instrument instrument, ReadOnlySpan<KeyValuePair<string, object?>> tags)
+    {
+        if (tags.Length == 0)
+            return instrument.Name;
+        string[] pairs = new string[tags.Length];
+        for (int i = 0; i < tags.Length; i++)
+            pairs[i] = $"{tags[i].Key}={tags[i].Value}";
+        Array.Sort(pairs, StringComparer.Ordinal);
+        return $"{instrument.Name}|{string.Join(',', pairs)}";
+    }
 }
