@@ -277,7 +277,9 @@ public sealed partial class ChatTests
             for (int s = 0; s < senders.Length; s++)
                 Assert.Equal(s == r ? 0 : sent, log.From(s + 1));
             string[] joins = [.. Enumerable.Range(r + 2, 9 - r).Select(g => $"* guest{g} joined #lobby")];
-            Wait.Until(() => { lock (log.Notices) return log.Notices.Count == joins.Length + 1; }, $"guest{r + 1} hears of the disconnection");
+            Wait.Until(() => log.Failure is not null || log.NoticeCount == joins.Length + 1, $"guest{r + 1} hears of the disconnection",
+                () => $"its reader: {log.Failure ?? "reading"}; its notices: {string.Join(" | ", log.NoticesNow())}", 20_000);
+            Assert.Null(log.Failure);
             string[] expected = [.. joins, "* guest10 was disconnected: too slow (output cap reached)"];
             lock (log.Notices)
                 Assert.Equal(expected.Order(StringComparer.Ordinal), log.Notices.Order(StringComparer.Ordinal));
@@ -334,9 +336,30 @@ public sealed partial class ChatTests
                         Interlocked.Increment(ref _next[guest]);
                 }
             }
-            catch (Exception e) when (e is System.Net.Sockets.SocketException or ObjectDisposedException)
+            catch (ObjectDisposedException)
             {
+                // The test is over and disposed the client.
             }
+            catch (System.Net.Sockets.SocketException e)
+            {
+                // A receive timeout or a reset ends the reader: said, so that a wait on it fails with the reason.
+                Failure ??= $"reading stopped: {e.SocketErrorCode}";
+            }
+        }
+
+        public int NoticeCount
+        {
+            get
+            {
+                lock (Notices)
+                    return Notices.Count;
+            }
+        }
+
+        public string[] NoticesNow()
+        {
+            lock (Notices)
+                return [.. Notices];
         }
 
         [GeneratedRegex(@"^<guest(\d+)> m(\d{6}) x{380}$")]
