@@ -3,7 +3,7 @@
 // pipelined, connect/close churn, idle connections, rude peers that reset mid-burst, and GET /metrics, /stats and
 // /healthz polled), line, chat fan-out, proxy (to an upstream echo daemon the soak starts itself, churn through it
 // too) and http (GET /plaintext, keep-alive). Every daemon's RSS and /proc fd count are sampled each second. The soak
-// fails on any load error, on a daemon's RSS or fds trending up (the least-squares slope over the last two thirds of
+// fails on any load error, on a daemon's RSS or fds trending up (the Theil-Sen slope over the last two thirds of
 // the run against a bound a 100 KiB/min or 1 fd/min leak breaks: SoakTrend), on fds not back to each daemon's
 // baseline at the end, or on a daemon not exiting cleanly on SIGTERM.
 using System.CommandLine;
@@ -224,7 +224,7 @@ internal static class SoakCommand
             $"connections GET /plaintext. {duration:0} s measured after {warmup:0} s warm-up.");
         md.AppendLine("- Every daemon runs with DOTNET_GCgen0size=0x1000000 (a 16 MiB gen0 budget; .NET would size it from the L3 cache), " +
             "so garbage is collected within seconds and a rising RSS means live memory (see native-notes/limits.md).");
-        md.AppendLine($"- Judged by trend: the least-squares slope of each daemon's RSS and fds over the last two thirds of the run, against " +
+        md.AppendLine($"- Judged by trend: the Theil-Sen slope (the median of pairwise slopes, which one heap step does not move) of each daemon's RSS and fds over the last two thirds of the run, against " +
             $"{TrendBound.Rss.Format(TrendBound.Rss.BoundPerMinute)} (a {TrendBound.Rss.Format(TrendBound.Rss.LeakPerMinute).TrimStart('+')} leak breaks it) " +
             $"and {TrendBound.Fds.Format(TrendBound.Fds.BoundPerMinute)} (one leaked fd a minute breaks it); a window under " +
             $"{SoakTrend.MinimumWindow.TotalSeconds:0} s is reported, not judged (too short to tell a leak from noise), and a window too noisy to see " +
