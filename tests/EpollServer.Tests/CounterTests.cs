@@ -84,7 +84,7 @@ public sealed class CounterTests
         }
         server.WaitUntil(s => s.Stats[Counter.ConnectionsAborted] == 1 && s.OpenConnections == 0, "the abort counted");
         string line = server.Server.Stats.ToString();
-        Dictionary<string, long> meter = MeterReading.Collect(server.Port);
+        Dictionary<string, long> meter = MeterReading.Collect(server.Server.Meter!);
         Assert.Equal(Expected.Keys.Order(), ServerCounters.Definitions.Select(d => d.Key).Order());
         Dictionary<string, long> onLine = ParseStatsLine(line);
         Assert.Equal(Expected.Keys.Order(), onLine.Keys.Order());

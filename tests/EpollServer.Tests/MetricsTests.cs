@@ -21,7 +21,7 @@ public sealed class MetricsTests
         }
         server.WaitUntil(s => s.Stats[Counter.BytesSent] == 3000, "the echoes were counted");
 
-        Dictionary<string, long> values = MeterReading.Collect(server.Server.Port);
+        Dictionary<string, long> values = MeterReading.Collect(server.Server.Meter!);
         Assert.Equal(1, values["epollserver.connections.accepted"]);
         Assert.Equal(1, values["epollserver.connections.open"]);
         Assert.Equal(3000, values["epollserver.bytes.received"]);
@@ -42,7 +42,7 @@ public sealed class MetricsTests
 
         client.Dispose();
         server.WaitUntil(s => s.OpenConnections == 0, "the close was seen");
-        values = MeterReading.Collect(server.Server.Port);
+        values = MeterReading.Collect(server.Server.Meter!);
         Assert.Equal(0, values["epollserver.connections.open"]);
         Assert.Equal(1, values["epollserver.connections.closed"]);
     }
