@@ -90,21 +90,11 @@ internal static class BenchCommand
             Announce = progress.Announce,
             Progress = progress.Report,
         };
-        try
+        return CommandFailures.Run(() =>
         {
             progress.Run(() => runner.Run(cases, report));
-        }
-        catch (UnoptimizedBuildException e)
-        {
-            Console.Error.WriteLine(e.Message);
-            return 2;
-        }
-        catch (Exception e) when (e is InvalidOperationException or TimeoutException)
-        {
-            Console.Error.WriteLine($"epollserver-load: {e.Message}");
-            return 1;
-        }
-        return RunCommand.Finish(report, parsed.GetValue(LoadOptions.Out)!);
+            return RunCommand.Finish(report, parsed.GetValue(LoadOptions.Out)!);
+        });
     }
 
     private static bool IsScaling(ParseResult parsed) => parsed.GetValue(Suite) == "scaling";

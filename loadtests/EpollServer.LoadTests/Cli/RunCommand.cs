@@ -87,7 +87,7 @@ internal static class RunCommand
             Pinning = cpus.Describe(),
         };
         var progress = new LiveProgress();
-        try
+        return CommandFailures.Run(() =>
         {
             progress.Run(() =>
             {
@@ -118,18 +118,8 @@ internal static class RunCommand
                     runner.Run([new BenchCase(scenario.Name, $"{scenario.Name}, {plan.Size} B", scenario.Name, p => p)], report);
                 }
             });
-        }
-        catch (UnoptimizedBuildException e)
-        {
-            Console.Error.WriteLine(e.Message);
-            return 2;
-        }
-        catch (Exception e) when (e is InvalidOperationException or TimeoutException)
-        {
-            Console.Error.WriteLine($"epollserver-load: {e.Message}");
-            return 1;
-        }
-        return Finish(report, parsed.GetValue(LoadOptions.Out)!);
+            return Finish(report, parsed.GetValue(LoadOptions.Out)!);
+        });
     }
 
     public static int Finish(BenchReport report, string folder)

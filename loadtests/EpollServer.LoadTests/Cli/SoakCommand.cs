@@ -59,22 +59,12 @@ internal static class SoakCommand
         CpuPlan cpus = CpuPlan.From(parsed.GetValue(LoadOptions.ServerCpus), parsed.GetValue(LoadOptions.GeneratorCpus));
         if (cpus.PinGenerator() is { } warning)
             Console.Error.WriteLine($"epollserver-load: {warning}");
-        try
+        return CommandFailures.Run(() =>
         {
             ProcessBuild.RefuseUnoptimizedGenerator();
             using SoakDaemons daemons = SoakDaemons.Start(new PeerFiles(), cpus.ServerCpus, GcEnvironment);
             return Soak(parsed, daemons, cpus, duration, warmup);
-        }
-        catch (UnoptimizedBuildException e)
-        {
-            Console.Error.WriteLine(e.Message);
-            return 2;
-        }
-        catch (Exception e) when (e is InvalidOperationException or TimeoutException)
-        {
-            Console.Error.WriteLine($"epollserver-load: {e.Message}");
-            return 1;
-        }
+        });
     }
 
     private static int Soak(ParseResult parsed, SoakDaemons daemons, CpuPlan cpus, double duration, double warmup)

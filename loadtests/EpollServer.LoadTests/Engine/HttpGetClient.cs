@@ -97,14 +97,6 @@ internal sealed class HttpGetClient : LoadClient
             Owner.Loop.Schedule(_interval, Send);
     }
 
-    protected override void OnEndOfStream()
-    {
-        if (Owed > 0)
-            Fail(LoadError.ClosedByServer);
-        else
-            Close();
-    }
-
     protected override void OnClosed()
     {
         if (_sentAt >= 0)

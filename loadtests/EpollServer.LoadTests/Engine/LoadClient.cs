@@ -166,7 +166,13 @@ internal abstract class LoadClient : IProtocolHandler
     }
 
     // The server closed its side. What was still owed decides whether that is an error.
-    protected virtual void OnEndOfStream() => Close();
+    protected virtual void OnEndOfStream()
+    {
+        if (Owed > 0)
+            Fail(LoadError.ClosedByServer);
+        else
+            Close();
+    }
 
     protected virtual void OnClosed()
     {

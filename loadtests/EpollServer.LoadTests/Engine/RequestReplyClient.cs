@@ -110,14 +110,6 @@ internal sealed class RequestReplyClient : LoadClient
             Issue(Now);
     }
 
-    protected override void OnEndOfStream()
-    {
-        if (Owed > 0)
-            Fail(LoadError.ClosedByServer);
-        else
-            Close();
-    }
-
     // What was owed to a connection that failed is no longer outstanding (the failure itself was counted once).
     protected override void OnClosed()
     {
