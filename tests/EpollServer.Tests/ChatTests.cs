@@ -277,9 +277,8 @@ public sealed partial class ChatTests
             for (int s = 0; s < senders.Length; s++)
                 Assert.Equal(s == r ? 0 : sent, log.From(s + 1));
             string[] joins = [.. Enumerable.Range(r + 2, 9 - r).Select(g => $"* guest{g} joined #lobby")];
-            Wait.Until(() => log.Failure is not null || log.NoticeCount == joins.Length + 1, $"guest{r + 1} hears of the disconnection",
-                () => $"its reader: {log.Failure ?? "reading"}; its notices: {string.Join(" | ", log.NoticesNow())}", 20_000);
-            Assert.Null(log.Failure);
+            Wait.Until(() => log.NoticeCount == joins.Length + 1, $"guest{r + 1} hears of the disconnection",
+                () => $"its reader: {log.Stopped ?? "reading"}; its notices: {string.Join(" | ", log.NoticesNow())}", 20_000);
             string[] expected = [.. joins, "* guest10 was disconnected: too slow (output cap reached)"];
             lock (log.Notices)
                 Assert.Equal(expected.Order(StringComparer.Ordinal), log.Notices.Order(StringComparer.Ordinal));
@@ -316,11 +315,14 @@ public sealed partial class ChatTests
 
         public int From(int guest) => Volatile.Read(ref _next[guest]);
 
+        // Why the reader ended before the test did (a reset, say), for a wait's failure message; null while reading.
+        public string? Stopped { get; private set; }
+
         private void Read(TestClient client)
         {
             try
             {
-                for (string? line; (line = client.ReadLine()) is not null;)
+                for (string? line; (line = ReadLine(client)) is not null;)
                 {
                     Match m = MessageLine().Match(line);
                     if (!m.Success)
@@ -342,8 +344,23 @@ public sealed partial class ChatTests
             }
             catch (System.Net.Sockets.SocketException e)
             {
-                // A receive timeout or a reset ends the reader: said, so that a wait on it fails with the reason.
-                Failure ??= $"reading stopped: {e.SocketErrorCode}";
+                Stopped = $"reading stopped: {e.SocketErrorCode}";
+            }
+        }
+
+        // A reader idle past the client's 10 s receive timeout (it has everything, while the test waits on a slower
+        // one, or a busy machine stalls) reads on: only the test's end or the connection's ends it.
+        private static string? ReadLine(TestClient client)
+        {
+            while (true)
+            {
+                try
+                {
+                    return client.ReadLine();
+                }
+                catch (System.Net.Sockets.SocketException e) when (e.SocketErrorCode == System.Net.Sockets.SocketError.TimedOut)
+                {
+                }
             }
         }
 
