@@ -31,16 +31,12 @@ DEADLINE_S = 30
 
 
 def need_strace():
+    """strace, through the scripts' one package list and installer (scripts/packages.sh)."""
     if shutil.which("strace"):
         return
-    if os.geteuid() == 0 and shutil.which("apt-get"):
-        print("syscalls.py: installing strace")
-        env = dict(os.environ, DEBIAN_FRONTEND="noninteractive")
-        subprocess.run(["apt-get", "-o", "DPkg::Lock::Timeout=300", "update", "-qq"], check=True, env=env)
-        subprocess.run(["apt-get", "-o", "DPkg::Lock::Timeout=300", "install", "-y", "-qq", "--no-install-recommends",
-                        "strace"], check=True, env=env, stdout=subprocess.DEVNULL)
-        return
-    sys.exit("syscalls.py: needs strace (Debian: sudo apt-get install strace)")
+    install = 'source scripts/packages.sh && packages_install loadtests/syscalls.py "$(packages_for strace)"'
+    if subprocess.run(["bash", "-c", install], cwd=ROOT).returncode != 0:
+        sys.exit(2)
 
 
 def build():

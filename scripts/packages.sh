@@ -1,7 +1,8 @@
 # shellcheck shell=bash
 # The one list of Debian packages the scripts install (scripts/packages.tsv), and the one way they install them.
 #
-# Sourced, not run (by scripts/test and scripts/container/engine.sh). Public functions:
+# Sourced, not run (by scripts/test, scripts/stress-suite and scripts/container/engine.sh; by loadtests/syscalls.py
+# through bash). Public functions:
 #   packages_for NAME...       the package providing each NAME (a command, or the header/font file the list names),
 #                              one per line, each once; status 1 (and one line) for a NAME the list lacks
 #   packages_install WHO PKG...  apt-get update (once per shell) and install PKG quietly, its output shown only on
