@@ -261,7 +261,7 @@ public sealed class PollPollerContractTests() : PollerContractTests(new PollPoll
 // kqueue: the system's on macOS and FreeBSD; on Linux libkqueue's, when it is installed.
 public sealed class KqueuePollerContractTests() : PollerContractTests(CreateKqueue())
 {
-    public static string? NotRunBecause => KqueuePoller.Unavailable is { } why ? $"kqueue backend not run: {why}" : null;
+    public static string? NotRunBecause => PollerTheoryDiscoverer.NotRunBecause("kqueue");
 
     private protected override bool HangUpNeedsWriteInterest => true;
 

@@ -14,16 +14,12 @@ public sealed class BackendFactAttribute : FactAttribute;
 
 public sealed class BackendFactDiscoverer(IMessageSink diagnostics) : IXunitTestCaseDiscoverer
 {
-    private static readonly System.Collections.Concurrent.ConcurrentDictionary<string, byte> Announced = new();
-
     public IEnumerable<IXunitTestCase> Discover(ITestFrameworkDiscoveryOptions discoveryOptions, ITestMethod testMethod, IAttributeInfo factAttribute)
     {
         Type testClass = testMethod.TestClass.Class.ToRuntimeType();
         string? notRun = testClass.GetProperty("NotRunBecause", BindingFlags.Public | BindingFlags.Static)?.GetValue(null) as string;
-        // Once per class, as a diagnostic line the console shows (xunit.runner.json: diagnosticMessages), so the
-        // reason stands in the run's output and not only in a report file.
-        if (notRun is not null && Announced.TryAdd(testClass.Name, 0))
-            diagnostics.OnMessage(new DiagnosticMessage($"NOT RUN: {testClass.Name}: {notRun}"));
+        if (notRun is not null)
+            NotRunNotice.Announce(diagnostics, testClass.Name, notRun);
         yield return new BackendTestCase(diagnostics, discoveryOptions.MethodDisplayOrDefault(), discoveryOptions.MethodDisplayOptionsOrDefault(), testMethod, notRun);
     }
 }
@@ -52,5 +48,19 @@ public sealed class BackendTestCase : XunitTestCase
     {
         _notRun = data.GetValue<string>("NotRun");
         base.Deserialize(data);
+    }
+}
+
+// The "NOT RUN: " line (.ci/run collects them) for what a discoverer reports skipped, once per place: a diagnostic
+// line the console shows (xunit.runner.json: diagnosticMessages), so the reason stands in the run's output and not
+// only in a report file.
+public static class NotRunNotice
+{
+    private static readonly System.Collections.Concurrent.ConcurrentDictionary<string, byte> Announced = new();
+
+    public static void Announce(IMessageSink sink, string where, string reason)
+    {
+        if (Announced.TryAdd(where, 0))
+            sink.OnMessage(new DiagnosticMessage($"NOT RUN: {where}: {reason}"));
     }
 }

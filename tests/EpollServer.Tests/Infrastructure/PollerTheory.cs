@@ -12,8 +12,6 @@ public sealed class PollerTheoryAttribute : TheoryAttribute;
 
 public sealed class PollerTheoryDiscoverer(IMessageSink diagnostics) : TheoryDiscoverer(diagnostics)
 {
-    private static readonly System.Collections.Concurrent.ConcurrentDictionary<string, byte> Announced = new();
-
     // Why a backend named in a data row cannot run here; null when it can.
     public static string? NotRunBecause(string poller) =>
         poller == "kqueue" && Reactor.KqueuePoller.Unavailable is { } why ? $"kqueue backend not run: {why}" : null;
@@ -24,8 +22,7 @@ public sealed class PollerTheoryDiscoverer(IMessageSink diagnostics) : TheoryDis
         if (dataRow.Length == 0 || dataRow[0] is not string poller || NotRunBecause(poller) is not { } reason)
             return base.CreateTestCasesForDataRow(discoveryOptions, testMethod, theoryAttribute, dataRow);
         string where = testMethod.TestClass.Class.Name.Split('.')[^1];
-        if (Announced.TryAdd(where, 0))
-            DiagnosticMessageSink.OnMessage(new DiagnosticMessage($"NOT RUN: {where} ({poller} rows): {reason}"));
+        NotRunNotice.Announce(DiagnosticMessageSink, $"{where} ({poller} rows)", reason);
         return CreateTestCasesForSkippedDataRow(discoveryOptions, testMethod, theoryAttribute, dataRow, reason);
     }
 }
