@@ -62,8 +62,8 @@ public sealed class ServerOptions
             "a new connection may stay silent this long, for protocols where the client speaks first (echo, line, reverse) (0: never)"),
         // The slowloris defence: a peer dripping one byte at a time never looks idle.
         Seconds("request-timeout", nameof(RequestTimeout), 30, o => o.RequestTimeout, (o, v) => o.RequestTimeout = v,
-            "one request (a line without its LF) may stay incomplete this long, however slowly it grows; the time restarts when a " +
-            "request completes (0: never)"),
+            "one request (a line without its LF; an HTTP request, head and body) may stay incomplete this long, however slowly it " +
+            "grows; the time restarts when a request completes (0: never)"),
         Seconds("connect-timeout", nameof(ConnectTimeout), 5, o => o.ConnectTimeout, (o, v) => o.ConnectTimeout = v,
             "an outgoing connection (the proxy's upstream) may take this long to be established, name lookup included (0: no limit)"),
         // Bounded so that a connection storm cannot starve established connections of the loop (Redis takes 10 to 1000).
@@ -77,6 +77,10 @@ public sealed class ServerOptions
             (o, v) => o.BusyPoll = TimeSpan.FromMicroseconds(v),
             "the loop keeps polling (zero-timeout waits) this long after its last event before it sleeps (0: off): fewer wake-ups for a " +
             "few chatty connections, paid in CPU", Within(0, 1_000_000, "microseconds"), "microseconds"),
+        // nginx's large_client_header_buffers bound a head by bytes only; a count bounds the work per head as well.
+        Number("max-header-fields", nameof(MaxHeaderFields), 100, o => o.MaxHeaderFields, (o, v) => o.MaxHeaderFields = v,
+            "HTTP: a request head (or a chunked body's trailer section) with more field lines than this is refused with 431",
+            Within(1, 10_000)),
         Flag("udp", nameof(Udp), o => o.Udp, (o, v) => o.Udp = v,
             "also serve the protocol's datagram form on the same port (UDP echo for echo; refused for a protocol that has none)"),
         // 65535 covers any UDP payload over IPv4 (65507) or IPv6 without jumbograms (65527).
@@ -122,6 +126,8 @@ public sealed class ServerOptions
     public TimeSpan ShutdownTimeout { get; set; }
 
     public TimeSpan BusyPoll { get; set; }
+
+    public int MaxHeaderFields { get; set; }
 
     public bool Udp { get; set; }
 

@@ -1,6 +1,7 @@
 // The request timeout measures how long the current request has been incomplete: a client that pipelines, each
 // segment finishing one line and starting the next, is never cut off however long it talks, while a line that never
-// ends is closed exactly when it is due. For every line protocol, on a clock the test advances.
+// ends is closed exactly when it is due. For every line protocol, and for HTTP heads and bodies (a handler that
+// holds the request timer while it consumes a body, and answers 408 in OnRequestTimeout), on a clock the test advances.
 using System.Text.RegularExpressions;
 using EpollServer.Diagnostics;
 using EpollServer.Protocols;
@@ -57,6 +58,48 @@ public sealed class RequestTimeoutTests
         Send(server, pipeliner, "\n");
         Assert.EndsWith("a", ReadReply(reader));
         Assert.Equal(1, server.Server.Stats[Counter.RequestTimeouts]);
+    }
+
+    // HTTP: the request time covers head and body. A client that sends one whole request (head and Content-Length or
+    // chunked body) per step is never cut off; one whose body trickles in is answered 408 and closed when the time
+    // since its head began passes --request-timeout, though every step brought bytes the handler consumed.
+    [Theory]
+    [InlineData("Content-Length: 100\r\n\r\n", "x")]
+    [InlineData("Transfer-Encoding: chunked\r\n\r\n", "1\r\nx\r\n")]
+    [InlineData("X-Head: never ends\r\n", "X-More: y\r\n")]
+    public void Http_ATricklingRequest_Gets408AtTheTimeout_AWholeRequestPerStepNever(string start, string drip)
+    {
+        using var server = new TestServer(reactors: 1, handlers: () => new EpollServer.Protocols.Http.BenchmarkHttpHandler(), configure: o =>
+        {
+            o.RequestTimeout = TimeSpan.FromSeconds(3);
+            o.IdleTimeout = TimeSpan.FromMinutes(5);
+            o.LingerTimeout = TimeSpan.FromMinutes(5);
+        }, clock: new FakeTimeProvider());
+        using var steady = HttpClientConnection.Connect(server.Port);
+        using var trickler = HttpClientConnection.Connect(server.Port);
+        string whole = "POST /plaintext HTTP/1.1\r\nHost: t\r\nTransfer-Encoding: chunked\r\n\r\n1\r\nx\r\n0\r\n\r\n";
+        Send(server, trickler, "POST /plaintext HTTP/1.1\r\nHost: t\r\n" + start);
+        for (int step = 1; step <= 20; step++)
+        {
+            Send(server, steady, whole);
+            Assert.Equal(405, steady.Read()!.Status);
+            if (step < 10)
+                Send(server, trickler, drip);
+            server.Advance(Step);
+            Assert.True(server.Server.Stats[Counter.RequestTimeouts] == (step < 10 ? 0 : 1),
+                $"after {step} steps of 0.3 s: {server.Server.Stats[Counter.RequestTimeouts]} request timeouts");
+        }
+        HttpResponse? timedOut = trickler.Read();
+        Assert.True(timedOut is not null, $"no 408 before the end ({trickler.End})");
+        Assert.Equal((408, "close"), (timedOut.Status, timedOut.Header("Connection")));
+        Assert.Equal(ConnectionEnd.Fin, trickler.WaitForEnd());
+    }
+
+    private static void Send(TestServer server, HttpClientConnection client, string text)
+    {
+        long before = server.Server.Stats[Counter.BytesReceived];
+        client.Send(text);
+        server.WaitUntil(s => s.Stats[Counter.BytesReceived] >= before + text.Length, "the server read the request bytes");
     }
 
     // Sends and waits until the server has read it, so that the next Advance comes after it on the server's clock.

@@ -9,6 +9,52 @@ namespace EpollServer.Net;
 public sealed partial class Connection
 {
     private bool _spoke;   // the peer has sent at least one byte; until then _waiting may be in the first-byte queue
+    private bool _requestHeld;   // the handler consumed part of a request that is not complete (HoldRequestTimer)
+    private CloseReason _closeAs = CloseReason.Closed;   // why a Close() requested by the server itself ends
+
+    // The handler consumed bytes of a request that is not complete yet (a body still arriving): the request time
+    // goes on running from when the request began, through every byte consumed, until ReleaseRequestTimer. Without
+    // it, consuming input counts as a request completed and restarts the time, so a body that trickles in forever
+    // would never be cut off.
+    public void HoldRequestTimer() => _requestHeld = true;
+
+    // The held request is complete: what follows is the next request, whose time starts when its input appears.
+    public void ReleaseRequestTimer()
+    {
+        if (!_requestHeld)
+            return;
+        _requestHeld = false;
+        if (_waiting is { Queued: true } && _spoke)
+            _context.RequestQueue!.Remove(_waiting);
+    }
+
+    // The request queue's expiry: the handler may answer first (an HTTP 408), then the connection closes the way
+    // Close() does so that answer is delivered; a handler that wrote nothing is closed at once, as before.
+    internal void OnRequestTimedOut()
+    {
+        if (IsClosed)
+            return;
+        int owed = _output.Count;
+        try
+        {
+            Handler.OnRequestTimeout(this);
+        }
+        catch (Exception e)
+        {
+            HandlerFailed(e);
+            return;
+        }
+        if (IsClosed)
+            return;
+        if (_output.Count == owed && _output.IsEmpty)
+        {
+            CloseNow(CloseReason.RequestTimeout);
+            return;
+        }
+        _context.Counters.CountClose(CloseReason.RequestTimeout);   // now: the flush and the linger may take a while
+        _closeAs = CloseReason.RequestTimeout;
+        Close();
+    }
 
     // An open connection: idle from now, and an accepted one whose client speaks first must say something soon.
     internal void StartTimeouts()
@@ -36,7 +82,8 @@ public sealed partial class Connection
             _context.FirstByteQueue!.Remove(_waiting);
     }
 
-    // Input the handler left unconsumed while reading is on is a request waiting for its end (a line for its LF);
+    // Input the handler left unconsumed while reading is on, or a request it holds, is a request waiting for its end
+    // (a line for its LF, a body for its last byte);
     // its time starts when it first appears and is not restarted by more bytes of the same request, only when the
     // handler takes input (OnRequestsCompleted). Input held back by backpressure is not waiting: there the server
     // waits for the peer to read, which the idle timeout bounds.
@@ -44,7 +91,7 @@ public sealed partial class Connection
     {
         if (_context.RequestQueue is not { } requests || !_spoke)
             return;
-        bool waiting = !_input.IsEmpty && !_readPaused && !_readStopped && !_closeRequested;
+        bool waiting = (!_input.IsEmpty || _requestHeld) && !_readPaused && !_readStopped && !_closeRequested;
         if (waiting && _waiting is not { Queued: true })
             requests.Touch(_waiting ??= new DeadlineLink<Connection>(this));
         else if (!waiting && _waiting is { Queued: true })
@@ -56,7 +103,7 @@ public sealed partial class Connection
     // starting the next, is making progress and is never cut off; a line that never ends still is.
     private void OnRequestsCompleted()
     {
-        if (_spoke && _waiting is { Queued: true })
+        if (_spoke && !_requestHeld && _waiting is { Queued: true })
             _context.RequestQueue!.Remove(_waiting);
     }
 

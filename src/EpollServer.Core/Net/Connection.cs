@@ -224,7 +224,8 @@ public sealed partial class Connection : IPollable, IDeferred
         if (IsClosed)
             return;
         IsClosed = true;
-        ClosedBecause = reason;
+        // A close the server decided on (a request timeout it answered, counted then) keeps its reason for OnClose.
+        ClosedBecause = reason is CloseReason.Closed or CloseReason.PeerClosed && _closeAs != CloseReason.Closed ? _closeAs : reason;
         if (reason == CloseReason.ConnectTimeout)
             _outgoing!.Error = Errno.ETIMEDOUT;
         _lingerTimer?.Cancel();

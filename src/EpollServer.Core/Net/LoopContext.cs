@@ -30,7 +30,8 @@ public sealed partial class LoopContext : IDisposable
         PeerErrorLog = new PeerErrorLog(logger, options.PeerErrorLogBurst, options.PeerErrorLogWindow, clock);
         IdleQueue = TimeoutQueue(options.IdleTimeout, CloseReason.IdleTimeout);
         FirstByteQueue = TimeoutQueue(options.FirstByteTimeout, CloseReason.FirstByteTimeout);
-        RequestQueue = TimeoutQueue(options.RequestTimeout, CloseReason.RequestTimeout);
+        RequestQueue = options.RequestTimeout > TimeSpan.Zero
+            ? new DeadlineQueue<Connection>(Loop, options.RequestTimeout, connection => connection.OnRequestTimedOut()) : null;
         ConnectQueue = TimeoutQueue(options.ConnectTimeout, CloseReason.ConnectTimeout);
         _flush = FlushQueued;
         loop.AddBatchHook(_flush);

@@ -49,5 +49,7 @@ public sealed class GreetingHandler : IProtocolHandler
 
     public void OnWritable(Connection connection) => _inner.OnWritable(connection);
 
+    public void OnRequestTimeout(Connection connection) => _inner.OnRequestTimeout(connection);
+
     public void OnClose(Connection connection) => _inner.OnClose(connection);
 }

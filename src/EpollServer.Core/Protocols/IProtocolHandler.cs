@@ -38,6 +38,13 @@ public interface IProtocolHandler
     {
     }
 
+    // The request in progress stayed incomplete for --request-timeout (its head never ended, or a body held with
+    // HoldRequestTimer trickled). What is written here (an HTTP 408) is delivered before the close; writing nothing
+    // (the default) closes at once. The connection closes either way.
+    void OnRequestTimeout(Connection connection)
+    {
+    }
+
     // After NotifyWhenWritable: the output has drained to the low watermark, so there is room to write again.
     void OnWritable(Connection connection)
     {

@@ -27,17 +27,23 @@ public abstract class HttpHandler : IProtocolHandler
     public const int MaxHead = 8 * 1024;
     public const long MaxBody = 1 << 20;
 
+    // Empty lines before a request line are ignored (RFC 9112 2.2), up to this many bytes of them; more is 400.
+    public const int MaxLeadingEmptyLines = 1024;
+
     // The input ring must hold a whole head with room to spare, or a maximal one could never be read.
     public const int MinInputBufferSize = 2 * MaxHead;
 
     private static readonly byte[] TextPlain = "text/plain; charset=utf-8"u8.ToArray();
 
-    private readonly byte[] _head = new byte[MaxHead + 4];   // a head that wraps the ring end is copied here
+    private static readonly byte[] Continue = "HTTP/1.1 100 Continue\r\n\r\n"u8.ToArray();
+
+    private readonly byte[] _head = new byte[MaxLeadingEmptyLines + MaxHead + 4];   // a head that wraps the ring end is copied here
     private readonly byte[] _answerHead = new byte[1024];
     private readonly byte[] _date = new byte[29];            // "Tue, 01 Dec 2026 17:40:00 GMT", remade once a second
     private long _dateSecond = -1;
     private long _requests;
     private long _refused;
+    private int _maxFields = 100;
 
     public abstract string Name { get; }
 
@@ -68,16 +74,28 @@ public abstract class HttpHandler : IProtocolHandler
             connection.ResumeReading();
     }
 
-    // Per connection: bytes of a request body still to be read and dropped, and a request answered later.
+    // Per connection: the body being read and dropped (Content-Length bytes left, or a chunked decoder), the head
+    // of the request it belongs to (kept to answer once the body has ended), and a request answered later.
     private sealed class Exchange
     {
         public long BodyLeft;
+        public HttpChunkedBody? Chunks;
+        public bool InChunks;
+        public byte[]? SavedHead;
+        public int SavedLength;
+        public bool SavedCrlf;
         public bool Deferred;
         public bool DeferredHead;
         public bool DeferredKeepAlive;
+
+        public bool InBody => BodyLeft > 0 || InChunks;
     }
 
-    public void OnOpen(Connection connection) => connection.State = new Exchange();
+    public void OnOpen(Connection connection)
+    {
+        connection.State = new Exchange();
+        _maxFields = connection.Context.Options.MaxHeaderFields;   // one value per server: every connection's the same
+    }
 
     public int OnData(Connection connection, ReadableBytes data)
     {
@@ -85,81 +103,178 @@ public abstract class HttpHandler : IProtocolHandler
         int consumed = 0;
         while (!connection.IsClosing && !exchange.Deferred && consumed < data.Length)
         {
-            if (exchange.BodyLeft > 0)
-            {
-                int skipped = (int)Math.Min(exchange.BodyLeft, data.Length - consumed);
-                exchange.BodyLeft -= skipped;
-                consumed += skipped;
-                continue;
-            }
-            int used = OnRequest(connection, exchange, data.Slice(consumed));
+            ReadableBytes rest = data.Slice(consumed);
+            int used = exchange.InBody ? OnBody(connection, exchange, rest) : OnRequest(connection, exchange, rest);
             if (used == 0)
-                break;   // the head is not complete yet, or the output has no room for the answer
+                break;   // the head or a body line is not complete yet, or the output has no room for the answer
             consumed += used;
         }
         return connection.IsClosing ? data.Length : consumed;
     }
 
-    // One request at the start of `rest`: answered, and the bytes of its head returned; 0 when it must wait.
+    // The request timed out before its answer (its head never ended, or its body trickled): 408, then the close.
+    public void OnRequestTimeout(Connection connection)
+    {
+        if (connection.State is Exchange { Deferred: false })
+            Write(connection, head: false, keepAlive: false, new HttpAnswer(408, TextPlain, "request timeout\n"u8));
+    }
+
+    // One request at the start of `rest`: its head framed and parsed, and then either answered (no body) or kept
+    // while its body is read. Returns the bytes of its head (and the empty lines before it); 0 when it must wait.
     private int OnRequest(Connection connection, Exchange exchange, ReadableBytes rest)
     {
-        ReadOnlySpan<byte> window = Window(rest);
-        int firstLine = window.IndexOf((byte)'\n');
-        if (firstLine > MaxRequestLine || firstLine < 0 && rest.Length > MaxRequestLine)
+        ReadOnlySpan<byte> window = Window(rest, _head.Length);
+        int blank = LeadingEmptyLines(window);
+        if (blank > MaxLeadingEmptyLines)
+            return Refuse(connection, 400, "too many empty lines before a request");
+        ReadOnlySpan<byte> text = window[blank..];
+        int firstLine = text.IndexOf((byte)'\n');
+        if (firstLine > MaxRequestLine || firstLine < 0 && rest.Length - blank > MaxRequestLine)
             return Refuse(connection, 414, "request line too long");
-        int headEnd = HeadEnd(window, out int headLength);
+        int headEnd = FrameHead(text, out bool crlf, out int headLength);
         if (headEnd < 0)
-            return rest.Length > MaxHead ? Refuse(connection, 431, "request head too long") : 0;
-        int status = HttpRequestHead.Parse(window[..headLength], out HttpRequestHead request);
+            return Refuse(connection, 400, "CRLF and bare LF line ends in one head");
+        if (headEnd == 0 ? rest.Length - blank > MaxHead : headLength > MaxHead)
+            return Refuse(connection, 431, "request head too long");
+        if (headEnd == 0)
+            return 0;
+        int status = HttpRequestHead.Parse(text[..headLength], crlf, _maxFields, out HttpRequestHead request);
+        if (status == 0 && request.ContentLength > MaxBody)
+            status = 413;
         if (status != 0)
             return Refuse(connection, status, $"malformed request ({status})");
-        if (request.ContentLength > MaxBody)
-            return Refuse(connection, 413, "request body too large");
+        if (request.ContentLength == 0 && !request.Chunked)
+            return Serve(connection, exchange, request) ? blank + headEnd : 0;
+        return StartBody(connection, exchange, text[..headLength], crlf, request) ? blank + headEnd : 0;
+    }
+
+    // A request with a body: 100 Continue first when asked for (the body will be read), the head kept, and the request
+    // timer held until the body's last byte, so that one --request-timeout covers head and body together.
+    private bool StartBody(Connection connection, Exchange exchange, ReadOnlySpan<byte> head, bool crlf, in HttpRequestHead request)
+    {
+        if (request.ExpectContinue && !connection.EnsureOutputSpace(Continue.Length))
+            return false;
+        if (request.ExpectContinue)
+            connection.Write(Continue);
+        if (exchange.SavedHead is null || exchange.SavedHead.Length < head.Length)
+            exchange.SavedHead = new byte[Math.Max(256, (int)System.Numerics.BitOperations.RoundUpToPowerOf2((uint)head.Length))];
+        head.CopyTo(exchange.SavedHead);
+        (exchange.SavedLength, exchange.SavedCrlf) = (head.Length, crlf);
+        exchange.BodyLeft = request.ContentLength;
+        if (request.Chunked)
+        {
+            (exchange.Chunks ??= new HttpChunkedBody()).Start(crlf, _maxFields);
+            exchange.InChunks = true;
+        }
+        connection.HoldRequestTimer();
+        return true;
+    }
+
+    // Reads and drops body bytes at the start of `rest`; at the body's end the request is answered, and the last
+    // bytes are consumed only once the answer is written (so they are offered again when the output has room).
+    private int OnBody(Connection connection, Exchange exchange, ReadableBytes rest)
+    {
+        if (!exchange.InChunks)
+        {
+            int skipped = (int)Math.Min(exchange.BodyLeft, rest.Length);
+            if (skipped == exchange.BodyLeft && !AnswerSaved(connection, exchange))
+                skipped--;
+            exchange.BodyLeft -= skipped;
+            return skipped;
+        }
+        HttpChunkedBody chunks = exchange.Chunks!;
+        if (chunks.DataLeft > 0)
+        {
+            int skipped = (int)Math.Min(chunks.DataLeft, rest.Length);
+            chunks.Skipped(skipped);
+            return skipped;
+        }
+        int line = chunks.ReadLine(Window(rest, chunks.MaxLine), out int status);
+        if (status != 0)
+            return Refuse(connection, status, $"malformed chunked body ({status})");
+        if (line == 0 || !chunks.Done)
+            return line;
+        exchange.InChunks = false;
+        if (AnswerSaved(connection, exchange))
+            return line;
+        (exchange.InChunks, line) = (true, 0);
+        chunks.Reopen();
+        return line;
+    }
+
+    // The request whose body has just been read, parsed again from its kept head and answered.
+    private bool AnswerSaved(Connection connection, Exchange exchange)
+    {
+        HttpRequestHead.Parse(exchange.SavedHead.AsSpan(0, exchange.SavedLength), exchange.SavedCrlf, _maxFields, out HttpRequestHead request);
+        connection.ReleaseRequestTimer();
+        if (Serve(connection, exchange, request))
+            return true;
+        connection.HoldRequestTimer();
+        return false;
+    }
+
+    // Answers a whole request (or defers it); false when the output has no room for the answer yet.
+    private bool Serve(Connection connection, Exchange exchange, in HttpRequestHead request)
+    {
         bool head = request.Method == HttpMethod.Head;
+        bool keepAlive = request.KeepAlive && !request.IsConnect;
         if (request.Method != HttpMethod.Other && Defers(connection, request))
         {
-            (exchange.Deferred, exchange.DeferredHead, exchange.DeferredKeepAlive) = (true, head, request.KeepAlive);
+            (exchange.Deferred, exchange.DeferredHead, exchange.DeferredKeepAlive) = (true, head, keepAlive);
             connection.PauseReading();
             _requests++;
-            exchange.BodyLeft = request.ContentLength;
-            return headEnd;
+            return true;
         }
         bool written = request.Method == HttpMethod.Other
-            ? Write(connection, head, request.KeepAlive, new HttpAnswer(405, TextPlain, "method not allowed\n"u8, "Allow: GET, HEAD\r\n"u8))
-            : Write(connection, head, request.KeepAlive, Answer(connection, request));
+            ? Write(connection, head, keepAlive, new HttpAnswer(405, TextPlain, "method not allowed\n"u8, "Allow: GET, HEAD\r\n"u8))
+            : Write(connection, head, keepAlive, Answer(connection, request));
         if (!written)
-            return 0;
+            return false;
         _requests++;
-        exchange.BodyLeft = request.ContentLength;
-        if (!request.KeepAlive)
+        if (!keepAlive)
             connection.Close();
-        return headEnd;
+        return true;
     }
 
     // The bytes a head may occupy, contiguous: the ring's first segment when it holds them, else a copy.
-    private ReadOnlySpan<byte> Window(ReadableBytes rest)
+    private ReadOnlySpan<byte> Window(ReadableBytes rest, int most)
     {
-        int length = Math.Min(rest.Length, _head.Length);
+        int length = Math.Min(rest.Length, most);
         if (rest.First.Length >= length)
             return rest.First[..length];
         rest.Slice(0, length).CopyTo(_head);
         return _head.AsSpan(0, length);
     }
 
-    // Where the head ends (after its empty line), or -1; `headLength` is the head without the empty line.
-    private static int HeadEnd(ReadOnlySpan<byte> window, out int headLength)
+    // The bytes of empty lines (CRLF or LF) at the window's start, which RFC 9112 2.2 has a server ignore.
+    private static int LeadingEmptyLines(ReadOnlySpan<byte> window)
+    {
+        int i = 0;
+        while (i < window.Length && (window[i] == (byte)'\n' || window[i] == (byte)'\r' && i + 1 < window.Length && window[i + 1] == (byte)'\n'))
+            i += window[i] == (byte)'\n' ? 1 : 2;
+        return i;
+    }
+
+    // Where the head ends (after its empty line), 0 while it has not, or -1 when a line ends otherwise than the request
+    // line did (CRLF against bare LF: refused as soon as that line is seen). `headLength` is the head without the
+    // empty line; `crlf` says how its lines end.
+    private static int FrameHead(ReadOnlySpan<byte> text, out bool crlf, out int headLength)
     {
         headLength = 0;
-        for (int lf = window.IndexOf((byte)'\n'); lf >= 0;)
+        int lf = text.IndexOf((byte)'\n');
+        crlf = lf > 0 && text[lf - 1] == (byte)'\r';
+        for (int start = lf + 1; lf >= 0; start = lf + 1)
         {
-            if (lf + 1 < window.Length && window[lf + 1] == (byte)'\n')
-                return (headLength = lf + 1) + 1;
-            if (lf + 2 < window.Length && window[lf + 1] == (byte)'\r' && window[lf + 2] == (byte)'\n')
-                return (headLength = lf + 1) + 2;
-            int next = window[(lf + 1)..].IndexOf((byte)'\n');
-            lf = next < 0 ? -1 : lf + 1 + next;
+            int next = text[start..].IndexOf((byte)'\n');
+            if (next < 0)
+                return 0;
+            lf = start + next;
+            if ((lf > start && text[lf - 1] == (byte)'\r') != crlf)
+                return -1;
+            if (lf - start == (crlf ? 1 : 0))
+                return (headLength = start) + (crlf ? 2 : 1);
         }
-        return -1;
+        return 0;
     }
 
     // Answers a request that cannot be served with its status and closes: what follows it cannot be framed.
@@ -170,9 +285,10 @@ public abstract class HttpHandler : IProtocolHandler
         ReadOnlySpan<byte> body = status switch
         {
             413 => "request body too large\n"u8,
+            417 => "only 100-continue is expected\n"u8,
             414 => "request line too long\n"u8,
             431 => "request head too long\n"u8,
-            501 => "request bodies in Transfer-Encoding are not accepted\n"u8,
+            501 => "only the chunked transfer coding is accepted\n"u8,
             505 => "HTTP/1.0 and HTTP/1.1 only\n"u8,
             _ => "bad request\n"u8,
         };
@@ -227,12 +343,15 @@ public abstract class HttpHandler : IProtocolHandler
 
     private static ReadOnlySpan<byte> Reason(int status) => status switch
     {
+        100 => "Continue"u8,
         200 => "OK"u8,
         400 => "Bad Request"u8,
         404 => "Not Found"u8,
         405 => "Method Not Allowed"u8,
+        408 => "Request Timeout"u8,
         413 => "Content Too Large"u8,
         414 => "URI Too Long"u8,
+        417 => "Expectation Failed"u8,
         431 => "Request Header Fields Too Large"u8,
         501 => "Not Implemented"u8,
         503 => "Service Unavailable"u8,
