@@ -1,8 +1,16 @@
-// HTTP/1.1 on the stream: request heads framed out of the input ring, answered in order (pipelining), kept alive by
-// default. Limits answer with their status and close: a request line over 8 KiB 414, a head over 8 KiB 431, a body
-// over 1 MiB 413; malformed input 400, request bodies in Transfer-Encoding 501, methods other than GET and HEAD 405.
-// A request whose head never ends is left unconsumed, so --request-timeout closes it. Subclasses say what each path
-// answers. Nothing is allocated per request: heads are parsed in place, answers written from scratch buffers.
+// HTTP/1.1 on the stream (RFC 9112): request heads framed out of the input ring, answered in order (pipelining), kept
+// alive by default. Up to 1 KiB of empty lines before a request line are skipped (2.2). A head's lines all end the
+// way its request line does: CRLF, or a bare LF (accepted as nginx accepts it, consistently: then every line of that
+// head and of its chunked body ends in a bare LF); a head mixing the two is 400 and a close. A body (Content-Length,
+// or Transfer-Encoding: chunked, decoded by HttpChunkedBody) is read and dropped before the request is answered, so
+// a refusal found in it still has a status of its own; `Expect: 100-continue` gets 100 Continue before it. The
+// request timer runs from the head's first byte to the body's last (Connection.HoldRequestTimer), and a request
+// that outlives --request-timeout is answered 408 and closed. Limits answer with their status and close: a request
+// line over 8 KiB 414, a head over 8 KiB or over --max-header-fields lines 431, a body over 1 MiB (decoded) 413;
+// malformed input 400 (HttpRequestHead says which), codings other than one `chunked` 501, an expectation other than
+// 100-continue 417; methods other than GET and HEAD are 405 (CONNECT closes after it). Subclasses say what each path
+// answers. Nothing is allocated per request: heads are parsed in place, answers written from scratch buffers; the
+// head of a request with a body is kept in a per-connection buffer, made the first time one comes.
 using System.Buffers.Text;
 using EpollServer.Buffers;
 using EpollServer.Net;
