@@ -46,7 +46,7 @@ public sealed partial class Connection
         }
         if (IsClosed)
             return;
-        if (_output.Count == owed && _output.IsEmpty)
+        if (_output.Count == owed)
         {
             CloseNow(CloseReason.RequestTimeout);
             return;
