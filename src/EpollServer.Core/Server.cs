@@ -171,17 +171,19 @@ public sealed partial class Server : IDisposable
     public const int ReservedFds = 32;
 
     // Connections beyond the fd limit could only be had by running the process out of fds; the limit refuses them
-    // with a line instead. The fds already open (runtime, listeners, pollers, wakers, spare) are counted as they are.
+    // with a line instead. The fds already open (runtime, listeners, pollers, wakers, spare) are counted as they are,
+    // and each connection is counted at what its handler says it costs (a proxy's client brings its upstream).
     private int CapByFdLimit(int wanted)
     {
         if (!OperatingSystem.IsLinux() || !Sys.GetFdLimit(out ulong soft, out _).Ok || soft >= int.MaxValue)
             return wanted;
         int inUse = ProcFd.Count(Environment.ProcessId);
-        int room = Math.Max(1, (int)soft - inUse - ReservedFds);
+        int perConnection = Math.Max(1, Handler.FdsPerConnection);
+        int room = Math.Max(1, ((int)soft - inUse - ReservedFds) / perConnection);
         if (room >= wanted)
             return wanted;
-        Logger.LogWarning("max connections lowered to {Room}: the fd limit is {Limit}, {InUse} fds are in use and {Reserved} are kept " +
-            "for the runtime (raise ulimit -n for more)", room, soft, inUse, ReservedFds);
+        Logger.LogWarning("max connections lowered to {Room}: the fd limit is {Limit}, {InUse} fds are in use, {Reserved} are kept " +
+            "for the runtime and each connection takes {PerConnection} (raise ulimit -n for more)", room, soft, inUse, ReservedFds, perConnection);
         return room;
     }
 

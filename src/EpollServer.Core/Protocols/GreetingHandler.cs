@@ -30,6 +30,8 @@ public sealed class GreetingHandler : IProtocolHandler
 
     public bool KeepsOutputOpenAfterInputEnds => _inner.KeepsOutputOpenAfterInputEnds;
 
+    public int FdsPerConnection => _inner.FdsPerConnection;
+
     public long MessagesHandled => _inner.MessagesHandled;
 
     public IEnumerable<KeyValuePair<string, long>> Counters => _inner.Counters;

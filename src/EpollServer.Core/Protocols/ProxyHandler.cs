@@ -35,6 +35,9 @@ public sealed class ProxyHandler : IProtocolHandler
     // Half-close: a client's FIN is passed on, and the upstream may still answer.
     public bool KeepsOutputOpenAfterInputEnds => true;
 
+    // The client's fd and its upstream's.
+    public int FdsPerConnection => 2;
+
     // Chunks forwarded in either direction.
     public long MessagesHandled => Volatile.Read(ref _forwarded);
 
