@@ -123,6 +123,8 @@ public sealed partial class Server : IDisposable
             CreateReactors(reactors);
             CreateHeartbeats(reactors);
             OpenListeners();
+            if (Handler.CheckListening(LocalEndPoints) is { } refused)
+                throw new ServerStartException(refused);
             _reserve.Acquire();
             SyscallResult spare = _spare.Acquire();
             if (!spare.Ok)
@@ -148,6 +150,7 @@ public sealed partial class Server : IDisposable
             var reactor = new ReactorLoop(i, context, i == 0 ? Handler : _handlerFactory(), AdoptOn);
             context.Releasing = connection => OnConnectionReleasing(reactor, connection);
             context.Closed = _ => FinishIfDrained(reactor);
+            context.OutOfFds = GiveFdsToTheRuntime;
             _reactors[i] = reactor;
         }
         PollerName = _reactors[0].Context.Loop.PollerName;

@@ -19,6 +19,10 @@ public interface IProtocolHandler
     // each (a proxy's upstream). The connection cap the server derives from the fd limit divides by it.
     int FdsPerConnection => 1;
 
+    // Once the server is bound, before it serves: why this handler cannot serve on these addresses (a proxy whose
+    // upstream is the server itself), or null. The server refuses to start with that reason.
+    string? CheckListening(IReadOnlyList<System.Net.IPEndPoint> listening) => null;
+
     // Accepted, or (for a connection a handler opened) connected.
     void OnOpen(Connection connection)
     {
