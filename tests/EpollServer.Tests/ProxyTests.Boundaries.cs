@@ -147,4 +147,20 @@ public sealed partial class ProxyTests
         Assert.True(listener.EchoesProbe([3]));
         Assert.Equal(0, greeted.Server.Stats[Counter.FirstByteTimeouts]);
     }
+
+    // The daemon's flag reaches the handler: on the real clock, so the wait is for the close, within the client's 10 s
+    // receive timeout, far beyond the 1 s first-byte timeout (without the flag only the 300 s idle timeout would end
+    // it); the client that spoke is still served after it.
+    [Fact]
+    public void DaemonWithProxyClientFirst_ClosesASilentClient()
+    {
+        using var echo = DaemonProcess.Start("--address 127.0.0.1 --port 0 --first-byte-timeout 0");
+        using var proxy = DaemonProcess.Start($"--address 127.0.0.1 --port 0 --protocol proxy --upstream 127.0.0.1:{echo.Port} " +
+            "--proxy-client-first --first-byte-timeout 1");
+        using var talker = TestClient.Connect(proxy.Port);
+        Assert.True(talker.EchoesProbe([1]));
+        using var silent = TestClient.Connect(proxy.Port);
+        Assert.Empty(silent.ReceiveToEnd());
+        Assert.True(talker.EchoesProbe([2]));
+    }
 }
