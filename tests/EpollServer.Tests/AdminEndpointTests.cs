@@ -167,6 +167,31 @@ public sealed class AdminEndpointTests
         Assert.Equal((200, "ready\n"), (ready.Status, ready.Text));
     }
 
+    // Any HttpHandler, not only the admin endpoint: an answer made on the loop and larger than the output ring goes out
+    // whole, keep-alive answers one after the other, and `Connection: close` closes only after the last piece.
+    [Fact]
+    public void AnswerLargerThanTheRing_MadeOnTheLoop_IsStreamedWhole_AndCloseWaitsForItsEnd()
+    {
+        byte[] body = Patterns.For(25, 300_000);
+        using var server = new TestServer(new FixedAnswer(body));
+        using var http = HttpClientConnection.Connect(server.Port);
+        http.Send(HttpClientConnection.Get("/a") + HttpClientConnection.Get("/b") + HttpClientConnection.Get("/c", "Connection: close\r\n"));
+        for (int i = 0; i < 3; i++)
+        {
+            HttpResponse answer = Answer(http);
+            Assert.True(body.AsSpan().SequenceEqual(answer.Body), $"answer {i}: {answer.Body.Length} bytes, not the {body.Length} made");
+        }
+        Assert.Equal(ConnectionEnd.Fin, http.WaitForEnd());
+    }
+
+    private sealed class FixedAnswer(byte[] body) : Protocols.Http.HttpHandler
+    {
+        public override string Name => "fixed";
+
+        protected override Protocols.Http.HttpAnswer Answer(Net.Connection connection, in Protocols.Http.HttpRequestHead request) =>
+            new(200, "application/octet-stream"u8, body);
+    }
+
     // The failure is injected where the answer is made (RenderMetrics, MakeStats: internal seams, not public API).
     [Theory]
     [InlineData("/metrics")]
