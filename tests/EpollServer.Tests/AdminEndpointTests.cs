@@ -16,12 +16,14 @@ public sealed class AdminEndpointTests
     private sealed class Watched : IDisposable
     {
         // make: the endpoint's handler, when a test replaces what an answer is made of.
-        public Watched(TestServer main, TimeSpan? stuckAfter = null, Func<Server, StatsReporter, AdminHttpHandler>? make = null)
+        // adminClock: the endpoint's own clock (its idle timeout), when a test moves it.
+        public Watched(TestServer main, TimeSpan? stuckAfter = null, Func<Server, StatsReporter, AdminHttpHandler>? make = null,
+            TimeProvider? adminClock = null)
         {
             Main = main;
-            var options = new ServerOptions { Address = "127.0.0.1", Port = 0, Reactors = "1" };
+            var options = new ServerOptions { Address = "127.0.0.1", Port = 0, Reactors = "1", IdleTimeout = TimeSpan.FromSeconds(60) };
             make ??= (server, stats) => new AdminHttpHandler(server, stats, stuckAfter);
-            Admin = new Server(options, () => make(main.Server, new StatsReporter(main.Server, main.Log)), main.Log);
+            Admin = new Server(options, () => make(main.Server, new StatsReporter(main.Server, main.Log)), main.Log, adminClock);
             Admin.Start();
         }
 
@@ -145,6 +147,32 @@ public sealed class AdminEndpointTests
         string body = System.Text.Encoding.UTF8.GetString([.. received.Skip(headEnd)]);
         Assert.EndsWith("\n", body);
         Assert.Contains($"reactor=\"{ManyReactors - 1}\"", body);
+    }
+
+    // A peer that asks for a large answer and never reads holds the endpoint's connection only until its idle
+    // timeout (60 s, as the daemon sets it), on the endpoint's clock, which the test moves. The answer (16 MiB, through
+    // the RenderMetrics seam) is far more than the kernel's socket buffers hold, so the endpoint is left owing.
+    [Fact]
+    public void PeerThatNeverReadsALargeAnswer_IsClosedByTheIdleTimeout()
+    {
+        var clock = new Microsoft.Extensions.Time.Testing.FakeTimeProvider();
+        string huge = new('x', 16 << 20);
+        using var watched = new Watched(new TestServer(), make: (server, stats) => new AdminHttpHandler(server, stats) { RenderMetrics = _ => huge },
+            adminClock: clock);
+        using var deaf = TestClient.Connect(watched.Admin.Port, receiveBuffer: 4096);
+        deaf.Send(HttpClientConnection.Get("/metrics"));
+        Wait.Until(() => watched.Admin.Stats[Diagnostics.Counter.SendWouldBlock] > 0, "the endpoint's sends stalled against the deaf peer");
+        AdvanceAdmin(watched, clock, TimeSpan.FromSeconds(59));
+        Assert.Equal(1, watched.Admin.OpenConnections);
+        AdvanceAdmin(watched, clock, TimeSpan.FromSeconds(1));
+        Wait.Until(() => watched.Admin.OpenConnections == 0, "the deaf peer's connection is closed");
+        Assert.Equal(1, watched.Admin.Stats[Diagnostics.Counter.IdleTimeouts]);
+    }
+
+    private static void AdvanceAdmin(Watched watched, Microsoft.Extensions.Time.Testing.FakeTimeProvider clock, TimeSpan by)
+    {
+        clock.Advance(by);
+        Assert.True(watched.Admin.AfterDueTimersAsync().Wait(TimeSpan.FromSeconds(30)), "the endpoint's loop did not run its due timers");
     }
 
     [Fact]
