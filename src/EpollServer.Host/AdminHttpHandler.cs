@@ -74,7 +74,7 @@ internal sealed class AdminHttpHandler(Server watched, StatsReporter stats, Time
         }
         catch (Exception e)
         {
-            watched.Logger.LogError(e, "admin endpoint: {Connection}: building the answer failed", connection);
+            stats.Logger.LogError(e, "admin endpoint: {Connection}: building the answer failed", connection);
             answer = (500, PlainText, "internal error: the answer could not be made (see the server's log)\n"u8.ToArray());
         }
         connection.Context.Loop.Post(() =>
