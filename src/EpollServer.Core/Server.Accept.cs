@@ -126,14 +126,14 @@ public sealed partial class Server
     }
 
     // The fd table is full although the start-up cap should have prevented it (the limit was lowered under the
-    // running process, or something else took fds). The runtime needs fds to create a thread (a pipe each) and
-    // aborts without them, so the reserve is given back and the connection limit set to what is open now: from
-    // here on new peers are accepted only to be refused with a line, and the freed fds stay free.
+    // running process, or something else took fds), met by accept or by a socket for a proxy's upstream (on any
+    // reactor: LoopContext.OutOfFds). The runtime needs fds to create a thread (a pipe each) and aborts without
+    // them, so the reserve is given back (once, whichever thread comes first) and the connection limit set to what
+    // is open now: from here on new peers are accepted only to be refused with a line, and the freed fds stay free.
     private void GiveFdsToTheRuntime(Errno error)
     {
-        if (_reserve.Fds.Count == 0)
+        if (!_reserve.Release())
             return;
-        _reserve.Dispose();
         MaxConnections = Math.Max(1, Volatile.Read(ref _acceptedOpen));
         Logger.LogWarning("out of file descriptors ({Error}): gave back the {Count} fds reserved for the runtime; max connections " +
             "lowered to {Max}", error, RuntimeFdReserve.Size, MaxConnections);

@@ -123,6 +123,8 @@ public sealed partial class Server : IDisposable
             CreateReactors(reactors);
             CreateHeartbeats(reactors);
             OpenListeners();
+            if (Handler.CheckListening(LocalEndPoints) is { } refused)
+                throw new ServerStartException(refused);
             _reserve.Acquire();
             SyscallResult spare = _spare.Acquire();
             if (!spare.Ok)
@@ -148,6 +150,7 @@ public sealed partial class Server : IDisposable
             var reactor = new ReactorLoop(i, context, i == 0 ? Handler : _handlerFactory(), AdoptOn);
             context.Releasing = connection => OnConnectionReleasing(reactor, connection);
             context.Closed = _ => FinishIfDrained(reactor);
+            context.OutOfFds = GiveFdsToTheRuntime;
             _reactors[i] = reactor;
         }
         PollerName = _reactors[0].Context.Loop.PollerName;
@@ -171,17 +174,19 @@ public sealed partial class Server : IDisposable
     public const int ReservedFds = 32;
 
     // Connections beyond the fd limit could only be had by running the process out of fds; the limit refuses them
-    // with a line instead. The fds already open (runtime, listeners, pollers, wakers, spare) are counted as they are.
+    // with a line instead. The fds already open (runtime, listeners, pollers, wakers, spare) are counted as they are,
+    // and each connection is counted at what its handler says it costs (a proxy's client brings its upstream).
     private int CapByFdLimit(int wanted)
     {
         if (!OperatingSystem.IsLinux() || !Sys.GetFdLimit(out ulong soft, out _).Ok || soft >= int.MaxValue)
             return wanted;
         int inUse = ProcFd.Count(Environment.ProcessId);
-        int room = Math.Max(1, (int)soft - inUse - ReservedFds);
+        int perConnection = Math.Max(1, Handler.FdsPerConnection);
+        int room = Math.Max(1, ((int)soft - inUse - ReservedFds) / perConnection);
         if (room >= wanted)
             return wanted;
-        Logger.LogWarning("max connections lowered to {Room}: the fd limit is {Limit}, {InUse} fds are in use and {Reserved} are kept " +
-            "for the runtime (raise ulimit -n for more)", room, soft, inUse, ReservedFds);
+        Logger.LogWarning("max connections lowered to {Room}: the fd limit is {Limit}, {InUse} fds are in use, {Reserved} are kept " +
+            "for the runtime and each connection takes {PerConnection} (raise ulimit -n for more)", room, soft, inUse, ReservedFds, perConnection);
         return room;
     }
 

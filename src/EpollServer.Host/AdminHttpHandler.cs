@@ -7,6 +7,7 @@ using System.Text.Json;
 using EpollServer.Diagnostics;
 using EpollServer.Net;
 using EpollServer.Protocols.Http;
+using Microsoft.Extensions.Logging;
 
 namespace EpollServer.Host;
 
@@ -45,14 +46,21 @@ internal sealed class AdminHttpHandler(Server watched, StatsReporter stats, Time
     {
         if (request.Path.SequenceEqual("/stats"u8))
             _ = AnswerOffTheLoopAsync(connection, Json, async () => JsonSerializer.SerializeToUtf8Bytes(
-                await stats.SnapshotAsync().ConfigureAwait(false), StatsJson.Default.StatsSnapshot));
+                await MakeStats().ConfigureAwait(false), StatsJson.Default.StatsSnapshot));
         else if (request.Path.SequenceEqual("/metrics"u8))
-            _ = AnswerOffTheLoopAsync(connection, Prometheus, () => Task.Run(() => Encoding.UTF8.GetBytes(PrometheusExposition.Render(watched))));
+            _ = AnswerOffTheLoopAsync(connection, Prometheus, () => Task.Run(() => Encoding.UTF8.GetBytes(RenderMetrics(watched))));
         else
             return false;
         return true;
     }
 
+    // What /metrics and /stats are made of; a test replaces them to make an answer fail.
+    internal Func<Server, string> RenderMetrics { get; init; } = PrometheusExposition.Render;
+
+    internal Func<Task<StatsSnapshot>> MakeStats { get; init; } = stats.SnapshotAsync;
+
+    // Whatever goes wrong, the request gets an answer (and the connection its reading back): 503 while the server
+    // stops (its reactors no longer answer), 500 and a log line for anything else.
     private async Task AnswerOffTheLoopAsync(Connection connection, byte[] contentType, Func<Task<byte[]>> make)
     {
         (int status, byte[] type, byte[] body) answer;
@@ -63,6 +71,11 @@ internal sealed class AdminHttpHandler(Server watched, StatsReporter stats, Time
         catch (Exception e) when (e is InvalidOperationException or TimeoutException)
         {
             answer = (503, PlainText, Encoding.UTF8.GetBytes($"not available: {e.Message}\n"));   // the server is stopping
+        }
+        catch (Exception e)
+        {
+            stats.Logger.LogError(e, "admin endpoint: {Connection}: building the answer failed", connection);
+            answer = (500, PlainText, "internal error: the answer could not be made (see the server's log)\n"u8.ToArray());
         }
         connection.Context.Loop.Post(() =>
         {

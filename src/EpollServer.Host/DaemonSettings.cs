@@ -20,6 +20,10 @@ internal sealed class DaemonSettings
             choices: [.. ProtocolCatalog.All.Select(p => p.Name)]),
         new Setting<DaemonSettings, string?>("upstream", nameof(Upstream), null, d => d.Upstream, (d, v) => d.Upstream = v,
             "for --protocol proxy: HOST:PORT every client is connected through to (a name is resolved for each client, off the loop)"),
+        new Setting<DaemonSettings, bool>("proxy-client-first", nameof(ProxyClientFirst), false, d => d.ProxyClientFirst,
+            (d, v) => d.ProxyClientFirst = v,
+            "for --protocol proxy: the upstream waits for the client to speak first (HTTP, Redis; not SMTP or SSH, which greet), so a " +
+            "client that says nothing is closed by --first-byte-timeout"),
         new Setting<DaemonSettings, string?>("backplane", nameof(Backplane), null, d => d.Backplane, (d, v) => d.Backplane = v,
             "for --protocol chat: redis://HOST[:PORT][/DB] shares rooms, nicknames and /who with every server on the same Redis " +
             "(one channel per room; chat here goes on while Redis is away)"),
@@ -49,6 +53,8 @@ internal sealed class DaemonSettings
     public string Protocol { get; set; } = null!;
 
     public string? Upstream { get; set; }
+
+    public bool ProxyClientFirst { get; set; }
 
     public string? Backplane { get; set; }
 

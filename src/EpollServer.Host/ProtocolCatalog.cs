@@ -73,6 +73,8 @@ internal static class ProtocolCatalog
         }
         if (daemon.Upstream is not null && protocol.Name != "proxy")
             errors.Add($"--upstream is for --protocol proxy, not {protocol.Name}");
+        if (daemon.ProxyClientFirst && protocol.Name != "proxy")
+            errors.Add($"--proxy-client-first is for --protocol proxy, not {protocol.Name}");
         if (daemon.Backplane is not null && protocol.Name != "chat")
             errors.Add($"--backplane is for --protocol chat, not {protocol.Name}");
         Func<IProtocolHandler>? handlers = protocol.Create(daemon, options, errors, resources);
@@ -148,7 +150,8 @@ internal static class ProtocolCatalog
             return null;
         }
         string host = upstream[..colon].Trim('[', ']');
-        return () => new ProxyHandler(host, port);
+        bool clientFirst = daemon.ProxyClientFirst;
+        return () => new ProxyHandler(host, port, clientFirst);
     }
 
     // A fresh token each time: an answer left over from anything else cannot pass for this one.

@@ -11,6 +11,9 @@ internal sealed class StatsReporter(Server server, ILogger logger)
     // PosixSignal has no member for SIGUSR1; raw numbers are accepted (10 on Linux, 30 on macOS and the BSDs).
     public static readonly PosixSignal SIGUSR1 = (PosixSignal)(OperatingSystem.IsLinux() ? 10 : 30);
 
+    // Where the daemon logs: the admin endpoint logs an answer it could not make there too.
+    public ILogger Logger => logger;
+
     // Off the loop thread: the loop only copies its fd list; reading /proc happens here.
     public async Task ReportAsync()
     {

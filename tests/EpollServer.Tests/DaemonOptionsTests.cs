@@ -22,6 +22,7 @@ public sealed class DaemonOptionsTests
     [InlineData("--protocol chat --udp", "--udp: the chat protocol has no datagram form")]
     [InlineData("--protocol echo --upstream 127.0.0.1:1", "--upstream is for --protocol proxy, not echo")]
     [InlineData("--protocol proxy", "--protocol proxy needs --upstream HOST:PORT")]
+    [InlineData("--protocol echo --proxy-client-first", "--proxy-client-first is for --protocol proxy, not echo")]
     [InlineData("--protocol proxy --upstream example:0", "--protocol proxy needs --upstream HOST:PORT (a port within 1..65535); got 'example:0'")]
     [InlineData("--connect-timeout -2", "--connect-timeout -2 must be within 0 and 604800 seconds")]
     [InlineData("--protocol reverse --max-line 20000", "--max-line 20000 must be within 1..16382")]

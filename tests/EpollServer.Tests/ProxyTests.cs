@@ -11,7 +11,7 @@ using Microsoft.Extensions.Time.Testing;
 
 namespace EpollServer.Tests;
 
-public sealed class ProxyTests
+public sealed partial class ProxyTests
 {
     [Fact]
     public void SixteenMiBEachWay_ThroughTheProxyDaemonToTheEchoDaemon_EveryByteCompared()

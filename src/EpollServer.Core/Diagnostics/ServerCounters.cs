@@ -24,6 +24,7 @@ public enum Counter
     ConnectsSucceeded,
     ConnectFailures,
     ConnectTimeouts,
+    ConnectsNoFds,                 // socket(2) for an outgoing connection failed with EMFILE/ENFILE (also counted as failed)
     IdleTimeouts,
     FirstByteTimeouts,
     RequestTimeouts,
@@ -78,6 +79,8 @@ public sealed class ServerCounters
             "outgoing connections, by outcome", "outcome", "failed"),
         new(Counter.ConnectTimeouts, "outgoing", "timed-out", "epollserver.connections.outgoing", "{connection}",
             "outgoing connections, by outcome", "outcome", "timed-out"),
+        new(Counter.ConnectsNoFds, "outgoing", "no-fds", "epollserver.connections.outgoing", "{connection}",
+            "outgoing connections, by outcome", "outcome", "no-fds"),
         new(Counter.IdleTimeouts, "timeouts", "idle", "epollserver.connections.timeouts", "{connection}",
             "connections closed by a timeout, by timeout", "timeout", "idle"),
         new(Counter.FirstByteTimeouts, "timeouts", "first-byte", "epollserver.connections.timeouts", "{connection}",

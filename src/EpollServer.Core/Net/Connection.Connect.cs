@@ -7,6 +7,7 @@ using EpollServer.Diagnostics;
 using EpollServer.Interop;
 using EpollServer.Protocols;
 using EpollServer.Reactor;
+using Microsoft.Extensions.Logging;
 
 namespace EpollServer.Net;
 
@@ -31,6 +32,29 @@ public sealed partial class LoopContext
         connection.Resolve(host, port);
         return connection;
     }
+
+    // Where an outgoing connection's socket comes from: socket(2), unless a test makes it fail (EMFILE) without
+    // running the process out of fds.
+    internal Func<int, SyscallResult> OpenSocket { get; set; } = family => Sys.Socket(family, Libc.SOCK_STREAM);
+
+    // The owner's answer to running out of fds for one (the server gives its reserve to the runtime, as at accept).
+    internal Action<Errno>? OutOfFds { get; set; }
+
+    private bool _outOfFds;   // from the first EMFILE until a socket opens again: one episode, one log line
+
+    internal void OnSocketFailed(Connection connection, Errno error)
+    {
+        Counters[Counter.ConnectsNoFds]++;
+        if (!_outOfFds)
+        {
+            _outOfFds = true;
+            Logger.LogWarning("out of file descriptors ({Error}) for an outgoing connection ({Connection}): it fails, and what waits " +
+                "on it (a proxy's client) is closed; not logged again until a socket opens", error, connection);
+        }
+        OutOfFds?.Invoke(error);
+    }
+
+    internal void OnSocketOpened() => _outOfFds = false;
 }
 
 public sealed partial class Connection
@@ -86,12 +110,15 @@ public sealed partial class Connection
         outgoing.Resolving = false;
         _peer = new PeerAddress(remote);
         uint length = SocketAddresses.Write(remote, out Libc.sockaddr_storage address, out int family);
-        SyscallResult socket = Sys.Socket(family, Libc.SOCK_STREAM);
+        SyscallResult socket = _context.OpenSocket(family);
         if (!socket.Ok)
         {
+            if (socket.Error.IsFdExhaustion)
+                _context.OnSocketFailed(this, socket.Error);
             FailConnect(socket.Error);
             return;
         }
+        _context.OnSocketOpened();
         Fd = socket.Fd;
         if (_context.Options.NoDelay)
             Sys.SetSockOpt(Fd, Libc.IPPROTO_TCP, Libc.TCP_NODELAY, 1);
@@ -161,7 +188,8 @@ public sealed partial class Connection
     private void FailConnect(Errno error)
     {
         Outgoing outgoing = _outgoing!;
-        if (outgoing.Candidates is { } candidates && outgoing.NextCandidate < candidates.Length)
+        // Out of fds, the next address would fail the same way.
+        if (outgoing.Candidates is { } candidates && outgoing.NextCandidate < candidates.Length && !error.IsFdExhaustion)
         {
             DropSocket();
             BeginConnect(new IPEndPoint(candidates[outgoing.NextCandidate++], outgoing.Port));

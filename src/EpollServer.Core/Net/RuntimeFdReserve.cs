@@ -27,10 +27,14 @@ internal sealed class RuntimeFdReserve : IDisposable
         _fds = [.. fds];
     }
 
-    public void Dispose()
+    public void Dispose() => Release();
+
+    // False when it had already been released (by another thread, say): only one caller gives the fds back.
+    public bool Release()
     {
         int[]? fds = Interlocked.Exchange(ref _fds, null);
         foreach (int fd in fds ?? [])
             Sys.Close(fd);
+        return fds is { Length: > 0 };
     }
 }

@@ -30,6 +30,10 @@ public sealed class GreetingHandler : IProtocolHandler
 
     public bool KeepsOutputOpenAfterInputEnds => _inner.KeepsOutputOpenAfterInputEnds;
 
+    public int FdsPerConnection => _inner.FdsPerConnection;
+
+    public string? CheckListening(IReadOnlyList<System.Net.IPEndPoint> listening) => _inner.CheckListening(listening);
+
     public long MessagesHandled => _inner.MessagesHandled;
 
     public IEnumerable<KeyValuePair<string, long>> Counters => _inner.Counters;

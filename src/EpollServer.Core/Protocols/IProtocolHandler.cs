@@ -15,6 +15,14 @@ public interface IProtocolHandler
     // protocol that greets and then may legitimately wait (chat) says false.
     bool ClientSpeaksFirst => true;
 
+    // The fds one accepted connection costs while open: 1, or 2 for a handler that opens a connection of its own for
+    // each (a proxy's upstream). The connection cap the server derives from the fd limit divides by it.
+    int FdsPerConnection => 1;
+
+    // Once the server is bound, before it serves: why this handler cannot serve on these addresses (a proxy whose
+    // upstream is the server itself), or null. The server refuses to start with that reason.
+    string? CheckListening(IReadOnlyList<System.Net.IPEndPoint> listening) => null;
+
     // Accepted, or (for a connection a handler opened) connected.
     void OnOpen(Connection connection)
     {

@@ -9,7 +9,7 @@ using EpollServer.Net;
 
 namespace EpollServer.Protocols;
 
-public sealed class ProxyHandler : IProtocolHandler
+public sealed partial class ProxyHandler : IProtocolHandler
 {
     public const string UpstreamReset = "upstream-reset";
     public const string ClientReset = "client-reset";
@@ -20,20 +20,27 @@ public sealed class ProxyHandler : IProtocolHandler
     private long _forwarded;
     private long _unreachable;
 
-    public ProxyHandler(string host, int port)
+    // clientSpeaksFirst: the upstream waits for the client (HTTP, Redis), so a client that stays silent is a slot
+    // holder, and the first-byte timeout closes it; false (the default) for an upstream that may greet first.
+    public ProxyHandler(string host, int port, bool clientSpeaksFirst = false)
     {
         _host = host;
         _port = port;
+        ClientSpeaksFirst = clientSpeaksFirst;
         _upstream = new UpstreamSide(this);
     }
 
     public string Name => "proxy";
 
-    // The upstream may be the one to speak first (a greeting): a client that waits for it is not silent.
-    public bool ClientSpeaksFirst => false;
+    // Unless told otherwise, the upstream may be the one to speak first (a greeting): a client that waits for it is
+    // not silent.
+    public bool ClientSpeaksFirst { get; }
 
     // Half-close: a client's FIN is passed on, and the upstream may still answer.
     public bool KeepsOutputOpenAfterInputEnds => true;
+
+    // The client's fd and its upstream's.
+    public int FdsPerConnection => 2;
 
     // Chunks forwarded in either direction.
     public long MessagesHandled => Volatile.Read(ref _forwarded);
@@ -96,6 +103,9 @@ public sealed class ProxyHandler : IProtocolHandler
         {
             case CloseReason.Reset or CloseReason.Error or CloseReason.Aborted or CloseReason.HandlerError:
                 peer.Abort(resetReason);
+                break;
+            case CloseReason.ConnectFailed when closed.ConnectError.IsFdExhaustion:
+                peer.Close();   // not the upstream's fault: counted as outgoing no-fds, and the server's reserve given back
                 break;
             case CloseReason.ConnectFailed or CloseReason.ConnectTimeout:
                 Interlocked.Increment(ref _unreachable);

@@ -10,7 +10,8 @@
 // malformed input 400 (HttpRequestHead says which), codings other than one `chunked` 501, an expectation other than
 // 100-continue 417; methods other than GET and HEAD are 405 (CONNECT closes after it). Subclasses say what each path
 // answers. Nothing is allocated per request: heads are parsed in place, answers written from scratch buffers; the
-// head of a request with a body is kept in a per-connection buffer, made the first time one comes.
+// head of a request with a body is kept in a per-connection buffer, made the first time one comes; only an answer
+// larger than what the output ring can take is copied, and streamed as the peer reads it.
 using System.Buffers.Text;
 using EpollServer.Buffers;
 using EpollServer.Net;
@@ -67,16 +68,18 @@ public abstract class HttpHandler : IProtocolHandler
     // behind this one wait in the ring, so answers stay in order).
     protected virtual bool Defers(Connection connection, in HttpRequestHead request) => false;
 
-    // The answer to the request a Defers call took: written, then the requests behind it are read.
+    // The answer to the request a Defers call took: written (in pieces, as the peer reads, when the output cannot
+    // take it now), then the requests behind it are read.
     protected void AnswerLater(Connection connection, HttpAnswer answer)
     {
         var exchange = (Exchange)connection.State!;
         if (connection.IsClosing || !exchange.Deferred)
             return;
         exchange.Deferred = false;
-        if (!Write(connection, exchange.DeferredHead, exchange.DeferredKeepAlive, answer))
-            connection.Close();   // larger than the whole output ring: nothing better to do
-        else if (!exchange.DeferredKeepAlive)
+        Write(connection, exchange.DeferredHead, exchange.DeferredKeepAlive, answer, mustTake: true);
+        if (exchange.Deferred)
+            return;   // streaming: reading resumes (or the connection closes) once its last piece is written
+        if (!exchange.DeferredKeepAlive)
             connection.Close();
         else
             connection.ResumeReading();
@@ -84,6 +87,8 @@ public abstract class HttpHandler : IProtocolHandler
 
     // Per connection: the body being read and dropped (Content-Length bytes left, or a chunked decoder), the head
     // of the request it belongs to (kept to answer once the body has ended), and a request answered later.
+    // Deferred holds from the request until its answer is all in the output ring: made off the loop, or being
+    // streamed (Rest).
     private sealed class Exchange
     {
         public long BodyLeft;
@@ -95,6 +100,9 @@ public abstract class HttpHandler : IProtocolHandler
         public bool Deferred;
         public bool DeferredHead;
         public bool DeferredKeepAlive;
+        public byte[]? Rest;      // a streamed answer, head and body, and how much of it is written
+        public int RestWritten;
+        public bool RestKeepAlive;
 
         public bool InBody => BodyLeft > 0 || InChunks;
     }
@@ -239,7 +247,7 @@ public abstract class HttpHandler : IProtocolHandler
         if (!written)
             return false;
         _requests++;
-        if (!keepAlive)
+        if (!keepAlive && !exchange.Deferred)   // a streamed answer closes after its last piece
             connection.Close();
         return true;
     }
@@ -305,15 +313,57 @@ public abstract class HttpHandler : IProtocolHandler
         return 1;   // anything; the caller sees the connection closing and consumes the rest
     }
 
-    private bool Write(Connection connection, bool head, bool keepAlive, HttpAnswer answer)
+    // False when the answer does not fit now but will once the output drains (the request is offered again then).
+    // An answer larger than the whole output ring, or one that must be taken now (mustTake: its spans do not outlive
+    // this call), is streamed instead, and true returned.
+    private bool Write(Connection connection, bool head, bool keepAlive, HttpAnswer answer, bool mustTake = false)
     {
         WriteHead(answer.Status, answer.ContentType, answer.Body.Length, answer.ExtraHeaders, keepAlive, out int length);
-        if (!connection.EnsureOutputSpace(length + (head ? 0 : answer.Body.Length)))
-            return false;
+        int total = length + (head ? 0 : answer.Body.Length);
+        if (!connection.EnsureOutputSpace(total))
+        {
+            if (!mustTake && total <= connection.Context.Options.OutputBufferSize)
+                return false;
+            Stream(connection, keepAlive, _answerHead.AsSpan(0, length), head ? default : answer.Body);
+            return true;
+        }
         connection.Write(_answerHead.AsSpan(0, length));
         if (!head)
             connection.Write(answer.Body);
         return true;
+    }
+
+    // An answer the output cannot hold goes out as the peer reads it: copied once (only such answers allocate), as
+    // much written as fits, the rest from OnWritable. Reading stops meanwhile, so what is pipelined behind it waits
+    // and answers stay in order; a peer that never reads is left to the idle timeout.
+    private static void Stream(Connection connection, bool keepAlive, ReadOnlySpan<byte> head, ReadOnlySpan<byte> body)
+    {
+        var exchange = (Exchange)connection.State!;
+        exchange.Rest = [.. head, .. body];
+        (exchange.RestWritten, exchange.RestKeepAlive, exchange.Deferred) = (0, keepAlive, true);
+        connection.PauseReading();
+        WriteMore(connection, exchange);
+    }
+
+    public void OnWritable(Connection connection) => WriteMore(connection, (Exchange)connection.State!);
+
+    private static void WriteMore(Connection connection, Exchange exchange)
+    {
+        if (exchange.Rest is not { } rest || connection.IsClosing)
+            return;
+        int count = Math.Min(connection.OutputSpace, rest.Length - exchange.RestWritten);
+        connection.Write(rest.AsSpan(exchange.RestWritten, count));
+        exchange.RestWritten += count;
+        if (exchange.RestWritten < rest.Length)
+        {
+            connection.NotifyWhenWritable();
+            return;
+        }
+        (exchange.Rest, exchange.Deferred) = (null, false);
+        if (exchange.RestKeepAlive)
+            connection.ResumeReading();
+        else
+            connection.Close();
     }
 
     private void WriteHead(int status, ReadOnlySpan<byte> contentType, int bodyLength, ReadOnlySpan<byte> extra,
