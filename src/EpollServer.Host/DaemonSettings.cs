@@ -26,6 +26,14 @@ internal sealed class DaemonSettings
         new Setting<DaemonSettings, int>("backplane-ttl", nameof(BackplaneTtl), 15, d => d.BackplaneTtl, (d, v) => d.BackplaneTtl = v,
             "how long a server's nicknames and memberships outlive it in Redis when it dies without leaving (it refreshes them " +
             "every third of this while alive)", Within(2, 3600), "seconds"),
+        new Setting<DaemonSettings, string?>("backplane-key", nameof(BackplaneKey), null, d => d.BackplaneKey, (d, v) => d.BackplaneKey = v,
+            "for --backplane: a shared secret (at least 16 characters; the same on every server) with which each server signs " +
+            "what it publishes (HMAC-SHA256), and drops what does not verify or is replayed; without it anyone who can " +
+            "publish to the Redis can write lines to the rooms. Prefer the variable: the command line is visible to every user"),
+        new Setting<DaemonSettings, string?>("backplane-ca-file", nameof(BackplaneCaFile), null, d => d.BackplaneCaFile,
+            (d, v) => d.BackplaneCaFile = v,
+            "for --backplane rediss://...: a PEM file of the CA that Redis's certificate must chain to (instead of the system's " +
+            "roots); its name is still checked"),
         new Setting<DaemonSettings, int>("max-line", nameof(MaxLine), Protocols.LineProtocolHandler.DefaultMaxLineLength, d => d.MaxLine,
             (d, v) => d.MaxLine = v,
             "longest line (bytes, without its LF) that line, reverse and chat accept; a longer one gets `ERR line longer than N bytes; " +
@@ -53,6 +61,10 @@ internal sealed class DaemonSettings
     public string? Backplane { get; set; }
 
     public int BackplaneTtl { get; set; }
+
+    public string? BackplaneKey { get; set; }
+
+    public string? BackplaneCaFile { get; set; }
 
     public int MaxLine { get; set; }
 

@@ -43,8 +43,10 @@ public interface IChatBackplane : IDisposable
 // What a backplane tells the server, from its own threads.
 public interface IChatBackplaneListener
 {
-    // A line another server published to a room this one watches.
-    void Deliver(string room, ReadOnlySpan<byte> line);
+    // A line another server published to a room this one watches; false when it is not a line a server like this
+    // one publishes (invalid UTF-8, a control character, more than one line, too long, or not "<NICK> text" or
+    // "* NICK text"): it was dropped, and the backplane counts it as rejected.
+    bool Deliver(string room, ReadOnlySpan<byte> line);
 
     // The broker became unreachable (false) or reachable again (true).
     void ConnectionChanged(bool connected);
