@@ -171,7 +171,7 @@ public sealed partial class RedisBackplaneTests
 
     [Theory]
     [InlineData("--protocol echo --backplane redis://127.0.0.1:6379", "--backplane is for --protocol chat, not echo")]
-    [InlineData("--protocol chat --backplane http://127.0.0.1:6379", "is not redis://HOST[:PORT][/DB]")]
+    [InlineData("--protocol chat --backplane http://127.0.0.1:6379", "is not redis[s]://[USER:PASSWORD@]HOST[:PORT][/DB]")]
     [InlineData("--protocol chat --backplane redis://127.0.0.1:6379/x", "the database must be a number")]
     [InlineData("--protocol chat --backplane redis://127.0.0.1 --backplane-ttl 1", "--backplane-ttl")]
     public void BadBackplaneOptions_AreOneLineAndExit2(string arguments, string error)

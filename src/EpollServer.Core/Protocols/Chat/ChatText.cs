@@ -46,9 +46,11 @@ public static class ChatText
 
     public static bool IsValidNick(ReadOnlySpan<char> nick) => IsValidName(nick, ChatHandler.MaxNickLength);
 
-    // C0/C1 controls, bidirectional marks, embeddings, overrides and isolates, and zero-width characters.
+    // C0/C1 controls, bidirectional marks, embeddings, overrides and isolates, zero-width characters, and the
+    // Hangul fillers (letters, to char.IsLetter, that show nothing: the classic invisible nickname).
     public static bool IsInvisibleOrControl(char c) =>
-        char.IsControl(c) || IsBidiControl(c) || c is '\u200B' or '\u200C' or '\u200D' or '\u2060' or '\uFEFF';
+        char.IsControl(c) || IsBidiControl(c) || c is '\u200B' or '\u200C' or '\u200D' or '\u2060' or '\uFEFF'
+            or '\u115F' or '\u1160' or '\u3164' or '\uFFA0';
 
     private static bool IsBidiControl(char c) => c is '\u200E' or '\u200F' or '\u061C' or (>= '\u202A' and <= '\u202E') or (>= '\u2066' and <= '\u2069');
 
