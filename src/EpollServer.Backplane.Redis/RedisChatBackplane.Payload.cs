@@ -24,6 +24,10 @@ public sealed partial class RedisChatBackplane
     private static readonly SearchValues<byte> LowerHex = SearchValues.Create("0123456789abcdef"u8);
     private static readonly SearchValues<char> LowerHexChars = SearchValues.Create("0123456789abcdef");
 
+    // Payloads waiting for one room's handler beyond which they are dropped unread: 4,096 of the longest (8 KiB) is
+    // 32 MiB, Redis's own default limit on what a subscriber may leave unread before it is disconnected.
+    private const int MaxBacklog = 4096;
+
     private readonly byte[]? _key;
     private readonly ConcurrentDictionary<string, Dictionary<ulong, long>> _lastSequence = new(StringComparer.Ordinal);
     private long _sequence;   // the worker's: the last number this server published
@@ -67,11 +71,19 @@ public sealed partial class RedisChatBackplane
 
     // StackExchange.Redis's thread, one room's payloads in order. Own lines are skipped (not counted); the rest are
     // checked, and the line handed to the directory, which checks it as it checks a local line.
-    private void Received(string room, string foldedRoom, ChannelMessage message)
+    // Past MaxBacklog payloads waiting in StackExchange.Redis's queue for the room (it reads the socket as fast as
+    // Redis sends, into a queue with no bound of its own), payloads are dropped unread, which empties that queue far
+    // faster than Redis can fill it: the memory a publish flood takes here stays within about that many payloads.
+    private void Received(ChannelMessageQueue queue, string room, string foldedRoom, ChannelMessage message)
     {
         byte[]? payload = (byte[]?)message.Message;
         if (payload is not null && payload.Length >= OriginLength && payload.AsSpan(0, OriginLength).SequenceEqual(_origin))
             return;   // this server's own line: its members had it at once
+        if (queue.TryGetCount(out int backlog) && backlog > MaxBacklog)
+        {
+            _listener!.Overflowed(room);
+            return;
+        }
         if (payload is null || !Authentic(foldedRoom, payload, out ReadOnlySpan<byte> line) || !_listener!.Deliver(room, line))
         {
             Interlocked.Increment(ref _rejected);

@@ -77,7 +77,7 @@ public sealed partial class RedisChatBackplane
             return;
         queue = await Subscriber.SubscribeAsync(ChannelOf(room)).ConfigureAwait(false);
         string folded = ChatText.Fold(room);
-        queue.OnMessage(message => Received(room, folded, message));
+        queue.OnMessage(message => Received(queue, room, folded, message));
         _watched[room] = queue;
     }
 

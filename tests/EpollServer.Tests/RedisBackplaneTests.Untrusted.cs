@@ -107,9 +107,10 @@ public sealed partial class RedisBackplaneTests
     {
         using var redis = RedisProcess.Start();
         redis.Cli("CONFIG", "SET", "client-output-buffer-limit", "pubsub 0 0 0");
-        // A 4 MiB gen0 budget (instead of one sized to the L3 cache), so that RSS follows what is live, not garbage.
+        // A 4 MiB gen0 budget (instead of one sized to the L3 cache), so that RSS follows what is live, not garbage;
+        // and a 64 MiB heap, which a flood held anywhere in the daemon (80 MB as StackExchange.Redis's messages) exceeds.
         using var daemon = DaemonProcess.Start($"--protocol chat --address 127.0.0.1 --port 0 --reactors 2 --backplane {redis.Url}",
-            environment: new Dictionary<string, string> { ["DOTNET_GCgen0size"] = "0x400000" });
+            environment: new Dictionary<string, string> { ["DOTNET_GCgen0size"] = "0x400000", ["DOTNET_GCHeapHardLimit"] = "0x4000000" });
         using var publisher = ConnectionMultiplexer.Connect($"127.0.0.1:{redis.Port}");
         Flood(daemon, publisher);
         long before = RssKiB(daemon.Pid);

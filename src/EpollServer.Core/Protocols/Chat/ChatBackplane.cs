@@ -56,6 +56,9 @@ public sealed partial class ChatHandler
         Deliver(null, copy, WriteEntry(copy, room, line));
     }
 
+    // The backplane's thread, under the directory's lock: a line for the room was dropped before it reached here.
+    internal void OverflowedElsewhere(int room) => Overflowed(room);
+
     private void Overflowed(int room)
     {
         Interlocked.Increment(ref _elsewhereOverflowed);

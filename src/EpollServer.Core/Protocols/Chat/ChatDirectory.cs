@@ -151,6 +151,20 @@ public sealed class ChatDirectory : IChatBackplaneListener
         }
     }
 
+    void IChatBackplaneListener.Overflowed(string room)
+    {
+        lock (Lock)
+        {
+            if (!_rooms.TryGetValue(room, out ChatRoom? found))
+                return;
+            for (int r = 0; r < _reactors.Count; r++)
+            {
+                if (found.OnReactor[r] > 0)
+                    _reactors[r].OverflowedElsewhere(found.Id);
+            }
+        }
+    }
+
     void IChatBackplaneListener.ConnectionChanged(bool connected)
     {
         string notice = connected ? ChatHandler.BackplaneBackNotice : ChatHandler.BackplaneLostNotice;

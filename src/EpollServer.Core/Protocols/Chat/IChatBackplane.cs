@@ -48,6 +48,10 @@ public interface IChatBackplaneListener
     // "* NICK text"): it was dropped, and the backplane counts it as rejected.
     bool Deliver(string room, ReadOnlySpan<byte> line);
 
+    // A line for `room` was dropped before it could be checked (the backplane's own queue from the broker was full):
+    // counted, and the room's members here told, as when a reactor's inbox is full.
+    void Overflowed(string room);
+
     // The broker became unreachable (false) or reachable again (true).
     void ConnectionChanged(bool connected);
 
