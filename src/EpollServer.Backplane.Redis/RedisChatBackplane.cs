@@ -1,6 +1,7 @@
 // Chat across servers through Redis (native-notes/backplane.md says why StackExchange.Redis and how it measured):
 //   rooms       one channel per room (epollserver:chat:room:NAME), subscribed while this server has a member there;
-//               each payload is this server's 16-character id and the line, so a server skips its own lines;
+//               each payload is this server's 16-character id, a sequence number, a MAC with --backplane-key, and the
+//               line (Payload.cs, which also says what is accepted from others); a server skips its own lines;
 //   nicknames   epollserver:chat:nick:NAME = the owning server's id, SET NX with a TTL this server refreshes while
 //               alive (a dead server's names come free within the TTL), deleted only by their owner;
 //   /who        epollserver:chat:server:ID, a hash (nickname -> room) with the same TTL, and epollserver:chat:servers,

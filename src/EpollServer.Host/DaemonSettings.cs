@@ -22,7 +22,8 @@ internal sealed class DaemonSettings
             "for --protocol proxy: HOST:PORT every client is connected through to (a name is resolved for each client, off the loop)"),
         new Setting<DaemonSettings, string?>("backplane", nameof(Backplane), null, d => d.Backplane, (d, v) => d.Backplane = v,
             "for --protocol chat: redis://HOST[:PORT][/DB] shares rooms, nicknames and /who with every server on the same Redis " +
-            "(one channel per room; chat here goes on while Redis is away)"),
+            "(one channel per room; chat here goes on while Redis is away); rediss:// is TLS, and USER:PASSWORD@ before HOST " +
+            "logs in as an ACL user (the password is never printed)"),
         new Setting<DaemonSettings, int>("backplane-ttl", nameof(BackplaneTtl), 15, d => d.BackplaneTtl, (d, v) => d.BackplaneTtl = v,
             "how long a server's nicknames and memberships outlive it in Redis when it dies without leaving (it refreshes them " +
             "every third of this while alive)", Within(2, 3600), "seconds"),
