@@ -206,6 +206,66 @@ public sealed partial class RedisBackplaneTests
         Assert.True(hashReads <= RedisChatBackplane.MaxServersAsked + RedisChatBackplane.MaxEntriesPerServer / 100, $"/who read {hashReads} hashes or pages:\n{stats}");
     }
 
+    // The fold that makes the Kelvin sign and 'k' one name in the directory keys them in Redis too.
+    [Fact]
+    public void KelvinSignAndK_AreOneNickname_AcrossDaemons()
+    {
+        using var redis = RedisProcess.Start();
+        using DaemonProcess d1 = Daemon(redis), d2 = Daemon(redis);
+        using ChatUser kelvin = ChatUser.Join(d1, "\u212Aate"), other = ChatUser.Join(d2);
+        Assert.Matches("^[0-9a-f]{16}$", redis.Cli("GET", "epollserver:chat:nick:kate"));
+        other.Send("/nick kate");
+        Assert.Equal("ERR nickname 'kate' is taken", other.AnswerToNick("kate"));
+        other.Send("/nick KATE");
+        Assert.Equal("ERR nickname 'KATE' is taken", other.AnswerToNick("KATE"));
+    }
+
+    // A /who whose answer takes long (its callback held here, as a slow Redis would hold the reads) does not hold up
+    // a line published after it: /who runs beside the worker, not in front of it.
+    [Fact]
+    public void ASlowWho_DoesNotHoldUpPublishing()
+    {
+        using var redis = RedisProcess.Start();
+        using var backplane = new RedisChatBackplane(RedisEndpoint.Parse(redis.Url), Microsoft.Extensions.Logging.Abstractions.NullLogger.Instance);
+        backplane.Start(new SilentListener());
+        Assert.True(backplane.IsConnected);
+        using var spy = ConnectionMultiplexer.Connect($"127.0.0.1:{redis.Port}");
+        var published = new TaskCompletionSource<string>();
+        spy.GetSubscriber().Subscribe(RedisChannel.Literal("epollserver:chat:room:lobby"), (_, m) => published.TrySetResult(Encoding.UTF8.GetString(((byte[])m!)[24..])));
+        using var gate = new ManualResetEventSlim();
+        var answered = new TaskCompletionSource();
+        backplane.Who("lobby", _ =>
+        {
+            answered.SetResult();
+            gate.Wait(TestClient.TimeoutMs * 3);
+        });
+        Assert.True(answered.Task.Wait(TestClient.TimeoutMs), "the /who was answered");
+        var pool = new System.Collections.Concurrent.ConcurrentQueue<ChatBatch>();
+        ChatBatch batch = ChatBatch.Rent(pool);
+        batch.Append("lobby"u8, "<alice> behind a slow /who"u8);
+        backplane.Publish(batch);
+        try
+        {
+            Assert.True(published.Task.Wait(TestClient.TimeoutMs), "the line was not published while the /who was still answering");
+            Assert.Equal("<alice> behind a slow /who", published.Task.Result);
+        }
+        finally
+        {
+            gate.Set();
+        }
+    }
+
+    private sealed class SilentListener : IChatBackplaneListener
+    {
+        public bool Deliver(string room, ReadOnlySpan<byte> line) => true;
+
+        public void Overflowed(string room) { }
+
+        public void ConnectionChanged(bool connected) { }
+
+        public void NickLost(string nick) { }
+    }
+
     private static long HashReads(string commandStats) =>
         Regex.Matches(commandStats, @"cmdstat_(hgetall|hscan|hget|hkeys|hvals):calls=(\d+)").Sum(m => long.Parse(m.Groups[2].Value));
 
