@@ -20,7 +20,7 @@ public sealed partial class RedisChatBackplane
 
     private ISubscriber Subscriber => _redis!.GetSubscriber();
 
-    private static RedisKey NickKey(string nick) => KeyPrefix + "nick:" + nick.ToLowerInvariant();
+    private static RedisKey NickKey(string nick) => KeyPrefix + "nick:" + ChatText.Fold(nick);
 
     private static RedisKey ServersKey => KeyPrefix + "servers";
 
@@ -40,10 +40,8 @@ public sealed partial class RedisChatBackplane
                     Interlocked.Increment(ref _dropped);
                     continue;
                 }
-                byte[] payload = new byte[_origin.Length + line.Length];
-                _origin.CopyTo(payload, 0);
-                line.CopyTo(payload.AsSpan(_origin.Length));
-                Subscriber.Publish(ChannelOf(room, name), payload, CommandFlags.FireAndForget);
+                RoomChannel channel = ChannelOf(room, name);
+                Subscriber.Publish(channel.Channel, Payload(channel.Folded, line), CommandFlags.FireAndForget);
                 Interlocked.Increment(ref _published);
             }
         }
@@ -54,18 +52,21 @@ public sealed partial class RedisChatBackplane
         return true;
     }
 
-    // The room's channel, made once per room name (the lookup decodes into a stack buffer: no string per line).
-    private RedisChannel ChannelOf(ReadOnlySpan<byte> room, Span<char> scratch)
+    // A room's channel and its folded name, made once per room name (the lookup decodes into a stack buffer: no
+    // string per line).
+    private RoomChannel ChannelOf(ReadOnlySpan<byte> room, Span<char> scratch)
     {
         int length = Encoding.UTF8.GetChars(room, scratch);
         var lookup = _channels.GetAlternateLookup<ReadOnlySpan<char>>();
-        if (lookup.TryGetValue(scratch[..length], out RedisChannel channel))
+        if (lookup.TryGetValue(scratch[..length], out RoomChannel? channel))
             return channel;
         string name = new(scratch[..length]);
-        return _channels[name] = ChannelOf(name);
+        return _channels[name] = new RoomChannel(ChannelOf(name), ChatText.Fold(name));
     }
 
-    private static RedisChannel ChannelOf(string room) => RedisChannel.Literal(KeyPrefix + "room:" + room.ToLowerInvariant());
+    private sealed record RoomChannel(RedisChannel Channel, string Folded);
+
+    private static RedisChannel ChannelOf(string room) => RedisChannel.Literal(KeyPrefix + "room:" + ChatText.Fold(room));
 
     private async Task WatchAsync(string room)
     {
@@ -75,7 +76,8 @@ public sealed partial class RedisChatBackplane
         if (!IsConnected)
             return;
         queue = await Subscriber.SubscribeAsync(ChannelOf(room)).ConfigureAwait(false);
-        queue.OnMessage(message => Received(room, message));
+        string folded = ChatText.Fold(room);
+        queue.OnMessage(message => Received(queue, room, folded, message));
         _watched[room] = queue;
     }
 
@@ -92,23 +94,12 @@ public sealed partial class RedisChatBackplane
             await WatchAsync(room).ConfigureAwait(false);
     }
 
-    // StackExchange.Redis's thread, one room's lines in order: another server's line goes to this server's members.
-    private void Received(string room, ChannelMessage message)
-    {
-        byte[]? payload = (byte[]?)message.Message;
-        if (payload is null || payload.Length < _origin.Length || payload.AsSpan(0, _origin.Length).SequenceEqual(_origin))
-            return;   // this server's own line (its members had it at once), or not one of ours
-        Interlocked.Increment(ref _received);
-        _listener!.Deliver(room, payload.AsSpan(_origin.Length));
-    }
-
     private async Task EnterAsync(string nick, string room)
     {
         _members[nick] = (nick, room);
         if (!IsConnected)
             return;   // claimed at the next heartbeat after Redis is back
-        bool held = await ClaimAsync(nick).ConfigureAwait(false);
-        if (!held)
+        if (await ClaimOrFailAsync(nick).ConfigureAwait(false) == false)
         {
             _members.Remove(nick);
             _listener!.NickLost(nick);
@@ -122,7 +113,7 @@ public sealed partial class RedisChatBackplane
     {
         _members[nick] = (nick, room);
         if (IsConnected)
-            await Database.HashSetAsync(_membersKey, nick.ToLowerInvariant(), MemberValue(nick, room)).ConfigureAwait(false);
+            await Database.HashSetAsync(_membersKey, ChatText.Fold(nick), MemberValue(nick, room)).ConfigureAwait(false);
     }
 
     private async Task LeaveAsync(string nick)
@@ -132,7 +123,7 @@ public sealed partial class RedisChatBackplane
         if (!IsConnected)
             return;   // the hash is written afresh at the next heartbeat, and the name expires
         await ReleaseAsync(nick).ConfigureAwait(false);
-        await Database.HashDeleteAsync(_membersKey, nick.ToLowerInvariant()).ConfigureAwait(false);
+        await Database.HashDeleteAsync(_membersKey, ChatText.Fold(nick)).ConfigureAwait(false);
     }
 
     private async Task RenameAsync(string from, string to, string room, Action<bool> answer)
@@ -146,53 +137,102 @@ public sealed partial class RedisChatBackplane
         answer(held);
     }
 
-    // The nicknames in `room` on every other server seen alive within the TTL.
-    private async Task WhoAsync(string room, Action<IReadOnlyList<string>?> answer)
+    // The worker: /who runs beside the worker's other work (started here, after what was queued before it, such as
+    // the room's subscription), so that a slow one does not hold up the lines queued behind it.
+    private Task StartWho(string room, Action<IReadOnlyList<string>?> answer)
     {
-        if (!IsConnected)
+        _ = Task.Run(async () =>
         {
-            answer(null);
-            return;
-        }
-        double since = _time.GetUtcNow().ToUnixTimeMilliseconds() - TimeToLive.TotalMilliseconds;
-        RedisValue[] servers = await Database.SortedSetRangeByScoreAsync(ServersKey, since, double.PositiveInfinity).ConfigureAwait(false);
-        var names = new List<string>();
-        foreach (RedisValue server in servers)
-        {
-            if (server == Id)
-                continue;
-            foreach (HashEntry member in await Database.HashGetAllAsync(MembersKey(server!)).ConfigureAwait(false))
+            await _whoSlots.WaitAsync().ConfigureAwait(false);
+            try
             {
-                (string memberRoom, string nick) = SplitMember(member.Value!);
-                if (string.Equals(memberRoom, room, StringComparison.OrdinalIgnoreCase))
-                    names.Add(nick);
+                answer(await WhoAsync(room).ConfigureAwait(false));
             }
-        }
-        answer(names);
+#pragma warning disable CA1031 // answered as failed, as the worker answers what it could not do
+            catch (Exception e)
+#pragma warning restore CA1031
+            {
+                Failed(new Work(WorkKind.Who, Room: room), e);
+                answer(null);
+            }
+            finally
+            {
+                _whoSlots.Release();
+            }
+        });
+        return Task.CompletedTask;
     }
 
-    // Every TTL/3: this server is alive, its nicknames are still its own (a name taken elsewhere while Redis was
-    // away is given up), and its members are written afresh for /who.
+    // The nicknames in `room` on other servers seen alive within the TTL, trusting nothing read: at most
+    // MaxServersAsked servers (the most recently refreshed), ids and names that this server would itself write, at
+    // most MaxEntriesPerServer entries read from each; null when Redis cannot be reached.
+    private async Task<IReadOnlyList<string>?> WhoAsync(string room)
+    {
+        if (!IsConnected)
+            return null;
+        double since = _time.GetUtcNow().ToUnixTimeMilliseconds() - TimeToLive.TotalMilliseconds;
+        RedisValue[] servers = await Database.SortedSetRangeByScoreAsync(ServersKey, since, double.PositiveInfinity, Exclude.None,
+            Order.Descending, 0, MaxServersAsked + 1).ConfigureAwait(false);
+        var names = new List<string>();
+        foreach (RedisValue server in servers.Where(s => s != Id && IsServerId(s)).Take(MaxServersAsked))
+        {
+            int read = 0;
+            await foreach (HashEntry member in Database.HashScanAsync(MembersKey(server!), pageSize: 250).ConfigureAwait(false))
+            {
+                (string memberRoom, string nick) = SplitMember(member.Value.ToString());
+                if (ChatText.SameName(memberRoom, room) && ChatText.IsValidNick(nick))
+                    names.Add(nick);
+                if (++read >= MaxEntriesPerServer)
+                    break;
+            }
+        }
+        return names;
+    }
+
+    private static bool IsServerId(RedisValue value) => value.ToString() is { Length: OriginLength } id && !id.AsSpan().ContainsAnyExcept(LowerHexChars);
+
+    // Every TTL/3: this server is alive and its members are written afresh for /who (first, so that nothing below
+    // can cost its presence), then each nickname is claimed again on its own: a name taken elsewhere while Redis
+    // was away, or whose key is not a string (WRONGTYPE), is given up; one that timed out is tried again next time.
     private async Task HeartbeatAsync()
     {
         if (!IsConnected)
             return;
         long now = _time.GetUtcNow().ToUnixTimeMilliseconds();
-        await Database.SortedSetAddAsync(ServersKey, Id, now).ConfigureAwait(false);
-        await Database.SortedSetRemoveRangeByScoreAsync(ServersKey, double.NegativeInfinity, now - 2 * TimeToLive.TotalMilliseconds).ConfigureAwait(false);
-        var claims = _members.Values.Select(m => (m.Nick, Held: ClaimAsync(m.Nick))).ToList();
-        await Task.WhenAll(claims.Select(c => c.Held)).ConfigureAwait(false);
-        foreach ((string nick, Task<bool> held) in claims.Where(c => !c.Held.Result))
-        {
-            _members.Remove(nick);
-            _listener!.NickLost(nick);
-        }
         ITransaction rewrite = Database.CreateTransaction();
+        _ = rewrite.SortedSetAddAsync(ServersKey, Id, now);
+        _ = rewrite.SortedSetRemoveRangeByScoreAsync(ServersKey, double.NegativeInfinity, now - 2 * TimeToLive.TotalMilliseconds);
         _ = rewrite.KeyDeleteAsync(_membersKey);
         if (_members.Count > 0)
-            _ = rewrite.HashSetAsync(_membersKey, [.. _members.Values.Select(m => new HashEntry(m.Nick.ToLowerInvariant(), MemberValue(m.Nick, m.Room)))]);
+            _ = rewrite.HashSetAsync(_membersKey, [.. _members.Values.Select(m => new HashEntry(ChatText.Fold(m.Nick), MemberValue(m.Nick, m.Room)))]);
         _ = rewrite.KeyExpireAsync(_membersKey, TimeToLive);
         await rewrite.ExecuteAsync().ConfigureAwait(false);
+        var claims = _members.Values.Select(m => (m.Nick, Held: ClaimOrFailAsync(m.Nick))).ToList();
+        await Task.WhenAll(claims.Select(c => c.Held)).ConfigureAwait(false);
+        foreach ((string nick, Task<bool?> held) in claims.Where(c => c.Held.Result == false))
+        {
+            _members.Remove(nick);
+            await Database.HashDeleteAsync(_membersKey, ChatText.Fold(nick)).ConfigureAwait(false);
+            _listener!.NickLost(nick);
+        }
+    }
+
+    // True: held; false: another server's, or its key unusable (so lost); null: no answer this time.
+    private async Task<bool?> ClaimOrFailAsync(string nick)
+    {
+        try
+        {
+            return await ClaimAsync(nick).ConfigureAwait(false);
+        }
+        catch (RedisServerException e)
+        {
+            _logger.LogWarning("backplane: the nickname {Nick} cannot be claimed ({Error}); it is given up", nick, e.Message);
+            return false;
+        }
+        catch (Exception e) when (e is RedisException or TimeoutException)
+        {
+            return null;
+        }
     }
 
     private async Task<bool> ClaimAsync(string nick) =>

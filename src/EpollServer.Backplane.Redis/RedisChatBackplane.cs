@@ -1,6 +1,7 @@
 // Chat across servers through Redis (native-notes/backplane.md says why StackExchange.Redis and how it measured):
 //   rooms       one channel per room (epollserver:chat:room:NAME), subscribed while this server has a member there;
-//               each payload is this server's 16-character id and the line, so a server skips its own lines;
+//               each payload is this server's 16-character id, a sequence number, a MAC with --backplane-key, and the
+//               line (Payload.cs, which also says what is accepted from others); a server skips its own lines;
 //   nicknames   epollserver:chat:nick:NAME = the owning server's id, SET NX with a TTL this server refreshes while
 //               alive (a dead server's names come free within the TTL), deleted only by their owner;
 //   /who        epollserver:chat:server:ID, a hash (nickname -> room) with the same TTL, and epollserver:chat:servers,
@@ -28,6 +29,12 @@ public sealed partial class RedisChatBackplane : IChatBackplane
     // at least 16 KiB each, so a Redis that stops answering holds at most some 16 MiB here.
     private const int MaxQueuedBatches = 1024;
 
+    // /who asks at most this many other servers (a Redis publisher could list thousands), reads at most this many
+    // entries of each one's hash, and runs at most this many at once beside the worker.
+    public const int MaxServersAsked = 64;
+    public const int MaxEntriesPerServer = 1000;
+    private const int MaxWhoAtOnce = 4;
+
     // Atomically: take the nickname if it is free, or keep it (refreshing its TTL) if this server holds it.
     private const string ClaimScript = """
         if redis.call('SET', KEYS[1], ARGV[1], 'NX', 'EX', ARGV[2]) then return 1 end
@@ -45,9 +52,10 @@ public sealed partial class RedisChatBackplane : IChatBackplane
     private readonly ILogger _logger;
     private readonly TimeProvider _time;
     private readonly Channel<Work> _work = Channel.CreateUnbounded<Work>(new UnboundedChannelOptions { SingleReader = true });
-    private readonly Dictionary<string, ChannelMessageQueue?> _watched = new(StringComparer.OrdinalIgnoreCase);   // worker only
-    private readonly Dictionary<string, (string Nick, string Room)> _members = new(StringComparer.OrdinalIgnoreCase);   // worker only
-    private readonly Dictionary<string, RedisChannel> _channels = new(StringComparer.OrdinalIgnoreCase);   // worker only
+    private readonly Dictionary<string, ChannelMessageQueue?> _watched = new(ChatText.NameComparer);   // worker only
+    private readonly Dictionary<string, (string Nick, string Room)> _members = new(ChatText.NameComparer);   // worker only
+    private readonly Dictionary<string, RoomChannel> _channels = new(StringComparer.Ordinal);   // worker only; by the room's own spelling
+    private readonly SemaphoreSlim _whoSlots = new(MaxWhoAtOnce);
     private readonly byte[] _origin;
     private readonly RedisKey _membersKey;
     private ConnectionMultiplexer? _redis;
@@ -60,8 +68,10 @@ public sealed partial class RedisChatBackplane : IChatBackplane
     private long _received;
     private long _dropped;
 
-    public RedisChatBackplane(RedisEndpoint endpoint, ILogger logger, TimeSpan? timeToLive = null, TimeProvider? time = null)
+    // key: --backplane-key's bytes; every server on the Redis must have the same one (or none).
+    public RedisChatBackplane(RedisEndpoint endpoint, ILogger logger, TimeSpan? timeToLive = null, TimeProvider? time = null, byte[]? key = null)
     {
+        _key = key is { Length: > 0 } ? key : null;
         Endpoint = endpoint;
         _logger = logger;
         _time = time ?? TimeProvider.System;
@@ -87,6 +97,7 @@ public sealed partial class RedisChatBackplane : IChatBackplane
         new("backplane-published", Interlocked.Read(ref _published)),
         new("backplane-received", Interlocked.Read(ref _received)),
         new("backplane-dropped", Interlocked.Read(ref _dropped)),
+        new("backplane-rejected", Interlocked.Read(ref _rejected)),
     ];
 
     // Connects (waiting up to the connect timeout, 2 s, when Redis is not there: chat then starts without it, and
@@ -177,7 +188,7 @@ public sealed partial class RedisChatBackplane : IChatBackplane
         WorkKind.Move => MoveAsync(work.Nick!, work.Room!),
         WorkKind.Leave => LeaveAsync(work.Nick!),
         WorkKind.Rename => RenameAsync(work.Nick!, work.To!, work.Room!, (Action<bool>)work.Answer!),
-        WorkKind.Who => WhoAsync(work.Room!, (Action<IReadOnlyList<string>?>)work.Answer!),
+        WorkKind.Who => StartWho(work.Room!, (Action<IReadOnlyList<string>?>)work.Answer!),
         WorkKind.Heartbeat => HeartbeatAsync(),
         WorkKind.Resubscribe => ResubscribeAsync(),
         WorkKind.Stop => StopAsync(),
@@ -210,26 +221,51 @@ public sealed partial class RedisChatBackplane : IChatBackplane
         if (!_worker.Wait(TimeSpan.FromSeconds(3)))
             _logger.LogWarning("backplane: Redis did not answer within 3 s while this server left it");
         _redis?.Dispose();
+        _whoSlots.Dispose();
     }
 }
 
-// redis://[:PASSWORD@]HOST[:PORT][/DB], checked up front so that a bad value is one clear line at start-up.
-public sealed record RedisEndpoint(string Host, int Port, int Database, string? Password)
+// redis[s]://[[USER]:PASSWORD@]HOST[:PORT][/DB], checked up front so that a bad value is one clear line at start-up;
+// rediss is TLS (the server's certificate checked against the system's roots, or against CaFile's alone). The
+// password never appears in what this type prints, nor in an error about the URL.
+public sealed record RedisEndpoint(string Host, int Port, int Database, string? Password, string? User = null, bool Tls = false,
+    string? CaFile = null)
 {
     public static RedisEndpoint Parse(string url)
     {
-        if (!Uri.TryCreate(url, UriKind.Absolute, out Uri? uri) || uri.Scheme != "redis" || string.IsNullOrEmpty(uri.Host))
-            throw new FormatException($"'{url}' is not redis://HOST[:PORT][/DB]");
+        if (!Uri.TryCreate(url, UriKind.Absolute, out Uri? uri) || uri.Scheme is not ("redis" or "rediss") || string.IsNullOrEmpty(uri.Host))
+            throw new FormatException($"'{Redacted(url)}' is not redis[s]://[USER:PASSWORD@]HOST[:PORT][/DB]");
         int database = 0;
         string path = uri.AbsolutePath.Trim('/');
         if (path.Length > 0 && (!int.TryParse(path, System.Globalization.CultureInfo.InvariantCulture, out database) || database < 0))
-            throw new FormatException($"'{url}': the database must be a number from 0 (redis://HOST:PORT/DB)");
-        string? password = uri.UserInfo.Length > 0 ? Uri.UnescapeDataString(uri.UserInfo[(uri.UserInfo.IndexOf(':', StringComparison.Ordinal) + 1)..]) : null;
-        return new RedisEndpoint(uri.Host.Trim('[', ']'), uri.IsDefaultPort || uri.Port < 0 ? 6379 : uri.Port, database, password);
+            throw new FormatException($"'{Redacted(url)}': the database must be a number from 0 (redis://HOST:PORT/DB)");
+        (string? user, string? password) = Credentials(uri.UserInfo);
+        return new RedisEndpoint(uri.Host.Trim('[', ']'), uri.IsDefaultPort || uri.Port < 0 ? 6379 : uri.Port, database, password, user,
+            uri.Scheme == "rediss");
+    }
+
+    // USER:PASSWORD, :PASSWORD (the default user) or PASSWORD alone (as redis-cli -u reads it).
+    private static (string? User, string? Password) Credentials(string userInfo)
+    {
+        if (userInfo.Length == 0)
+            return (null, null);
+        int colon = userInfo.IndexOf(':', StringComparison.Ordinal);
+        if (colon < 0)
+            return (null, Uri.UnescapeDataString(userInfo));
+        string user = Uri.UnescapeDataString(userInfo[..colon]);
+        return (user.Length == 0 ? null : user, Uri.UnescapeDataString(userInfo[(colon + 1)..]));
+    }
+
+    // The URL with whatever stood before '@' replaced: what an error may quote.
+    public static string Redacted(string url)
+    {
+        int scheme = url.IndexOf("://", StringComparison.Ordinal);
+        int at = url.LastIndexOf('@');
+        return scheme >= 0 && at > scheme ? url[..(scheme + 3)] + "***" + url[at..] : url;
     }
 
     // Fail fast rather than queue while Redis is away (FailFast backlog), retry with back-off, and notice a silent
-    // Redis within seconds (keep-alive).
+    // Redis within seconds (keep-alive). TLS, the ACL user and the password through StackExchange.Redis's own options.
     internal ConfigurationOptions Options(string id)
     {
         var options = new ConfigurationOptions
@@ -243,12 +279,19 @@ public sealed record RedisEndpoint(string Host, int Port, int Database, string? 
             ReconnectRetryPolicy = new ExponentialRetry(250, 5000),
             BacklogPolicy = BacklogPolicy.FailFast,
             DefaultDatabase = Database,
+            User = User,
             Password = Password,
+            Ssl = Tls,
             ClientName = "epollserver-chat-" + id,
         };
+        if (Tls)
+            options.SslHost = Host;
+        if (Tls && CaFile is not null)
+            options.TrustIssuer(CaFile);   // the chain must end at this CA; names are still checked
         options.EndPoints.Add(Host, Port);
         return options;
     }
 
-    public override string ToString() => $"{(Host.Contains(':', StringComparison.Ordinal) ? $"[{Host}]" : Host)}:{Port}/{Database}";
+    public override string ToString() =>
+        $"{(Host.Contains(':', StringComparison.Ordinal) ? $"[{Host}]" : Host)}:{Port}/{Database}{(Tls ? " (TLS)" : "")}";
 }

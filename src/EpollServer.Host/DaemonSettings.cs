@@ -26,10 +26,19 @@ internal sealed class DaemonSettings
             "client that says nothing is closed by --first-byte-timeout"),
         new Setting<DaemonSettings, string?>("backplane", nameof(Backplane), null, d => d.Backplane, (d, v) => d.Backplane = v,
             "for --protocol chat: redis://HOST[:PORT][/DB] shares rooms, nicknames and /who with every server on the same Redis " +
-            "(one channel per room; chat here goes on while Redis is away)"),
+            "(one channel per room; chat here goes on while Redis is away); rediss:// is TLS, and USER:PASSWORD@ before HOST " +
+            "logs in as an ACL user (the password is never printed)"),
         new Setting<DaemonSettings, int>("backplane-ttl", nameof(BackplaneTtl), 15, d => d.BackplaneTtl, (d, v) => d.BackplaneTtl = v,
             "how long a server's nicknames and memberships outlive it in Redis when it dies without leaving (it refreshes them " +
             "every third of this while alive)", Within(2, 3600), "seconds"),
+        new Setting<DaemonSettings, string?>("backplane-key", nameof(BackplaneKey), null, d => d.BackplaneKey, (d, v) => d.BackplaneKey = v,
+            "for --backplane: a shared secret (at least 16 characters; the same on every server) with which each server signs " +
+            "what it publishes (HMAC-SHA256), and drops what does not verify or is replayed; without it anyone who can " +
+            "publish to the Redis can write lines to the rooms. Prefer the variable: the command line is visible to every user"),
+        new Setting<DaemonSettings, string?>("backplane-ca-file", nameof(BackplaneCaFile), null, d => d.BackplaneCaFile,
+            (d, v) => d.BackplaneCaFile = v,
+            "for --backplane rediss://...: a PEM file of the CA that Redis's certificate must chain to (instead of the system's " +
+            "roots); its name is still checked"),
         new Setting<DaemonSettings, int>("max-line", nameof(MaxLine), Protocols.LineProtocolHandler.DefaultMaxLineLength, d => d.MaxLine,
             (d, v) => d.MaxLine = v,
             "longest line (bytes, without its LF) that line, reverse and chat accept; a longer one gets `ERR line longer than N bytes; " +
@@ -59,6 +68,10 @@ internal sealed class DaemonSettings
     public string? Backplane { get; set; }
 
     public int BackplaneTtl { get; set; }
+
+    public string? BackplaneKey { get; set; }
+
+    public string? BackplaneCaFile { get; set; }
 
     public int MaxLine { get; set; }
 

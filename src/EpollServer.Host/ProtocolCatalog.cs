@@ -121,6 +121,11 @@ internal static class ProtocolCatalog
             errors.Add($"--output-buffer must be at least {ChatHandler.MinOutputBufferSize} bytes for chat");
             return null;
         }
+        if (daemon.Backplane is null && (daemon.BackplaneKey ?? daemon.BackplaneCaFile) is not null)
+        {
+            errors.Add("--backplane-key and --backplane-ca-file are for --backplane");
+            return null;
+        }
         if (daemon.Backplane is null)
             return ChatHandler.Factory(daemon.MaxLine);
         RedisEndpoint endpoint;
@@ -133,8 +138,20 @@ internal static class ProtocolCatalog
             errors.Add($"--backplane {e.Message}");
             return null;
         }
+        if (daemon.BackplaneCaFile is { } caFile && (!endpoint.Tls || !File.Exists(caFile)))
+        {
+            errors.Add(endpoint.Tls ? $"--backplane-ca-file {caFile} does not exist" : "--backplane-ca-file is for rediss:// (TLS) only");
+            return null;
+        }
+        endpoint = endpoint with { CaFile = daemon.BackplaneCaFile };
+        if (daemon.BackplaneKey is { Length: < 16 })
+        {
+            errors.Add("--backplane-key must be at least 16 characters");   // checked here, so that no message shows it
+            return null;
+        }
+        byte[]? key = daemon.BackplaneKey is { } secret ? System.Text.Encoding.UTF8.GetBytes(secret) : null;
         var directory = new Lazy<ChatDirectory>(() => new ChatDirectory(resources.Own(new RedisChatBackplane(endpoint,
-            resources.Logging.CreateLogger("epollserver"), TimeSpan.FromSeconds(daemon.BackplaneTtl)))));
+            resources.Logging.CreateLogger("epollserver"), TimeSpan.FromSeconds(daemon.BackplaneTtl), key: key))));
         return () => new ChatHandler(directory.Value, daemon.MaxLine);
     }
 

@@ -129,8 +129,16 @@ internal static class ServeCommand
     public static void PrintEnvironmentOrigin(IReadOnlyList<EnvironmentSetting> settings)
     {
         foreach (EnvironmentSetting setting in settings)
-            Console.Error.WriteLine($"epollserver: ({setting.Token.Split('=')[0]} was set by {setting.Variable}={setting.Value})");
+            Console.Error.WriteLine($"epollserver: ({setting.Token.Split('=')[0]} was set by {setting.Variable}={Printable(setting)})");
     }
+
+    // A secret (the backplane's key, a Redis URL's password) is never printed.
+    private static string Printable(EnvironmentSetting setting) => setting.Variable switch
+    {
+        "EPOLLSERVER_BACKPLANE_KEY" => "***",
+        "EPOLLSERVER_BACKPLANE" => Backplane.Redis.RedisEndpoint.Redacted(setting.Value),
+        _ => setting.Value,
+    };
 }
 
 internal static class Logging

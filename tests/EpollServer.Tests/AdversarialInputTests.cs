@@ -153,7 +153,7 @@ public sealed class AdversarialInputTests
         var expected = new List<string>();
         for (int i = 0; i < 300; i++)
         {
-            byte[] line = Generate(random, allowNewline: false);
+            byte[] line = Generate(random, allowNewline: false, formatting: true);
             if (line.Length > MaxLine || (line.Length > 0 && line[0] == (byte)'/'))
                 continue;   // the model covers plain lines; over-long lines and commands are tested above
             sender.Send([.. line, (byte)'\n']);
@@ -176,11 +176,13 @@ public sealed class AdversarialInputTests
             if ((b < 0x20 && b != '\t') || b == 0x7f)
                 return false;
         }
-        return true;
+        // C1 controls and the bidirectional controls, read as characters (the server reads bytes).
+        return !Encoding.UTF8.GetString(text).Any(c => c is (>= '\u0080' and <= '\u009F') or '\u061C' or '\u200E' or '\u200F'
+            or (>= '\u202A' and <= '\u202E') or (>= '\u2066' and <= '\u2069'));
     }
 
     // Fragments a hostile peer would send, glued at random.
-    private static byte[] Generate(Random random, bool allowNewline = true)
+    private static byte[] Generate(Random random, bool allowNewline = true, bool formatting = false)
     {
         byte[][] fragments =
         [
@@ -188,6 +190,9 @@ public sealed class AdversarialInputTests
             [0], [0, 0, 0], [(byte)'\r'], [0xC0, 0xAF], [0xE0, 0x80, 0xAF], [0xED, 0xA0, 0x80], [0xF4, 0x90, 0x80, 0x80],
             [0x80], [0xFF], [0xE3, 0x81], [0x1B, (byte)'[', (byte)'2', (byte)'J'],
         ];
+        if (formatting)   // for chat: C1 (CSI, NEL), bidirectional overrides, isolates and marks, and their neighbours
+            fragments = [.. fragments, "\u009B2J"u8.ToArray(), "\u0085"u8.ToArray(), "\u202E"u8.ToArray(), "\u2066"u8.ToArray(),
+                "\u200F"u8.ToArray(), "\u061C"u8.ToArray(), "\u00A0"u8.ToArray(), "\u2010"u8.ToArray(), "\u206A"u8.ToArray(), "\u202F"u8.ToArray()];
         var bytes = new List<byte>();
         int parts = random.Next(0, 12);
         for (int i = 0; i < parts; i++)

@@ -171,14 +171,19 @@ public sealed partial class RedisBackplaneTests
 
     [Theory]
     [InlineData("--protocol echo --backplane redis://127.0.0.1:6379", "--backplane is for --protocol chat, not echo")]
-    [InlineData("--protocol chat --backplane http://127.0.0.1:6379", "is not redis://HOST[:PORT][/DB]")]
+    [InlineData("--protocol chat --backplane http://127.0.0.1:6379", "is not redis[s]://[USER:PASSWORD@]HOST[:PORT][/DB]")]
     [InlineData("--protocol chat --backplane redis://127.0.0.1:6379/x", "the database must be a number")]
     [InlineData("--protocol chat --backplane redis://127.0.0.1 --backplane-ttl 1", "--backplane-ttl")]
+    [InlineData("--protocol chat --backplane redis://127.0.0.1 --backplane-key tooShort15chars", "--backplane-key must be at least 16 characters")]
+    [InlineData("--protocol chat --backplane redis://127.0.0.1 --backplane-ca-file /etc/hostname", "--backplane-ca-file is for rediss:// (TLS) only")]
+    [InlineData("--protocol chat --backplane rediss://127.0.0.1 --backplane-ca-file /nonexistent/ca.pem", "--backplane-ca-file /nonexistent/ca.pem does not exist")]
+    [InlineData("--protocol chat --backplane-key a-long-enough-secret-key", "--backplane-key and --backplane-ca-file are for --backplane")]
     public void BadBackplaneOptions_AreOneLineAndExit2(string arguments, string error)
     {
         using var daemon = DaemonProcess.Start(arguments, expectListening: false);
         Assert.Equal(2, daemon.WaitForExit());
         Assert.Contains(error, daemon.Output);
+        Assert.DoesNotContain("tooShort15chars", daemon.Output, StringComparison.Ordinal);   // a key, even a bad one, is never printed
     }
 
     // Two daemons on one Redis: ann and abe on the first, bea on the second, once the first hears the second.

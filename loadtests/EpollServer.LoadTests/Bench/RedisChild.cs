@@ -9,17 +9,18 @@ internal static class RedisChild
     private static readonly TimeSpan StartTimeout = TimeSpan.FromSeconds(15);
 
     // On a free-looking port, trying others while they are taken.
-    public static (ChildProcess Redis, int Port) Start(IReadOnlyList<string>? wrapper = null) =>
-        ChildProcess.OnSomeFreePort(port => TryStart(port, wrapper), () => "redis-server");
+    // extra: arguments given the port (later arguments win in Redis's configuration: "--port 0 --tls-port P").
+    public static (ChildProcess Redis, int Port) Start(IReadOnlyList<string>? wrapper = null, Func<int, IReadOnlyList<string>>? extra = null) =>
+        ChildProcess.OnSomeFreePort(port => TryStart(port, wrapper, extra), () => "redis-server");
 
     // On `port`, or null when something else holds it.
-    public static ChildProcess? TryStart(int port, IReadOnlyList<string>? wrapper = null)
+    public static ChildProcess? TryStart(int port, IReadOnlyList<string>? wrapper = null, Func<int, IReadOnlyList<string>>? extra = null)
     {
         ChildProcess redis;
         try
         {
             redis = ChildProcess.Start(["redis-server", "--port", port.ToString(System.Globalization.CultureInfo.InvariantCulture), "--bind", "127.0.0.1",
-                "--save", "", "--appendonly", "no", "--protected-mode", "no", "--dir", Path.GetTempPath(), "--loglevel", "warning"], wrapper);
+                "--save", "", "--appendonly", "no", "--protected-mode", "no", "--dir", Path.GetTempPath(), "--loglevel", "warning", .. extra?.Invoke(port) ?? []], wrapper);
         }
         catch (System.ComponentModel.Win32Exception e)
         {

@@ -11,23 +11,49 @@ public sealed class RedisProcess : IDisposable
     private const int SIGKILL = 9, SIGCONT = 18, SIGSTOP = 19;
 
     private ChildProcess _child;
+    private readonly Func<int, IReadOnlyList<string>>? _extra;
 
-    private RedisProcess(ChildProcess child, int port)
+    private RedisProcess(ChildProcess child, int port, Func<int, IReadOnlyList<string>>? extra, bool tls)
     {
         _child = child;
         Port = port;
+        _extra = extra;
+        Tls = tls;
     }
 
     public int Port { get; }
 
+    // Serving TLS only (--port 0 --tls-port Port): redis-cli is given the test's CA.
+    public bool Tls { get; }
+
+    public string? CaFile { get; private set; }
+
     public string Url => $"redis://127.0.0.1:{Port}";
 
-    public static RedisProcess Start()
+    // extra: more redis-server arguments given the port (an ACL user: "--user", "NAME on >PASSWORD ~* &* +@all").
+    public static RedisProcess Start(Func<int, IReadOnlyList<string>>? extra = null)
     {
         try
         {
-            (ChildProcess child, int port) = RedisChild.Start();
-            return new RedisProcess(child, port);
+            (ChildProcess child, int port) = RedisChild.Start(extra: extra);
+            return new RedisProcess(child, port, extra, tls: false);
+        }
+        catch (InvalidOperationException e)
+        {
+            throw new Xunit.Sdk.XunitException($"{e.Message} (scripts/test installs it)");
+        }
+    }
+
+    // TLS only, on the port, with the certificate and key in PEM files of the test's (--tls-auth-clients no: the
+    // client is not asked for a certificate).
+    public static RedisProcess StartTls(string certFile, string keyFile, string caFile, Func<int, IReadOnlyList<string>>? more = null)
+    {
+        IReadOnlyList<string> Tls(int port) => ["--port", "0", "--tls-port", port.ToString(System.Globalization.CultureInfo.InvariantCulture),
+            "--tls-cert-file", certFile, "--tls-key-file", keyFile, "--tls-ca-cert-file", caFile, "--tls-auth-clients", "no", .. more?.Invoke(port) ?? []];
+        try
+        {
+            (ChildProcess child, int port) = RedisChild.Start(extra: Tls);
+            return new RedisProcess(child, port, Tls, tls: true) { CaFile = caFile };
         }
         catch (InvalidOperationException e)
         {
@@ -48,7 +74,7 @@ public sealed class RedisProcess : IDisposable
         var deadline = DateTime.UtcNow.AddSeconds(15);
         while (DateTime.UtcNow < deadline)
         {
-            if (TryStartOn(Port) is { } child)
+            if (TryStartOn(Port, _extra) is { } child)
             {
                 _child = child;
                 return;
@@ -64,7 +90,8 @@ public sealed class RedisProcess : IDisposable
 
     // A command through redis-cli (Debian's redis-tools, which redis-server depends on).
     public string Cli(params string[] command) =>
-        ExternalTool.Run("redis-cli", ["-p", Port.ToString(), "--raw", .. command], "redis-cli failed (apt-get install redis-tools)").Trim();
+        ExternalTool.Run("redis-cli", ["-p", Port.ToString(), .. Tls ? new[] { "--tls", "--cacert", CaFile! } : [], "--raw", .. command],
+            "redis-cli failed (apt-get install redis-tools)").Trim();
 
     public void Dispose()
     {
@@ -76,11 +103,11 @@ public sealed class RedisProcess : IDisposable
         _child.Dispose();
     }
 
-    private static ChildProcess? TryStartOn(int port)
+    private static ChildProcess? TryStartOn(int port, Func<int, IReadOnlyList<string>>? extra)
     {
         try
         {
-            return RedisChild.TryStart(port);
+            return RedisChild.TryStart(port, extra: extra);
         }
         catch (InvalidOperationException e)
         {

@@ -15,19 +15,75 @@ public sealed partial class ChatHandler
     private readonly ConcurrentQueue<ChatBatch> _batches = new();   // this reactor's, back from the backplane
     private ChatBatch? _toOtherServers;   // this batch's lines for other servers
 
-    private IEnumerable<KeyValuePair<string, long>> BackplaneCounters() =>
-        _backplane is not null && _reactor == 0 ? _backplane.Counters : [];
+    // Told to a room's members here, once per episode, when lines from other servers were dropped because this
+    // reactor had ElsewhereLimits' worth waiting already (its loop fell behind what Redis delivers).
+    public const string ElsewhereDroppedNotice = "* some messages from other servers were not delivered here (this server fell behind)";
 
-    // The backplane's thread, under the directory's lock: a line for this reactor's members of `room`, through the
-    // inbox other reactors' mail takes, in a pooled copy. A line longer than any this server could send itself is
-    // not from a server like it: passed on, it would disconnect every member as a slow consumer, so it is dropped.
+    private int _elsewhereLines;   // lines from other servers waiting in the inbox (added under the directory's lock)
+    private long _elsewhereBytes;
+    private long _elsewhereOverflowed;   // lines dropped at the cap, ever
+    private int _elsewherePeakLines;   // the most that ever waited (read by the stats; a test holds it to the cap)
+    private long _elsewherePeakBytes;
+    private int _overflowPending;   // 1 once a line was dropped since the last notice
+    private readonly ConcurrentDictionary<int, byte> _overflowedRooms = new();
+
+    private IEnumerable<KeyValuePair<string, long>> BackplaneCounters() =>
+        _backplane is null ? [] :
+        [
+            new("backplane-overflowed", Interlocked.Read(ref _elsewhereOverflowed)),
+            new("backplane-queued-lines", Volatile.Read(ref _elsewhereLines)),
+            new("backplane-queued-bytes", Interlocked.Read(ref _elsewhereBytes)),
+            new("backplane-queued-peak-lines", Volatile.Read(ref _elsewherePeakLines)),
+            new("backplane-queued-peak-bytes", Interlocked.Read(ref _elsewherePeakBytes)),
+            .. _reactor == 0 ? _backplane.Counters : [],
+        ];
+
+    // The backplane's thread, under the directory's lock (so one producer at a time): a line (already checked by
+    // ChatText.IsPublishedLine) for this reactor's members of `room`, through the inbox other reactors' mail
+    // takes, in a pooled copy. Beyond the limits the line is dropped and counted, and the room told once.
     internal void DeliverFromElsewhere(int room, ReadOnlySpan<byte> line)
     {
-        if (line.Length > _message.Length)
+        ChatInboxLimits limits = _directory.InboxLimits;
+        int bytes = line.Length + 8;
+        if (_elsewhereLines + 1 > limits.Lines || _elsewhereBytes + bytes > limits.Bytes)
+        {
+            Overflowed(room);
             return;
-        byte[] copy = ArrayPool<byte>.Shared.Rent(line.Length + 8);
+        }
+        Volatile.Write(ref _elsewherePeakLines, Math.Max(_elsewherePeakLines, Interlocked.Increment(ref _elsewhereLines)));
+        Volatile.Write(ref _elsewherePeakBytes, Math.Max(_elsewherePeakBytes, Interlocked.Add(ref _elsewhereBytes, bytes)));
+        byte[] copy = ArrayPool<byte>.Shared.Rent(bytes);
         Deliver(null, copy, WriteEntry(copy, room, line));
     }
+
+    // The backplane's thread, under the directory's lock: a line for the room was dropped before it reached here.
+    internal void OverflowedElsewhere(int room) => Overflowed(room);
+
+    private void Overflowed(int room)
+    {
+        Interlocked.Increment(ref _elsewhereOverflowed);
+        _overflowedRooms.TryAdd(room, 0);
+        Volatile.Write(ref _overflowPending, 1);
+        if (Interlocked.Exchange(ref _inboxPosted, 1) == 0)
+            _loop!.Post(_readInbox);   // the notice goes out even if nothing else is queued
+    }
+
+    // The loop, once the inbox is drained: one notice to each room that lost lines since the last one.
+    private void TellOverflowed()
+    {
+        if (Interlocked.Exchange(ref _overflowPending, 0) == 0)
+            return;
+        foreach (int room in _overflowedRooms.Keys)
+        {
+            _overflowedRooms.TryRemove(room, out _);
+            Broadcast(room, null, ElsewhereDroppedNoticeUtf8);
+        }
+    }
+
+    private static readonly byte[] ElsewhereDroppedNoticeUtf8 = Encoding.UTF8.GetBytes(ElsewhereDroppedNotice);
+
+    // The longest line this server could publish itself, and so the longest it takes from another server.
+    internal int MaxMessageLength => _message.Length;
 
     // The backplane's thread: a notice to every client of this reactor, in every room.
     internal void TellEveryone(string notice)

@@ -66,9 +66,9 @@ public sealed partial class ChatHandler
             Refuse(client, "ERR a nickname change is already under way");
             return;
         }
-        // Case-insensitively unique across every reactor; a client may change the case of its own nickname.
+        // Unique under ChatText's fold across every reactor; a client may change the case of its own nickname.
         string old = client.Nick;
-        bool sameName = string.Equals(nick, old, StringComparison.OrdinalIgnoreCase);
+        bool sameName = ChatText.SameName(nick, old);
         lock (_directory.Lock)
         {
             if (!sameName && !_directory.TryTakeNick(nick, client))
@@ -128,7 +128,7 @@ public sealed partial class ChatHandler
             Refuse(client, $"ERR room name must be 1 to {MaxRoomLength} letters, digits, '_' or '-'");
             return;
         }
-        if (string.Equals(roomName, client.Room!.Name, StringComparison.OrdinalIgnoreCase))
+        if (ChatText.SameName(roomName, client.Room!.Name))
         {
             Reply(client, $"* you are already in {client.Room}");
             return;
@@ -158,18 +158,7 @@ public sealed partial class ChatHandler
         client.Connection.Close();
     }
 
-    // Letters and digits of any script (Hangul included), '_' and '-'; no spaces, controls, symbols or emoji.
-    private static bool IsValidName(string name, int maxLength)
-    {
-        if (name.Length is 0 || name.Length > maxLength)
-            return false;
-        foreach (char c in name)
-        {
-            if (!char.IsLetterOrDigit(c) && c is not '_' and not '-')
-                return false;
-        }
-        return true;
-    }
+    private static bool IsValidName(string name, int maxLength) => ChatText.IsValidName(name, maxLength);
 
     private static string Truncate(string text) => text.Length <= 32 ? text : text[..32] + "...";
 }

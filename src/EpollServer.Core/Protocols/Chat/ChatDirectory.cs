@@ -10,8 +10,8 @@ namespace EpollServer.Protocols.Chat;
 
 public sealed class ChatDirectory : IChatBackplaneListener
 {
-    private readonly Dictionary<string, ChatClient> _byNick = new(StringComparer.OrdinalIgnoreCase);
-    private readonly Dictionary<string, ChatRoom> _rooms = new(StringComparer.OrdinalIgnoreCase);
+    private readonly Dictionary<string, ChatClient> _byNick = new(ChatText.NameComparer);
+    private readonly Dictionary<string, ChatRoom> _rooms = new(ChatText.NameComparer);
     private readonly List<ChatHandler> _reactors = [];
     private long _nextGuest;
     private int _nextRoomId;
@@ -24,15 +24,19 @@ public sealed class ChatDirectory : IChatBackplaneListener
 
     // With a backplane, guest nicknames carry a tag of this server's (guestabc1), so that servers do not hand out
     // the same guestN at once; the backplane still claims each one.
-    public ChatDirectory(IChatBackplane? backplane)
+    public ChatDirectory(IChatBackplane? backplane, ChatInboxLimits? inboxLimits = null)
     {
         Backplane = backplane;
+        InboxLimits = inboxLimits ?? ChatInboxLimits.Default;
         GuestPrefix = backplane is null ? "guest" : "guest" + string.Concat(Enumerable.Range(0, 3).Select(_ => (char)('a' + Random.Shared.Next(26))));
         Lobby = NewRoom(ChatHandler.DefaultRoomName);
         backplane?.Start(this);
     }
 
     internal IChatBackplane? Backplane { get; }
+
+    // What may wait for each reactor from other servers.
+    public ChatInboxLimits InboxLimits { get; }
 
     internal string GuestPrefix { get; }
 
@@ -128,17 +132,35 @@ public sealed class ChatDirectory : IChatBackplaneListener
             Backplane.Watch(room.Name, change > 0);
     }
 
-    // The backplane's thread: to each reactor with members in the room, through its queue.
-    void IChatBackplaneListener.Deliver(string room, ReadOnlySpan<byte> line)
+    // The backplane's thread: a line that passes every check a local line passes, and has the shape this server
+    // publishes, to each reactor with members in the room, through its queue; false for any other line.
+    bool IChatBackplaneListener.Deliver(string room, ReadOnlySpan<byte> line)
     {
         lock (Lock)
         {
-            if (!_rooms.TryGetValue(room, out ChatRoom? found))
-                return;   // its last member here left while the line was on its way
+            if (_reactors.Count == 0 || !_rooms.TryGetValue(room, out ChatRoom? found))
+                return true;   // its last member here left while the line was on its way
+            if (!ChatText.IsPublishedLine(line, _reactors[0].MaxMessageLength))
+                return false;
             for (int r = 0; r < _reactors.Count; r++)
             {
                 if (found.OnReactor[r] > 0)
                     _reactors[r].DeliverFromElsewhere(found.Id, line);
+            }
+            return true;
+        }
+    }
+
+    void IChatBackplaneListener.Overflowed(string room)
+    {
+        lock (Lock)
+        {
+            if (!_rooms.TryGetValue(room, out ChatRoom? found))
+                return;
+            for (int r = 0; r < _reactors.Count; r++)
+            {
+                if (found.OnReactor[r] > 0)
+                    _reactors[r].OverflowedElsewhere(found.Id);
             }
         }
     }
@@ -203,4 +225,13 @@ internal sealed class ChatMail
     public byte[] Rent() => _spare.TryDequeue(out byte[]? buffer) ? buffer : new byte[64 * 1024];
 
     public void Return(byte[] buffer) => _spare.Enqueue(buffer);
+}
+
+// How much from other servers may wait for one reactor (in lines, and in bytes with 8 bytes of framing each) before
+// more is dropped: a publish flood through Redis, faster than a loop can hand it out, costs at most this much memory
+// per reactor. 4,096 lines and 1 MiB: far more than a loop that keeps up ever has waiting (it empties its inbox at
+// every wake-up), and small beside the members' own output rings (native-notes/limits.md).
+public sealed record ChatInboxLimits(int Lines, long Bytes)
+{
+    public static ChatInboxLimits Default { get; } = new(4096, 1024 * 1024);
 }

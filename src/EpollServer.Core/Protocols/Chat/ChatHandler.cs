@@ -8,7 +8,6 @@ using System.Buffers;
 using System.Buffers.Binary;
 using System.Collections.Concurrent;
 using System.Text;
-using System.Text.Unicode;
 using EpollServer.Net;
 
 namespace EpollServer.Protocols.Chat;
@@ -22,11 +21,6 @@ public sealed partial class ChatHandler : LineProtocolHandler
 
     // Why a reader that fell behind is aborted: counted under this name, and told to the room.
     public const string SlowConsumerReason = "slow-consumer";
-
-    // C0 controls (TAB aside) and DEL: relayed to other people's terminals they would move cursors and clear
-    // screens (ESC sequences), so a line carrying one is refused.
-    private static readonly SearchValues<byte> ControlBytes = SearchValues.Create(
-        [0, 1, 2, 3, 4, 5, 6, 7, 8, 10, 11, 12, 13, 14, 15, 16, 17, 18, 19, 20, 21, 22, 23, 24, 25, 26, 27, 28, 29, 30, 31, 127]);
 
     private readonly ChatDirectory _directory;
     private readonly IChatBackplane? _backplane;
@@ -65,9 +59,10 @@ public sealed partial class ChatHandler : LineProtocolHandler
 
     // A handler factory for a server with several reactors: one shared directory, a handler each.
     // With a backplane, rooms, nicknames and /who are shared with the other servers on it.
-    public static Func<IProtocolHandler> Factory(int maxLineLength = DefaultMaxLineLength, IChatBackplane? backplane = null)
+    public static Func<IProtocolHandler> Factory(int maxLineLength = DefaultMaxLineLength, IChatBackplane? backplane = null,
+        ChatInboxLimits? inboxLimits = null)
     {
-        var directory = new ChatDirectory(backplane);
+        var directory = new ChatDirectory(backplane, inboxLimits);
         return () => new ChatHandler(directory, maxLineLength);
     }
 
@@ -133,10 +128,13 @@ public sealed partial class ChatHandler : LineProtocolHandler
             return false;
         if (text.IsEmpty)
             return true;
-        if (!Utf8.IsValid(text))
+        ChatText.LineProblem problem = ChatText.Check(text);
+        if (problem == ChatText.LineProblem.NotUtf8)
             Refuse(client, "ERR line is not valid UTF-8; not sent");
-        else if (text.ContainsAny(ControlBytes))
+        else if (problem == ChatText.LineProblem.Control)
             Refuse(client, "ERR control characters are not allowed; not sent");
+        else if (problem == ChatText.LineProblem.Formatting)
+            Refuse(client, "ERR C1 and bidirectional control characters are not allowed; not sent");
         else if (text[0] == (byte)'/')
             RunCommand(client, Encoding.UTF8.GetString(text));
         else
@@ -335,8 +333,17 @@ public sealed partial class ChatHandler : LineProtocolHandler
             if (mail.From is { } from)
                 from.Return(mail.Buffer);
             else
-                ArrayPool<byte>.Shared.Return(mail.Buffer);
+                FromElsewhereRead(mail.Buffer, mail.Length);
         }
+        TellOverflowed();
+    }
+
+    // A line from another server is out of the inbox: its room under the limits is free again.
+    private void FromElsewhereRead(byte[] buffer, int length)
+    {
+        Interlocked.Decrement(ref _elsewhereLines);
+        Interlocked.Add(ref _elsewhereBytes, -length);
+        ArrayPool<byte>.Shared.Return(buffer);
     }
 
     private static string Farewell(Connection connection) => connection.ClosedBecause switch

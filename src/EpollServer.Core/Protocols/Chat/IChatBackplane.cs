@@ -43,8 +43,14 @@ public interface IChatBackplane : IDisposable
 // What a backplane tells the server, from its own threads.
 public interface IChatBackplaneListener
 {
-    // A line another server published to a room this one watches.
-    void Deliver(string room, ReadOnlySpan<byte> line);
+    // A line another server published to a room this one watches; false when it is not a line a server like this
+    // one publishes (invalid UTF-8, a control character, more than one line, too long, or not "<NICK> text" or
+    // "* NICK text"): it was dropped, and the backplane counts it as rejected.
+    bool Deliver(string room, ReadOnlySpan<byte> line);
+
+    // A line for `room` was dropped before it could be checked (the backplane's own queue from the broker was full):
+    // counted, and the room's members here told, as when a reactor's inbox is full.
+    void Overflowed(string room);
 
     // The broker became unreachable (false) or reachable again (true).
     void ConnectionChanged(bool connected);
